@@ -1,0 +1,152 @@
+"""Audio I/O and the one mel definition of the project.
+
+The mel is HiFi-GAN's: magnitude STFT (n_fft 1024, hop 256, Hann 1024, reflect padding of (n_fft - hop) / 2
+each side, no centering), a Slaney mel filterbank (80 bins, 0-8000 Hz) and `log(clamp(x, 1e-5))`. Mels made here
+feed published HiFi-GAN checkpoints unchanged. The module imports only numpy at load time: the torch-free
+runtime uses it too; torch is imported inside the functions that need it.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import soundfile as sf
+
+from fastpitch.config import AudioConfig
+from fastpitch.errors import FastPitchError
+
+if TYPE_CHECKING:
+    import torch
+
+LOG_CLAMP = 1e-5
+AUDIO_FORMATS = {".wav": "WAV", ".flac": "FLAC", ".ogg": "OGG"}
+
+
+class AudioError(FastPitchError, ValueError):
+    """Audio that cannot be read or written; the message names the file and the reason."""
+
+
+def load_audio(path: str | Path, sample_rate: int | None = None) -> tuple[np.ndarray, int]:
+    """Read any soundfile-readable file as mono float32, resampled to `sample_rate` when given."""
+    path = Path(path)
+    if not path.is_file():
+        raise AudioError(f"audio file not found: {path}")
+    try:
+        wav, sr = sf.read(str(path), dtype="float32", always_2d=True)
+    except (sf.LibsndfileError, RuntimeError, ValueError) as e:
+        raise AudioError(f"cannot read audio {path}: {e}") from None
+    wav = wav.mean(axis=1) if wav.shape[1] > 1 else wav[:, 0]
+    if sample_rate is not None and sr != sample_rate:
+        wav = resample(wav, sr, sample_rate)
+        sr = sample_rate
+    return np.ascontiguousarray(wav, dtype=np.float32), sr
+
+
+def resample(wav: np.ndarray, orig_sr: int, target_sr: int) -> np.ndarray:
+    """Polyphase resampling (scipy): exact for the integer ratios that speech corpora use."""
+    if orig_sr == target_sr:
+        return wav
+    from scipy.signal import resample_poly
+
+    g = math.gcd(orig_sr, target_sr)
+    return resample_poly(wav, target_sr // g, orig_sr // g).astype(np.float32)
+
+
+def save_audio(path: str | Path, wav: np.ndarray, sample_rate: int) -> Path:
+    """Write float audio; the format follows the extension (.wav 16-bit PCM, .flac, .ogg Vorbis)."""
+    path = Path(path)
+    fmt = AUDIO_FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        raise AudioError(f"unsupported output format {path.suffix!r}; use one of {', '.join(AUDIO_FORMATS)}")
+    wav = np.clip(np.asarray(wav, dtype=np.float32), -1.0, 1.0)
+    subtype = {"WAV": "PCM_16", "FLAC": "PCM_16", "OGG": "VORBIS"}[fmt]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    sf.write(str(path), wav, sample_rate, format=fmt, subtype=subtype)
+    return path
+
+
+def _hz_to_mel(f: np.ndarray) -> np.ndarray:
+    """Slaney's mel scale: linear below 1 kHz, logarithmic above."""
+    f = np.asarray(f, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, math.log(6.4) / 27.0
+    return np.where(
+        f >= min_log_hz, min_log_mel + np.log(np.maximum(f, 1e-10) / min_log_hz) / logstep, f / f_sp
+    )
+
+
+def _mel_to_hz(m: np.ndarray) -> np.ndarray:
+    m = np.asarray(m, dtype=np.float64)
+    f_sp = 200.0 / 3
+    min_log_hz, min_log_mel, logstep = 1000.0, 1000.0 / f_sp, math.log(6.4) / 27.0
+    return np.where(m >= min_log_mel, min_log_hz * np.exp(logstep * (m - min_log_mel)), f_sp * m)
+
+
+@functools.lru_cache(maxsize=8)
+def _mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax: float) -> np.ndarray:
+    fft_freqs = np.linspace(0, sample_rate / 2, n_fft // 2 + 1)
+    mel_f = _mel_to_hz(np.linspace(_hz_to_mel(fmin), _hz_to_mel(fmax), n_mels + 2))
+    fdiff = np.diff(mel_f)
+    ramps = mel_f[:, None] - fft_freqs[None, :]
+    lower = -ramps[:-2] / fdiff[:-1, None]
+    upper = ramps[2:] / fdiff[1:, None]
+    weights = np.maximum(0, np.minimum(lower, upper))
+    weights *= (2.0 / (mel_f[2 : n_mels + 2] - mel_f[:n_mels]))[:, None]  # Slaney area normalisation
+    weights = weights.astype(np.float32)
+    weights.setflags(write=False)
+    return weights
+
+
+def mel_filterbank(cfg: AudioConfig) -> np.ndarray:
+    """Slaney-normalised mel filterbank, shape (n_mels, n_fft // 2 + 1), equal to librosa's default."""
+    return _mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(cfg.fmax))
+
+
+def n_frames(n_samples: int, cfg: AudioConfig) -> int:
+    """Number of mel frames for `n_samples` samples under HiFi-GAN's padding."""
+    return (n_samples - cfg.hop_length) // cfg.hop_length + 1
+
+
+def linear_spectrogram(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """Magnitude STFT (B, n_fft // 2 + 1, T) with HiFi-GAN's reflect padding and no centering."""
+    import torch
+    import torch.nn.functional as F
+
+    squeeze = wav.dim() == 1
+    if squeeze:
+        wav = wav[None]
+    pad = (cfg.n_fft - cfg.hop_length) // 2
+    wav = F.pad(wav[:, None], (pad, pad), mode="reflect")[:, 0]
+    window = torch.hann_window(cfg.win_length, device=wav.device, dtype=wav.dtype)
+    spec = torch.stft(
+        wav,
+        cfg.n_fft,
+        hop_length=cfg.hop_length,
+        win_length=cfg.win_length,
+        window=window,
+        center=False,
+        return_complex=True,
+    )
+    mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-9)
+    return mag[0] if squeeze else mag
+
+
+def mel_spectrogram(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """Log-mel (B, n_mels, T) of float audio (B, L) or (L,) -> (n_mels, T); differentiable, any device."""
+    import torch
+
+    mag = linear_spectrogram(wav, cfg)
+    fb = torch.from_numpy(mel_filterbank(cfg).copy()).to(device=mag.device, dtype=mag.dtype)
+    return torch.log(torch.clamp(torch.matmul(fb, mag), min=LOG_CLAMP))
+
+
+def mel_spectrogram_np(wav: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """numpy convenience wrapper of `mel_spectrogram` for one utterance: (n_mels, T) float32."""
+    import torch
+
+    with torch.no_grad():
+        return mel_spectrogram(torch.from_numpy(np.asarray(wav, dtype=np.float32)), cfg).numpy()

@@ -1,0 +1,28 @@
+"""The `fastpitch` command: thin shells over the Python API, one module per area."""
+
+from __future__ import annotations
+
+import importlib
+import sys
+
+from fastpitch.cli.app import app, console, state
+from fastpitch.errors import FastPitchError
+
+# Each area module registers its commands on the app when imported.
+AREAS: tuple[str, ...] = ()
+for _area in AREAS:
+    importlib.import_module(f"fastpitch.cli.{_area}")
+
+
+def main() -> None:
+    """Entry point: user errors become one line on stderr and exit code 2; `--debug` shows the traceback."""
+    try:
+        app()  # standalone: typer reports bad flags and usage errors itself, without a traceback
+    except KeyboardInterrupt:
+        console.print("interrupted")
+        sys.exit(130)
+    except (FastPitchError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+        if state.debug:
+            raise
+        console.print(f"[red]error:[/red] {e}", highlight=False)
+        sys.exit(2)
