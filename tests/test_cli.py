@@ -1,0 +1,49 @@
+"""The `fastpitch` command itself: version, help on every subcommand, one-line errors without tracebacks."""
+
+import subprocess
+import sys
+
+import click
+import pytest
+import typer
+
+from fastpitch import __version__
+from fastpitch.cli import app
+
+
+def run(*args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "fastpitch", *args], capture_output=True, text=True, timeout=120)
+
+
+def test_version():
+    out = run("--version")
+    assert out.returncode == 0
+    assert out.stdout.strip() == f"fastpitch {__version__}"
+
+
+def _command_paths(group: click.Group, prefix: tuple[str, ...] = ()):
+    for name, cmd in group.commands.items():
+        yield (*prefix, name)
+        if isinstance(cmd, click.Group):
+            yield from _command_paths(cmd, (*prefix, name))
+
+
+COMMANDS = list(_command_paths(typer.main.get_command(app)))
+
+
+def test_there_are_commands():
+    assert ("bench",) in COMMANDS
+
+
+@pytest.mark.parametrize("path", COMMANDS, ids=" ".join)
+def test_help_on_every_subcommand(path):
+    out = run(*path, "--help")
+    assert out.returncode == 0, out.stderr
+    assert "Usage" in out.stdout
+
+
+def test_bad_command_is_a_short_error():
+    out = run("no-such-command")
+    assert out.returncode == 2
+    assert "Traceback" not in out.stderr
+    assert "No such command" in out.stderr

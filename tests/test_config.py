@@ -1,0 +1,61 @@
+"""Typed configuration: JSON round trip, presets and `--set` overrides fail loudly on typos."""
+
+import json
+
+import pytest
+
+from fastpitch.config import Config, ConfigError, apply_overrides, preset
+
+
+def test_json_round_trip(tmp_path):
+    cfg = preset("small", ["model.n_speakers=3", "text.symbols=[\"_\", \"a\"]"])
+    path = tmp_path / "config.json"
+    cfg.save(path)
+    again = Config.load(path)
+    assert again == cfg
+    assert again.train.betas == (0.9, 0.98)
+    assert again.text.symbols == ["_", "a"]
+
+
+def test_default_is_nvidia_ljspeech():
+    m = Config().model
+    assert (m.symbols_embedding_dim, m.in_fft_n_layers, m.out_fft_n_layers) == (384, 6, 6)
+    assert (m.in_fft_n_heads, m.in_fft_d_head, m.in_fft_conv1d_filter_size) == (1, 64, 1536)
+    assert (m.dur_predictor_filter_size, m.pitch_predictor_filter_size) == (256, 256)
+
+
+def test_overrides_parse_types():
+    cfg = apply_overrides(Config(), ["model.symbols_embedding_dim=256", "train.amp=bf16", "train.learning_rate=1e-3"])
+    assert cfg.model.symbols_embedding_dim == 256
+    assert cfg.train.amp == "bf16"
+    assert cfg.train.learning_rate == pytest.approx(1e-3)
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("model.nope=1", "unknown config field"),
+        ("model.symbols_embedding_dim=abc", "expects an integer"),
+        ("model.symbols_embedding_dim=2.5", "expects an integer"),
+        ("model.energy_conditioning=maybe", "expects true or false"),
+        ("no_equals_sign", "section.field=value"),
+    ],
+)
+def test_bad_overrides_name_the_problem(override, message):
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(Config(), [override])
+
+
+def test_unknown_preset_and_bad_file(tmp_path):
+    with pytest.raises(ConfigError, match="unknown preset"):
+        preset("huge")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ConfigError, match="not valid JSON"):
+        Config.load(bad)
+    with pytest.raises(ConfigError, match="not found"):
+        Config.load(tmp_path / "missing.json")
+    unknown = tmp_path / "unknown.json"
+    unknown.write_text(json.dumps({"model": {"typo_field": 1}}))
+    with pytest.raises(ConfigError, match="typo_field"):
+        Config.load(unknown)
