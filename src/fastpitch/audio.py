@@ -150,3 +150,64 @@ def mel_spectrogram_np(wav: np.ndarray, cfg: AudioConfig) -> np.ndarray:
 
     with torch.no_grad():
         return mel_spectrogram(torch.from_numpy(np.asarray(wav, dtype=np.float32)), cfg).numpy()
+
+
+# F0 and energy: training targets of the pitch and energy predictors, one value per mel frame.
+# Mel frame t covers samples [t * hop - (n_fft - hop) / 2, ... + n_fft), so its centre lies at (t + 0.5) * hop.
+# Both extractors below report values at exactly those centres and return exactly `n_frames` values.
+
+F0_METHODS = ("dio", "harvest")
+# dio's internal decimation: 3 is ≈3x faster than 1 at the same gross pitch error against pYIN on the festival
+# voices (≈0.7% slt, 2% kal, 0% kdl; `fastpitch bench prepare`); stonemask then refines each estimate at full rate.
+DIO_SPEED = 3
+
+
+def _pyworld():
+    import warnings
+
+    with warnings.catch_warnings():  # pyworld imports the deprecated pkg_resources
+        warnings.simplefilter("ignore")
+        import pyworld
+
+    return pyworld
+
+
+def extract_f0(wav: np.ndarray, cfg: AudioConfig, method: str = "dio") -> tuple[np.ndarray, np.ndarray]:
+    """F0 in Hz per mel frame (0 where unvoiced) and the voiced flag, both (n_frames,), aligned to the mel.
+
+    WORLD's dio + stonemask is about a hundred times faster than librosa's pYIN at a few percent gross pitch
+    error against it; harvest is slower and kept for comparison. The search range is `cfg.f0_min..f0_max`.
+    """
+    if method not in F0_METHODS:
+        raise AudioError(f"unknown F0 method {method!r}; choose one of {', '.join(F0_METHODS)}")
+    pw = _pyworld()
+    n = max(n_frames(len(wav), cfg), 0)
+    # Dropping hop / 2 samples moves WORLD's frame times k * hop onto the mel frame centres (k + 0.5) * hop.
+    x = np.ascontiguousarray(np.asarray(wav, dtype=np.float64)[cfg.hop_length // 2 :])
+    if n == 0 or len(x) == 0:
+        return np.zeros(n, np.float32), np.zeros(n, bool)
+    period_ms = 1000.0 * cfg.hop_length / cfg.sample_rate
+    kwargs = dict(f0_floor=float(cfg.f0_min), f0_ceil=float(cfg.f0_max), frame_period=period_ms)
+    if method == "dio":
+        coarse, times = pw.dio(x, cfg.sample_rate, speed=DIO_SPEED, **kwargs)
+    else:
+        coarse, times = pw.harvest(x, cfg.sample_rate, **kwargs)
+    f0 = pw.stonemask(x, coarse, times, cfg.sample_rate)
+    out = np.zeros(n, np.float32)
+    m = min(n, len(f0))
+    out[:m] = f0[:m]
+    out[(out < cfg.f0_min * 0.5) | ~np.isfinite(out)] = 0.0
+    return out, out > 0
+
+
+def frame_energy(wav: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """Log of the L2 norm of each linear-magnitude STFT frame, (n_frames,), on the mel's frames.
+
+    The L2 norm of the magnitude frame is FastSpeech 2's energy; its log (clamped like the mel) keeps the
+    target in a small range that a predictor regresses well and is independent of the mel filterbank.
+    """
+    import torch
+
+    with torch.no_grad():
+        mag = linear_spectrogram(torch.from_numpy(np.asarray(wav, dtype=np.float32)), cfg)
+        return torch.log(torch.clamp(torch.linalg.vector_norm(mag, dim=0), min=LOG_CLAMP)).numpy()

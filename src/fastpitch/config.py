@@ -93,8 +93,9 @@ class ModelConfig:
     speaker_emb_weight: float = 1.0
     # learned aligner (Badlani et al.); off when durations come from external timings
     learn_alignment: bool = True
-    aligner_n_text_channels: int = 512
-    aligner_n_mel_channels: int = 80
+    aligner_n_text_channels: int = 768  # hidden width of the symbol conv encoder (NVIDIA: 2 x 384)
+    aligner_n_mel_channels: int = 160  # hidden width of the mel conv encoder (NVIDIA: 2 x 80)
+    aligner_n_att_channels: int = 80  # width of the space where frames and symbols are compared
     aligner_temperature: float = 0.0005
 
 
@@ -104,7 +105,9 @@ class TrainConfig:
 
     durations: str = "learned"  # learned | external
     optimizer: str = "lamb"  # lamb | adam
-    learning_rate: float = 0.1
+    # Peak learning rate (reached after warmup_steps). NVIDIA's LAMB "lr 0.1" is 0.1 / sqrt(warmup) at the peak
+    # under their un-normalised Noam schedule: 0.1 / sqrt(1000) = 3.16e-3.
+    learning_rate: float = 3.16e-3
     weight_decay: float = 1e-6
     betas: tuple[float, float] = (0.9, 0.98)
     eps: float = 1e-9
@@ -131,6 +134,8 @@ class TrainConfig:
     keep_last: int = 3
     max_nonfinite_steps: int = 10
     num_workers: int = 2
+    # mel/pitch/alignment images and Griffin-Lim audio in TensorBoard at each validation
+    val_media: bool = True
 
 
 @dataclass
@@ -201,6 +206,8 @@ PRESETS: dict[str, dict[str, Any]] = {
         "model.pitch_predictor_filter_size": 32,
         "model.energy_predictor_filter_size": 32,
         "model.aligner_n_text_channels": 32,
+        "model.aligner_n_mel_channels": 32,
+        "model.aligner_n_att_channels": 16,
         "train.optimizer": "adam",
         "train.learning_rate": 3e-3,
         "train.warmup_steps": 10,

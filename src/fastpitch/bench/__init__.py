@@ -1,0 +1,1 @@
+"""Benchmarks that span several areas (`fastpitch bench synth`); each area keeps its own beside its code."""

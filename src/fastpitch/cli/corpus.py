@@ -1,0 +1,56 @@
+"""`fastpitch corpus synth`: make an LJSpeech-format training corpus offline with festival and espeak-ng."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fastpitch.cli.app import console, corpus_app
+
+
+@corpus_app.command("synth")
+def synth(
+    out_dir: Path = typer.Argument(
+        ..., help="Output directory (created; an unfinished corpus there resumes)."
+    ),
+    voices: str = typer.Option(
+        "festival:cmu_us_slt_arctic_hts",
+        "--voices",
+        help="Comma-separated engine:voice list: festival:cmu_us_slt_arctic_hts, festival:kal_diphone, "
+        "festival:ked_diphone, espeak-ng:en-us, espeak-ng:en-gb-x-rp, ... Each voice reads every sentence.",
+    ),
+    count: int = typer.Option(2000, "--count", help="Number of distinct sentences."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the sentence choice and the split."),
+    workers: int = typer.Option(0, "--workers", help="Parallel engine processes (0: one per CPU core)."),
+    test_count: int = typer.Option(100, "--test-count", help="Sentences held out for testing."),
+    val_count: int = typer.Option(50, "--val-count", help="Sentences held out for validation."),
+) -> None:
+    """Synthesize a corpus: wavs/, metadata.csv, splits/, and per-phone timings/ for festival voices."""
+    from fastpitch.data.corpus import synthesize_corpus
+
+    progress = Progress(
+        TextColumn("synthesizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    )
+    task = progress.add_task("synth", total=None)
+
+    def on_progress(done: int, total: int) -> None:
+        progress.start()  # only once the sentences are chosen and the voices checked
+        progress.update(task, completed=done, total=total)
+
+    try:
+        summary = synthesize_corpus(
+            out_dir,
+            voices=[v for v in voices.split(",") if v.strip()],
+            count=count,
+            seed=seed,
+            workers=workers or None,
+            test_count=test_count,
+            val_count=val_count,
+            on_progress=on_progress,
+        )
+    finally:
+        progress.stop()
+    print(json.dumps(summary.__dict__, indent=2))

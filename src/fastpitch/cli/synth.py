@@ -1,0 +1,267 @@
+"""`fastpitch say`, `synth`, `voice create|info`, `export` and `bench synth`: thin shells over fastpitch.synthesis,
+fastpitch.voice, fastpitch.export and fastpitch.runtime."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+
+from fastpitch.cli.app import app, bench_app, console
+from fastpitch.errors import FastPitchError
+
+voice_app = typer.Typer(
+    help="Make and inspect voices (the directories `say` speaks with).", no_args_is_help=True
+)
+app.add_typer(voice_app, name="voice")
+
+VOICE_HELP = "Voice directory (default: the voice installed with fastpitch)."
+ENGINE_HELP = "torch, onnx (ONNX Runtime, needs `fastpitch export`), or auto: onnx when the voice has it."
+VOCODER_HELP = "Use another vocoder: griffin-lim, or a vocoder file/run/checkpoint (torch engine)."
+
+
+def _synthesizer(
+    voice: Path | None, engine: str, vocoder: str | None, threads: int | None, max_chars: int | None
+) -> Any:
+    """A torch `Synthesizer` or a torch-free `OnnxSynthesizer`, as `engine` asks."""
+    from fastpitch.voice import read_voice
+
+    if engine not in ("auto", "torch", "onnx"):
+        raise FastPitchError(f"unknown engine {engine!r}; use auto, torch or onnx")
+    meta = read_voice(voice)
+    if engine == "onnx" or (engine == "auto" and meta.has_onnx and vocoder is None):
+        if vocoder is not None:
+            raise FastPitchError("--vocoder needs the torch engine (an ONNX voice brings its own vocoder)")
+        from fastpitch.runtime import OnnxSynthesizer
+
+        return OnnxSynthesizer(meta, threads=threads, max_chars=max_chars)
+    if importlib.util.find_spec("torch") is None:
+        raise FastPitchError(
+            f"voice {meta.path} has no ONNX models and PyTorch is not installed: install fastpitch[torch], "
+            "or run `fastpitch export` on it where torch is installed"
+        )
+    from fastpitch.synthesis import Synthesizer
+
+    return Synthesizer.load(meta.path, vocoder=vocoder, threads=threads, max_chars=max_chars)
+
+
+def _read_text(text: str | None, text_file: Path | None) -> str:
+    if text_file is not None:
+        if text is not None:
+            raise FastPitchError("give the text either as an argument or with --text-file, not both")
+        try:
+            return text_file.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as e:
+            raise FastPitchError(f"cannot read {text_file}: {e}") from None
+    if text == "-" or (text is None and not sys.stdin.isatty()):
+        return sys.stdin.read()
+    if text is None:
+        raise FastPitchError("no text: give it as an argument, '-' to read stdin, or --text-file FILE")
+    return text
+
+
+@app.command("say")
+def say_command(
+    text: str | None = typer.Argument(
+        None, help="What to say; '-' (or nothing, with piped input) reads stdin."
+    ),
+    out: Path = typer.Option(Path("out.wav"), "--out", "-o", help="Output file: .wav, .flac or .ogg."),
+    text_file: Path | None = typer.Option(None, "--text-file", "-f", help="Read the text from this file."),
+    voice: Path | None = typer.Option(None, "--voice", help=VOICE_HELP),
+    speaker: str | None = typer.Option(
+        None, "--speaker", help="Speaker name or index (multi-speaker voices)."
+    ),
+    pace: float = typer.Option(1.0, "--pace", help="Speaking rate: 1.5 is 50% faster, 0.8 slower."),
+    pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Shift the pitch by this many semitones."),
+    pitch_range: float = typer.Option(
+        1.0, "--pitch-range", help="Scale the melody: 0 monotone, 1.5 livelier."
+    ),
+    energy: float = typer.Option(1.0, "--energy", help="Scale the loudness contour (1 = as predicted)."),
+    vocoder: str | None = typer.Option(None, "--vocoder", help=VOCODER_HELP),
+    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the engine's choice)."),
+    max_chars: int | None = typer.Option(None, "--max-chars", help="Refuse longer text (default: no limit)."),
+) -> None:
+    """Speak text into an audio file; long text is split into sentences and joined with natural pauses."""
+    from fastpitch.audio import AUDIO_FORMATS, save_audio
+
+    if out.suffix.lower() not in AUDIO_FORMATS:
+        raise FastPitchError(
+            f"unsupported output format {out.suffix!r}; use one of {', '.join(AUDIO_FORMATS)}"
+        )
+    content = _read_text(text, text_file)
+    tts = _synthesizer(voice, engine, vocoder, threads, max_chars)
+    with console.status("speaking"):
+        audio, sr = tts.synthesize(
+            content,
+            speaker=speaker,
+            pace=pace,
+            pitch_shift=pitch_shift,
+            pitch_range=pitch_range,
+            energy=energy,
+        )
+    save_audio(out, audio, sr)
+    console.print(f"wrote {out} ({len(audio) / sr:.2f} s at {sr} Hz)", highlight=False)
+
+
+def _read_lines(path: Path) -> list[tuple[str, str]]:
+    """(name, text) for each non-empty line; `id|text` lines name their file, others are numbered."""
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FastPitchError(f"cannot read {path}: {e}") from None
+    items = []
+    for number, line in enumerate(lines, 1):
+        if not line.strip():
+            continue
+        name, sep, rest = line.partition("|")
+        safe = sep and name.strip() and all(c.isalnum() or c in "-_." for c in name.strip())
+        items.append((name.strip(), rest.split("|")[0]) if safe else (f"{number:05d}", line))
+    if not items:
+        raise FastPitchError(f"{path} has no lines to say")
+    return items
+
+
+@app.command("synth")
+def synth_command(
+    lines: Path = typer.Argument(..., help="Text file: one utterance per line (or id|text lines)."),
+    out_dir: Path = typer.Option(..., "--out-dir", "-o", help="Directory for the audio files (created)."),
+    audio_format: str = typer.Option("wav", "--format", help="wav, flac or ogg."),
+    voice: Path | None = typer.Option(None, "--voice", help=VOICE_HELP),
+    speaker: str | None = typer.Option(None, "--speaker", help="Speaker name or index."),
+    pace: float = typer.Option(1.0, "--pace", help="Speaking rate (1.0 = as trained)."),
+    pitch_shift: float = typer.Option(0.0, "--pitch-shift", help="Pitch shift in semitones."),
+    pitch_range: float = typer.Option(1.0, "--pitch-range", help="Melody scale (0 = monotone)."),
+    energy: float = typer.Option(1.0, "--energy", help="Loudness contour scale."),
+    vocoder: str | None = typer.Option(None, "--vocoder", help=VOCODER_HELP),
+    engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads."),
+    batch: int = typer.Option(16, "--batch", help="Lines synthesized together."),
+) -> None:
+    """Speak every line of a file into its own audio file (LINE_NUMBER.wav, or ID.wav for id|text lines)."""
+    from fastpitch.audio import save_audio
+
+    if f".{audio_format.lower()}" not in (".wav", ".flac", ".ogg"):
+        raise FastPitchError(f"unsupported format {audio_format!r}; use wav, flac or ogg")
+    items = _read_lines(lines)
+    tts = _synthesizer(voice, engine, vocoder, threads, None)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    controls = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
+    progress = Progress(
+        TextColumn("synthesizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
+    )
+    seconds = 0.0
+    with progress:
+        task = progress.add_task("synth", total=len(items))
+        for start in range(0, len(items), max(batch, 1)):
+            chunk = items[start : start + max(batch, 1)]
+            audios = tts.synthesize_batch([t for _, t in chunk], speaker=speaker, **controls)
+            for (name, _), audio in zip(chunk, audios, strict=True):
+                save_audio(out_dir / f"{name}.{audio_format.lower()}", audio, tts.sample_rate)
+                seconds += len(audio) / tts.sample_rate
+            progress.advance(task, len(chunk))
+    console.print(f"wrote {len(items)} files ({seconds:.1f} s of audio) to {out_dir}", highlight=False)
+
+
+@voice_app.command("create")
+def voice_create_command(
+    checkpoint: Path = typer.Argument(..., help="Acoustic model: a training run directory or checkpoint."),
+    out: Path = typer.Option(..., "--out", "-o", help="The voice directory to write."),
+    vocoder: Path | None = typer.Option(
+        None, "--vocoder", help="Vocoder (saved vocoder, run, checkpoint); default Griffin-Lim."
+    ),
+    name: str | None = typer.Option(None, "--name", help="Voice name (default: the directory name)."),
+    speakers: str | None = typer.Option(
+        None, "--speakers", help="Comma-separated speaker names in id order."
+    ),
+    description: str = typer.Option("", "--description", help="One paragraph for the model card."),
+    fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
+) -> None:
+    """Make a voice from training checkpoints (EMA weights when present, no aligner)."""
+    from fastpitch.voice import create_voice
+
+    names = [s.strip() for s in speakers.split(",")] if speakers else None
+    made = create_voice(
+        checkpoint, vocoder, out, fp16=not fp32, name=name, speakers=names, description=description
+    )
+    console.print(f"wrote voice {made.name!r} to {made.path}", highlight=False)
+
+
+@voice_app.command("info")
+def voice_info_command(voice: Path | None = typer.Argument(None, help=VOICE_HELP)) -> None:
+    """Describe a voice as JSON: speakers, sizes, vocoder, ONNX, provenance."""
+    from fastpitch.voice import count_parameters, read_voice
+
+    meta = read_voice(voice)
+    files = {p.name: p.stat().st_size for p in sorted(meta.path.iterdir()) if p.is_file()}
+    info = {
+        "name": meta.name,
+        "path": str(meta.path),
+        "speakers": meta.speakers,
+        "sample_rate": meta.audio.sample_rate,
+        "text": {
+            "mode": meta.text.mode,
+            "symbol_set": meta.text.symbol_set,
+            "symbols": len(meta.text.symbols),
+        },
+        "acoustic_parameters": count_parameters(meta)
+        if meta.file("acoustic.safetensors").is_file()
+        else None,
+        "vocoder": meta.vocoder_type,
+        "onnx": meta.has_onnx,
+        "files": files,
+        "total_bytes": sum(files.values()),
+        "pitch": meta.pitch,
+        "provenance": meta.provenance,
+    }
+    print(json.dumps(info, indent=2))
+
+
+@app.command("export")
+def export_command(
+    voice: Path | None = typer.Argument(None, help=VOICE_HELP),
+    out: Path | None = typer.Option(
+        None, "--out", "-o", help="Write a copy of the voice here (default: in place)."
+    ),
+) -> None:
+    """Add ONNX models to a voice (acoustic + vocoder), checked against torch, for fastpitch.runtime."""
+    from fastpitch.export import export_voice
+
+    with console.status("exporting to ONNX"):
+        made = export_voice(voice, out)
+    files = [made.onnx["acoustic"], *([made.onnx["vocoder"]] if made.onnx.get("vocoder") else [])]
+    console.print(f"wrote {', '.join(files)} to {made.path}", highlight=False)
+
+
+@bench_app.command("synth")
+def bench_synth_command(
+    voice: Path | None = typer.Option(
+        None, "--voice", help="Voice to time (default: the installed voice, else an untrained --preset one)."
+    ),
+    preset: str = typer.Option("default", "--preset", help="Model preset of the untrained stand-in voice."),
+    vocoder: str = typer.Option(
+        "istft", "--vocoder", help="Vocoder of the stand-in voice: istft, hifigan-v3, griffin-lim."
+    ),
+    seconds: float = typer.Option(10.0, "--seconds", help="Length of the timed utterance."),
+    threads: int = typer.Option(2, "--threads", help="CPU threads for torch and ONNX Runtime."),
+    repeats: int = typer.Option(3, "--repeats", help="Timed runs per stage (the best counts)."),
+    out: Path = typer.Option(Path("bench-results/synth.json"), "--out", help="Where to write the JSON."),
+) -> None:
+    """Per-stage time and real-time factor, torch eager vs ONNX Runtime, against this machine's FLOP floor."""
+    from fastpitch.bench.synth import bench_synth
+
+    with console.status("benchmarking synthesis"):
+        result = bench_synth(
+            voice=voice, preset=preset, vocoder=vocoder, seconds=seconds, threads=threads, repeats=repeats
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out)
+    print(json.dumps(result, indent=2))

@@ -1,0 +1,85 @@
+"""`fastpitch text` (what the model will read) and `fastpitch bench text`."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+import tempfile
+from pathlib import Path
+
+import typer
+
+from fastpitch.cli.app import app, bench_app, console
+from fastpitch.config import TextConfig
+from fastpitch.errors import FastPitchError
+
+
+@app.command("text")
+def text_command(
+    text: str = typer.Argument(..., help='The text to read; "-" reads standard input.'),
+    mode: str = typer.Option("phonemes", "--mode", "-m", help="phonemes, graphemes or mixed."),
+    symbol_set: str = typer.Option("en-v1", "--symbol-set", help="Built-in symbol table to encode with."),
+    as_json: bool = typer.Option(
+        False, "--json", help="Print JSON (sentences, normalized text, symbols, ids)."
+    ),
+) -> None:
+    """Show how text is normalized and which symbols the model reads, sentence by sentence."""
+    from fastpitch.text import TextFrontend
+
+    if text == "-":
+        text = sys.stdin.read()
+    frontend = TextFrontend(TextConfig(mode=mode, symbol_set=symbol_set))
+    sentences = []
+    for sentence in frontend.split_sentences(text):
+        symbols = frontend.to_symbols(sentence)
+        sentences.append(
+            {
+                "text": sentence,
+                "normalized": frontend.normalize(sentence),
+                "symbols": symbols,
+                "ids": frontend.symbols.encode(symbols),
+            }
+        )
+    if as_json:
+        info = {"mode": mode, "symbol_set": frontend.symbols.version, "sentences": sentences}
+        print(json.dumps(info, indent=2, ensure_ascii=False))
+        return
+    for i, s in enumerate(sentences, 1):
+        prefix = f"[{i}] " if len(sentences) > 1 else ""
+        print(f"{prefix}normalized: {s['normalized']}")
+        print(f"{prefix}symbols ({len(s['symbols'])}): {' '.join(s['symbols'])}")
+
+
+@bench_app.command("text")
+def bench_text(
+    sentences: Path = typer.Option(
+        None, "--sentences", help="One sentence per line (default: 1,000 built in)."
+    ),
+    out: Path = typer.Option(
+        Path("bench-results/text.json"), "--out", help="Where to write the JSON result."
+    ),
+    repeats: int = typer.Option(3, "--repeats", min=1, help="Warm passes to time; the best counts."),
+) -> None:
+    """Sentences per second through normalization + phonemization, beside phonemizer + espeak-ng."""
+    from fastpitch.text import bench
+
+    if sentences is not None:
+        if not sentences.is_file():
+            raise FastPitchError(f"sentence file not found: {sentences}")
+        lines = [line.strip() for line in sentences.read_text(encoding="utf-8").splitlines() if line.strip()]
+        if not lines:
+            raise FastPitchError(f"sentence file {sentences} holds no sentences")
+        source = str(sentences)
+    else:
+        lines, source = bench.default_sentences()
+    with console.status(f"timing {len(lines)} sentences…"):
+        result = bench.run(lines, source, repeats=repeats)
+    text = json.dumps(result, indent=2, ensure_ascii=False)
+    print(text)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
+    with os.fdopen(fd, "w") as f:
+        f.write(text + "\n")
+    os.replace(tmp, out)
+    console.print(f"wrote {out}")

@@ -1,0 +1,139 @@
+"""`fastpitch train` and `fastpitch bench train`: thin shells over fastpitch.train."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import sys
+from pathlib import Path
+
+import typer
+
+from fastpitch.cli.app import app, bench_app, console
+from fastpitch.config import Config, apply_overrides, preset
+from fastpitch.errors import FastPitchError
+
+log = logging.getLogger(__name__)
+
+
+def build_config(
+    preset_name: str | None,
+    config: Path | None,
+    overrides: list[str],
+    out: Path,
+    resume: bool,
+) -> Config:
+    """The run's config: the checkpoint's when resuming, else --config or --preset; then --set on top."""
+    from fastpitch.train.checkpoint import latest, read_config
+
+    existing = latest(out) if resume else None
+    if existing is not None:
+        if preset_name or config:
+            log.warning(
+                "--resume continues with the config saved in %s; --preset/--config are ignored", existing
+            )
+        return apply_overrides(read_config(existing), overrides)
+    if preset_name and config:
+        raise FastPitchError("give --preset or --config, not both (use --set to change single fields)")
+    base = Config.load(config) if config else preset(preset_name or "default")
+    return apply_overrides(base, overrides)
+
+
+@app.command("train")
+def train_command(
+    features: Path = typer.Option(..., "--features", help="Features folder made by `fastpitch prepare`."),
+    out: Path = typer.Option(
+        ..., "--out", help="Run directory: checkpoints, config.json, metrics, TensorBoard."
+    ),
+    dataset: Path | None = typer.Option(
+        None,
+        "--dataset",
+        help="The dataset (splits/, timings/); default: the one the features were made from.",
+    ),
+    preset_name: str | None = typer.Option(None, "--preset", help="Named config: default, small or tiny."),
+    config: Path | None = typer.Option(None, "--config", help="Config JSON (instead of --preset)."),
+    overrides: list[str] = typer.Option(
+        [], "--set", help="Override a config field, e.g. --set train.batch_frames=8000 (repeatable)."
+    ),
+    resume: bool = typer.Option(
+        False, "--resume", help="Continue the run in --out from its latest checkpoint."
+    ),
+    init_from: Path | None = typer.Option(
+        None, "--init-from", help="Fine-tune: start from this checkpoint's weights (a new speaker, new data)."
+    ),
+    durations: str | None = typer.Option(
+        None, "--durations", help="learned (aligner + MAS) or external (timings/ of the dataset)."
+    ),
+    max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many updates in total."),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (log lines only)."),
+) -> None:
+    """Train a FastPitch model on prepared features; on several GPUs run it under `torchrun -m fastpitch`."""
+    from fastpitch.train.loop import RunOptions, train
+
+    if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for the job
+        logging.getLogger().setLevel(logging.WARNING)
+    extra = list(overrides)
+    if durations is not None:
+        extra.append(f"train.durations={durations}")
+    if max_steps is not None:
+        extra.append(f"train.max_steps={max_steps}")
+    cfg = build_config(preset_name, config, extra, out, resume)
+    opts = RunOptions(
+        features=features,
+        out_dir=out,
+        dataset=dataset,
+        resume=resume,
+        init_from=init_from,
+        device=device,
+        progress=not no_progress and sys.stderr.isatty(),
+        command=sys.argv[1:],
+    )
+    result = train(cfg, opts)
+    if int(os.environ.get("RANK", "0")) == 0:
+        best = (
+            f", best validation loss {result.best_val_loss:.4f}" if result.best_val_loss is not None else ""
+        )
+        console.print(
+            f"trained to step {result.step} (epoch {result.epoch}){best}; "
+            f"{result.frames_per_second:.0f} mel frames/s; last checkpoint {result.last_checkpoint}"
+        )
+
+
+@bench_app.command("train")
+def bench_train_command(
+    presets: str = typer.Option("default,small", "--presets", help="Comma-separated configs to measure."),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu or cuda (default: cpu, and cuda if present)."
+    ),
+    steps: int = typer.Option(4, "--steps", help="Timed training steps per config (after warm-up)."),
+    batch_frames: int = typer.Option(4000, "--batch-frames", help="Mel frames per batch."),
+    profile: bool = typer.Option(
+        True, "--profile/--no-profile", help="Profile one step with torch.profiler."
+    ),
+    out: Path = typer.Option(Path("bench-results/train.json"), "--out", help="Where to write the JSON."),
+) -> None:
+    """Training throughput (mel frames/s), peak memory, FLOPs per frame and the fraction of matmul speed."""
+    from fastpitch.train.bench import bench_train
+
+    devices = [device] if device else ["cpu", *(["cuda"] if _cuda() else [])]
+    with console.status("benchmarking training"):
+        result = bench_train(
+            [p.strip() for p in presets.split(",") if p.strip()],
+            devices,
+            steps=steps,
+            batch_frames=batch_frames,
+            profile=profile,
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out)
+    print(json.dumps(result, indent=2))
+
+
+def _cuda() -> bool:
+    import torch
+
+    return torch.cuda.is_available()

@@ -1,0 +1,348 @@
+"""A voice's models as ONNX, for `fastpitch.runtime` (numpy + ONNX Runtime, no torch).
+
+acoustic.onnx: inputs text (B, N) int64 symbol ids, text_lens (B,), speaker (B,) int64, and the scalar float
+controls pace, pitch_shift (semitones), pitch_range, energy; outputs mel (B, n_mels, T), mel_lens (B,),
+durations (B, N) frames and pitch (B, N) Hz. Batch, text length and mel length are dynamic.
+vocoder.onnx: mel (B, n_mels, T) -> audio (B, T * hop), T dynamic. Griffin-Lim voices have none.
+
+The graphs are traced with torch's TorchScript-based exporter (`dynamo=False`): FastPitch's output length
+depends on the predicted durations, which tracing records as ordinary tensor arithmetic. Two operators that
+exporter lacks, `diff` and `searchsorted` (the length regulator), get ONNX definitions here for the duration of
+the export. Each graph is then run in ONNX Runtime beside torch and refused if they disagree.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime
+import os
+import shutil
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from fastpitch.errors import FastPitchError
+from fastpitch.runtime.synthesizer import ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
+from fastpitch.vocoders import GriffinLim
+from fastpitch.voice import (
+    ACOUSTIC_ONNX,
+    ACOUSTIC_WEIGHTS,
+    MODEL_CARD,
+    VOCODER_ONNX,
+    VOCODER_WEIGHTS,
+    VOICE_JSON,
+    Voice,
+    load_voice,
+    read_voice,
+)
+
+OPSET = 17
+MEL_TOLERANCE = 1e-3  # max |log-mel| difference between torch and ONNX Runtime accepted after export
+AUDIO_TOLERANCE = 1e-3
+
+
+class ExportError(FastPitchError):
+    """An export that failed or whose ONNX graph does not reproduce the torch model."""
+
+
+class AcousticGraph(nn.Module):
+    """`FastPitch.infer` with every control as a tensor input, in the order of `ACOUSTIC_INPUTS`."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, text, text_lens, speaker, pace, pitch_shift, pitch_range, energy):  # type: ignore[no-untyped-def]
+        out = self.model.infer(
+            text,
+            text_lens,
+            speaker=speaker,
+            pace=pace,
+            pitch_shift=pitch_shift,
+            pitch_range=pitch_range,
+            energy=energy,
+        )
+        return tuple(out[name] for name in ACOUSTIC_OUTPUTS)
+
+
+class VocoderGraph(nn.Module):
+    """A vocoder generator (B, n_mels, T) -> (B, 1, T * hop) as mel -> audio (B, T * hop)."""
+
+    def __init__(self, generator: nn.Module) -> None:
+        super().__init__()
+        self.generator = generator
+
+    def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.generator(mel).reshape(mel.size(0), -1)
+
+
+# --------------------------------------------------------------------------------------------------------------
+# ONNX definitions of the operators the TorchScript exporter lacks
+
+
+def _diff(g, x, n, dim, prepend, append):  # type: ignore[no-untyped-def]
+    """aten::diff (n = 1) as x[1:] - x[:-1] along `dim`, after concatenating prepend/append."""
+    from torch.onnx import symbolic_helper as sh
+
+    if sh._get_const(n, "i", "n") != 1:
+        raise ExportError("only first differences (n=1) export")
+    axis = sh._get_const(dim, "i", "dim")
+    if not sh._is_none(prepend):
+        x = g.op("Concat", prepend, x, axis_i=axis)
+    if not sh._is_none(append):
+        x = g.op("Concat", x, append, axis_i=axis)
+
+    def const(*values: int):  # type: ignore[no-untyped-def]
+        return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
+
+    upper = g.op("Slice", x, const(1), const(2**62), const(axis))
+    lower = g.op("Slice", x, const(0), const(-1), const(axis))
+    return g.op("Sub", upper, lower)
+
+
+def _searchsorted(g, sorted_sequence, values, out_int32, right, side, sorter):  # type: ignore[no-untyped-def]
+    """aten::searchsorted for a (B, N) sorted sequence and (B, T) values: counts of elements below each value
+    (or not above, with right=True), through a (B, T, N) comparison."""
+    from torch.onnx import symbolic_helper as sh
+
+    right = sh._maybe_get_const(right, "b") or sh._maybe_get_const(side, "s") == "right"
+    seq = g.op("Unsqueeze", sorted_sequence, g.op("Constant", value_t=torch.tensor([1])))
+    val = g.op("Unsqueeze", values, g.op("Constant", value_t=torch.tensor([2])))
+    below = g.op("LessOrEqual" if right else "Less", seq, val)
+    count = g.op("Cast", below, to_i=7)  # int64
+    return g.op("ReduceSum", count, g.op("Constant", value_t=torch.tensor([2])), keepdims_i=0)
+
+
+@contextlib.contextmanager
+def _custom_symbolics(opset: int) -> Iterator[None]:
+    from torch.onnx import register_custom_op_symbolic, unregister_custom_op_symbolic
+
+    ops = {"aten::diff": _diff, "aten::searchsorted": _searchsorted}
+    for name, fn in ops.items():
+        register_custom_op_symbolic(name, fn, opset)
+    try:
+        yield
+    finally:
+        for name in ops:
+            unregister_custom_op_symbolic(name, opset)
+
+
+@contextlib.contextmanager
+def _onnx_mode(module: nn.Module) -> Iterator[None]:
+    """Switch submodules with an `onnx_compatible` flag (the iSTFT vocoder's inverse STFT) to their ONNX path."""
+    flagged = [m for m in module.modules() if hasattr(m, "onnx_compatible")]
+    before = [m.onnx_compatible for m in flagged]
+    for m in flagged:
+        m.onnx_compatible = True
+    try:
+        yield
+    finally:
+        for m, value in zip(flagged, before, strict=True):
+            m.onnx_compatible = value
+
+
+def halve_initializers(path: Path, min_size: int = 1024) -> int:
+    """Store the float32 weights of an ONNX file that fp16 represents exactly (all of them, for a voice saved in
+    fp16) as fp16 followed by a Cast: half the file, the same numbers. ONNX Runtime folds the casts when it
+    loads the model, so it still computes in fp32. Returns the number of tensors converted."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    model = onnx.load(str(path))
+    graph = model.graph
+    kept, casts = [], []
+    for init in graph.initializer:
+        values = numpy_helper.to_array(init) if init.data_type == TensorProto.FLOAT else None
+        if values is None or values.size < min_size:
+            kept.append(init)
+            continue
+        half = values.astype(np.float16)
+        if not np.array_equal(half.astype(np.float32), values):
+            kept.append(init)
+            continue
+        kept.append(numpy_helper.from_array(half, f"{init.name}__fp16"))
+        casts.append(helper.make_node("Cast", [f"{init.name}__fp16"], [init.name], to=TensorProto.FLOAT))
+    if casts:
+        nodes = casts + list(graph.node)
+        del graph.initializer[:], graph.node[:]
+        graph.initializer.extend(kept)
+        graph.node.extend(nodes)
+        tmp = path.with_name(f".{path.name}.half-{os.getpid()}")
+        try:
+            onnx.save(model, str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return len(casts)
+
+
+def _export(graph: nn.Module, args: tuple, path: Path, inputs, outputs, axes, opset: int) -> None:
+    """Trace `graph` to `path` atomically (temp file + rename), weights halved where exact."""
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    graph.eval()
+    try:
+        with (
+            warnings.catch_warnings(),
+            _custom_symbolics(opset),
+            _onnx_mode(graph),
+            torch.no_grad(),
+        ):
+            warnings.simplefilter("ignore")  # tracer warnings about Python values are expected here
+            torch.onnx.export(
+                graph,
+                args,
+                str(tmp),
+                dynamo=False,
+                opset_version=opset,
+                input_names=list(inputs),
+                output_names=list(outputs),
+                dynamic_axes=axes,
+                do_constant_folding=True,
+            )
+        os.replace(tmp, path)
+        halve_initializers(path)
+    except ExportError:
+        raise
+    except Exception as e:  # the exporter raises many types; the user needs the one line
+        raise ExportError(f"ONNX export to {path} failed: {type(e).__name__}: {e}") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+        graph.eval()  # the exporter restores the mode it found; keep the model in eval mode regardless
+
+
+# --------------------------------------------------------------------------------------------------------------
+# acoustic model and vocoder
+
+
+def _acoustic_example(n_symbols: int, n_speakers: int, batch: int, length: int, seed: int):  # type: ignore[no-untyped-def]
+    gen = torch.Generator().manual_seed(seed)
+    text = torch.randint(1, n_symbols, (batch, length), generator=gen)
+    lens = torch.tensor([length - (i * 3) % max(length // 2, 1) for i in range(batch)])
+    text = text * (torch.arange(length)[None] < lens[:, None])
+    speaker = torch.randint(0, n_speakers, (batch,), generator=gen)
+    controls = [torch.tensor(v, dtype=torch.float32) for v in (1.0, 0.0, 1.0, 1.0)]
+    return (text, lens, speaker, *controls)
+
+
+def export_acoustic(model: nn.Module, path: str | Path, opset: int = OPSET, verify: bool = True) -> Path:
+    """Write FastPitch inference as ONNX (dynamic batch, text and mel length; controls as inputs)."""
+    path = Path(path)
+    cfg = model.cfg
+    graph = AcousticGraph(model).eval()
+    axes = {
+        "text": {0: "batch", 1: "symbols"},
+        "text_lens": {0: "batch"},
+        "speaker": {0: "batch"},
+        "mel": {0: "batch", 2: "frames"},
+        "mel_lens": {0: "batch"},
+        "durations": {0: "batch", 1: "symbols"},
+        "pitch": {0: "batch", 1: "symbols"},
+    }
+    example = _acoustic_example(cfg.n_symbols, cfg.n_speakers, batch=2, length=24, seed=0)
+    _export(graph, example, path, ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS, axes, opset)
+    if verify:
+        verify_acoustic(model, path)
+    return path
+
+
+def verify_acoustic(model: nn.Module, path: str | Path) -> float:
+    """Run torch and ONNX Runtime on inputs of another shape than the traced ones, with non-default controls;
+    return the largest mel difference, or raise ExportError if durations or mels disagree."""
+    import onnxruntime as ort
+
+    cfg = model.cfg
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    worst = 0.0
+    for seed, controls in ((1, (1.0, 0.0, 1.0, 1.0)), (2, (1.3, 2.0, 0.5, 0.8))):
+        text, lens, speaker, *_ = _acoustic_example(
+            cfg.n_symbols, cfg.n_speakers, batch=3, length=37, seed=seed
+        )
+        values = [torch.tensor(v, dtype=torch.float32) for v in controls]
+        with torch.inference_mode():
+            ref = AcousticGraph(model)(text, lens, speaker, *values)
+        feed = {
+            name: t.numpy() for name, t in zip(ACOUSTIC_INPUTS, (text, lens, speaker, *values), strict=True)
+        }
+        got = session.run(list(ACOUSTIC_OUTPUTS), feed)
+        if not np.array_equal(ref[2].numpy(), got[2]):
+            raise ExportError(
+                f"{path}: ONNX Runtime predicts other durations than torch; the export is broken"
+            )
+        diff = float(np.abs(ref[0].numpy() - got[0]).max()) if got[0].size else 0.0
+        if not diff <= MEL_TOLERANCE:
+            raise ExportError(
+                f"{path}: ONNX Runtime's mel differs from torch's by {diff:.2e} (> {MEL_TOLERANCE})"
+            )
+        worst = max(worst, diff)
+    return worst
+
+
+def export_vocoder(
+    generator: nn.Module, n_mels: int, path: str | Path, opset: int = OPSET, verify: bool = True
+) -> Path:
+    """Write a neural vocoder's generator as ONNX: mel (B, n_mels, T) -> audio (B, T * hop), T dynamic."""
+    path = Path(path)
+    graph = VocoderGraph(generator).eval()
+    example = (torch.randn(1, n_mels, 40, generator=torch.Generator().manual_seed(0)),)
+    axes = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
+    _export(graph, example, path, VOCODER_INPUTS, VOCODER_OUTPUTS, axes, opset)
+    if verify:
+        verify_vocoder(generator, n_mels, path)
+    return path
+
+
+def verify_vocoder(generator: nn.Module, n_mels: int, path: str | Path) -> float:
+    """Largest audio difference between torch and ONNX Runtime on a mel of another length than the traced one."""
+    import onnxruntime as ort
+
+    mel = torch.randn(2, n_mels, 57, generator=torch.Generator().manual_seed(1)) - 4.0
+    with torch.inference_mode():
+        ref = VocoderGraph(generator)(mel).numpy()
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    got = session.run(list(VOCODER_OUTPUTS), {"mel": mel.numpy()})[0]
+    if ref.shape != got.shape:
+        raise ExportError(f"{path}: ONNX Runtime's audio has shape {got.shape}, torch's {ref.shape}")
+    diff = float(np.abs(ref - got).max())
+    if not diff <= AUDIO_TOLERANCE:
+        raise ExportError(
+            f"{path}: ONNX Runtime's audio differs from torch's by {diff:.2e} (> {AUDIO_TOLERANCE})"
+        )
+    return diff
+
+
+# --------------------------------------------------------------------------------------------------------------
+# voices
+
+
+def export_voice(voice: str | Path | None, out: str | Path | None = None, opset: int = OPSET) -> Voice:
+    """Add acoustic.onnx (and vocoder.onnx unless the vocoder is Griffin-Lim) to a voice, verified against torch.
+
+    With `out`, the voice is first copied there and the original is left alone.
+    """
+    source = read_voice(voice)
+    target = Path(out) if out is not None else source.path
+    if target.resolve() != source.path.resolve():
+        target.mkdir(parents=True, exist_ok=True)
+        for name in (VOICE_JSON, ACOUSTIC_WEIGHTS, VOCODER_WEIGHTS, MODEL_CARD):
+            if source.file(name).is_file():
+                shutil.copy2(source.file(name), target / name)
+    loaded = load_voice(target)
+    export_acoustic(loaded.acoustic, target / ACOUSTIC_ONNX, opset)
+    vocoder_file = None
+    if not isinstance(loaded.vocoder, GriffinLim):
+        export_vocoder(loaded.vocoder.model, loaded.voice.audio.n_mels, target / VOCODER_ONNX, opset)
+        vocoder_file = VOCODER_ONNX
+    voice_meta = loaded.voice
+    voice_meta.onnx = {
+        "acoustic": ACOUSTIC_ONNX,
+        "vocoder": vocoder_file,
+        "opset": opset,
+        "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+        "torch_version": torch.__version__,
+    }
+    voice_meta.save_json()
+    return read_voice(target)

@@ -1,0 +1,410 @@
+"""`fastpitch bench model` and `fastpitch bench align`: acoustic-model speed and aligner speed and quality.
+
+* model: `FastPitch.infer` alone (no vocoder) for each config, batch size and text length, eager and
+  `torch.compile`d, with durations fixed at 6 frames per symbol so that every run makes the same mel length.
+* align: the vectorised MAS against a plain Python loop on the same inputs (and that both agree), the cost of
+  the beta-binomial prior; and, given a features cache and reference timings, the learned aligner's boundary
+  error against them (mean absolute error, share of boundaries off by more than 50 ms), after training for
+  a few minutes or from a checkpoint.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import platform
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fastpitch.config import Config, preset
+from fastpitch.errors import FastPitchError
+from fastpitch.models.aligner import (
+    beta_binomial_log_prior,
+    binarization_loss,
+    durations_to_alignment,
+    forward_sum_loss,
+    hard_durations,
+    mas,
+)
+from fastpitch.models.fastpitch import FastPitch
+from fastpitch.models.layers import mask_from_lens
+
+log = logging.getLogger(__name__)
+
+FRAMES_PER_SYMBOL = 6  # LJSpeech-like phoneme rate: ~70 ms per symbol
+N_SYMBOLS = 100  # symbol-table size for synthetic text (speed does not depend on it)
+
+
+def machine() -> dict[str, Any]:
+    """What the numbers were measured on: they move a lot with the load of a shared machine."""
+    return {
+        "torch": torch.__version__,
+        "threads": torch.get_num_threads(),
+        "cpu_count": os.cpu_count(),
+        "load_average_1min": os.getloadavg()[0],
+        "processor": platform.processor() or platform.machine(),
+    }
+
+
+def _best_time(
+    fn: Callable[..., Any], *args: Any, repeats: int = 5, budget_s: float = 10.0, **kwargs: Any
+) -> float:
+    """Fastest of up to `repeats` calls of fn(*args, **kwargs) after one warm-up; stops once `budget_s` is spent."""
+    fn(*args, **kwargs)
+    best, start = float("inf"), time.perf_counter()
+    for _ in range(repeats):
+        t = time.perf_counter()
+        fn(*args, **kwargs)
+        best = min(best, time.perf_counter() - t)
+        if time.perf_counter() - start > budget_s:
+            break
+    return best
+
+
+# ------------------------------------------------------------------------------------------------ MAS
+
+
+def mas_reference(log_attn: np.ndarray) -> np.ndarray:
+    """MAS for one utterance (T, N) in plain Python loops: the baseline the vectorised `mas` must match."""
+    rows = np.asarray(log_attn, dtype=np.float64).tolist()
+    t_len, n_len = len(rows), len(rows[0])
+    neg = float("-inf")
+    score = [neg] * n_len
+    score[0] = rows[0][0]
+    moved = [[False] * n_len]
+    for t in range(1, t_len):
+        row, new, came = rows[t], [0.0] * n_len, [False] * n_len
+        for j in range(n_len):
+            stay = score[j]
+            move = score[j - 1] if j > 0 else neg
+            if move >= stay:
+                new[j], came[j] = move + row[j], True
+            else:
+                new[j] = stay + row[j]
+        score = new
+        moved.append(came)
+    durations = [0] * n_len
+    j = n_len - 1
+    for t in range(t_len - 1, -1, -1):
+        durations[j] += 1
+        if t > 0 and moved[t][j]:
+            j = max(j - 1, 0)
+    return np.array(durations, dtype=np.int64)
+
+
+def random_alignment(
+    batch_size: int, n_symbols: int, n_frames: int, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Log soft alignments (B, T, N) shaped like real ones (a noisy diagonal band) with varied lengths."""
+    rng = np.random.default_rng(seed)
+    text_lens = rng.integers(n_symbols // 2, n_symbols + 1, batch_size)
+    mel_lens = np.maximum(text_lens * FRAMES_PER_SYMBOL * rng.uniform(0.7, 1.0, batch_size), text_lens)
+    mel_lens = np.minimum(mel_lens.astype(np.int64), n_frames)
+    text_lens[0], mel_lens[0] = n_symbols, n_frames
+    prior = beta_binomial_log_prior(torch.from_numpy(text_lens), torch.from_numpy(mel_lens)).numpy()
+    logits = prior.astype(np.float64) + rng.normal(0.0, 2.0, prior.shape)
+    logits -= np.logaddexp.reduce(logits, axis=-1, keepdims=True)
+    return logits, text_lens, mel_lens
+
+
+def bench_mas(
+    shapes: Sequence[tuple[int, int, int]] = ((1, 50, 300), (16, 100, 600), (16, 200, 1200)),
+    repeats: int = 5,
+) -> list[dict[str, Any]]:
+    """Vectorised MAS vs the plain loop per (batch, symbols, frames); also the prior's cost."""
+    rows = []
+    for b, n, t in shapes:
+        log_attn, text_lens, mel_lens = random_alignment(b, n, t)
+        fast = _best_time(mas, log_attn, text_lens, mel_lens, repeats=repeats)
+        start = time.perf_counter()
+        reference = [mas_reference(log_attn[i, : mel_lens[i], : text_lens[i]]) for i in range(b)]
+        loop = time.perf_counter() - start
+        got = mas(log_attn, text_lens, mel_lens)
+        agree = all(np.array_equal(got[i, : text_lens[i]], reference[i]) for i in range(b))
+        tl_t, ml_t = torch.from_numpy(text_lens), torch.from_numpy(mel_lens)
+        prior = _best_time(beta_binomial_log_prior, tl_t, ml_t, repeats=repeats)
+        rows.append(
+            {
+                "batch": b,
+                "symbols": n,
+                "frames": t,
+                "vectorized_ms": round(fast * 1e3, 2),
+                "python_loop_ms": round(loop * 1e3, 1),
+                "speedup": round(loop / fast, 1),
+                "identical_paths": agree,
+                "durations_sum_to_mel_lens": bool((got.sum(1) == mel_lens).all()),
+                "prior_ms": round(prior * 1e3, 2),
+            }
+        )
+        log.info("MAS %s", rows[-1])
+    return rows
+
+
+# ------------------------------------------------------------------------------------------------ model
+
+
+def bench_model(
+    presets: Sequence[str] = ("default", "small"),
+    batch_sizes: Sequence[int] = (1, 16),
+    symbol_counts: Sequence[int] = (50, 200),
+    compile: bool = True,
+    repeats: int = 5,
+    budget_s: float = 20.0,
+) -> dict[str, Any]:
+    """Inference time of the acoustic model alone, eager and compiled (compile time reported apart)."""
+    timing = {"repeats": repeats, "budget_s": budget_s}
+    results: dict[str, Any] = {"machine": machine(), "frames_per_symbol": FRAMES_PER_SYMBOL, "configs": []}
+    for name in presets:
+        cfg = preset(name, [f"model.n_symbols={N_SYMBOLS}"])
+        torch.manual_seed(0)
+        model = FastPitch(cfg.model, aligner=False).eval()
+        model.set_pitch_stats(150.0, 30.0)
+        params = sum(p.numel() for p in model.parameters())
+        compiled = torch.compile(model.infer, dynamic=True) if compile else None
+        for b in batch_sizes:
+            for n in symbol_counts:
+                text = torch.randint(1, N_SYMBOLS, (b, n))
+                lens = torch.full((b,), n)
+                durations = torch.full((b, n), float(FRAMES_PER_SYMBOL))
+                row: dict[str, Any] = {"preset": name, "params": params, "batch": b, "symbols": n}
+                row["frames"] = n * FRAMES_PER_SYMBOL
+                audio_s = b * row["frames"] * cfg.audio.hop_length / cfg.audio.sample_rate
+                with torch.inference_mode():
+                    eager = _best_time(model.infer, text, lens, durations=durations, **timing)
+                    row["eager_ms"] = round(eager * 1e3, 1)
+                    row["eager_x_realtime"] = round(audio_s / eager, 1)
+                    if compiled is not None:
+                        start = time.perf_counter()
+                        compiled(text, lens, durations=durations)
+                        row["compile_s"] = round(time.perf_counter() - start, 1)
+                        fast = _best_time(compiled, text, lens, durations=durations, **timing)
+                        row["compiled_ms"] = round(fast * 1e3, 1)
+                        row["compiled_x_realtime"] = round(audio_s / fast, 1)
+                        row["compile_speedup"] = round(eager / fast, 2)
+                results["configs"].append(row)
+                log.info("model %s", row)
+    return results
+
+
+# ------------------------------------------------------------------------------------------------ aligner quality
+
+
+def aligner_outputs(model: FastPitch, batch: dict[str, Any]) -> tuple[torch.Tensor, torch.Tensor]:
+    """The aligner alone on a batch: (attn_logprob, attn_soft), each (B, T, N)."""
+    text, text_lens, mel, mel_lens = batch["text"], batch["text_lens"], batch["mel"], batch["mel_lens"]
+    text_mask = mask_from_lens(text_lens, text.size(1))
+    mel_mask = mask_from_lens(mel_lens, mel.size(2))
+    prior = beta_binomial_log_prior(text_lens, mel_lens, text.size(1), mel.size(2))
+    return model.aligner(mel, model.embedding(text), text_mask, mel_mask, prior)
+
+
+def score_aligner(
+    model: FastPitch, cfg: Config, features: Path, timings: Path, ids: Sequence[str] | None, batch_frames: int
+) -> dict[str, Any]:
+    """Boundary error of the model's MAS durations against the reference timings on utterances `ids`.
+
+    The prior-only alignment (MAS over the beta-binomial prior, no learning) is scored on the same
+    boundaries, as the floor any learned aligner must beat.
+    """
+    from fastpitch.data.datasets import make_frontend
+    from fastpitch.data.loader import LengthBucketSampler, TTSDataset, collate
+    from fastpitch.data.timings import score_boundaries
+
+    if model.aligner is None:
+        raise FastPitchError("the model has no aligner (trained with external durations)")
+    data = TTSDataset(features, make_frontend(cfg.text), durations="external", timings_dir=timings, ids=ids)
+    sampler = LengthBucketSampler(data.lengths, batch_frames, shuffle=False)
+    learned, prior_only, reference = [], [], []
+    model.eval()
+    with torch.no_grad():
+        for indices in sampler:
+            batch = collate([data[i] for i in indices])
+            ref = batch.pop("durations")
+            logprob, _ = aligner_outputs(model, batch)
+            durations = hard_durations(logprob, batch["text_lens"], batch["mel_lens"])
+            lp = beta_binomial_log_prior(batch["text_lens"], batch["mel_lens"]).numpy()
+            flat = mas(lp, batch["text_lens"].numpy(), batch["mel_lens"].numpy())
+            for i, n in enumerate(batch["text_lens"].tolist()):
+                learned.append(durations[i, :n].numpy())
+                prior_only.append(flat[i, :n])
+                reference.append(ref[i, :n].numpy())
+    return {
+        "utterances": len(reference),
+        "learned": score_boundaries(learned, reference, cfg.audio),
+        "prior_only": score_boundaries(prior_only, reference, cfg.audio),
+    }
+
+
+def train_for(
+    cfg: Config, features: Path, dataset: Path | None, minutes: float
+) -> tuple[FastPitch, Config, dict[str, Any]]:
+    """Train FastPitch with the learned aligner for `minutes` with fastpitch.train's own engine and data.
+
+    Returns the model, the config the trainer settled (symbol table, speakers) and a summary of the run.
+    """
+    from fastpitch.train.loop import RunOptions, Trainer
+
+    cfg.train.durations = "learned"
+    with tempfile.TemporaryDirectory() as out_dir:
+        opts = RunOptions(
+            features=features, out_dir=Path(out_dir), dataset=dataset, progress=False, device="cpu"
+        )
+        trainer = Trainer(cfg, opts)
+        engine, sampler = trainer.engine, trainer.data.train_sampler
+        loader = trainer.data.loader(sampler)
+        deadline = time.monotonic() + minutes * 60.0
+        epoch, stats = 0, {}
+        while time.monotonic() < deadline:
+            sampler.set_epoch(epoch)
+            for batch in loader:
+                stats = engine.train_step([batch])
+                if engine.step % 50 == 0:
+                    log.info("step %d: %s", engine.step, {k: round(float(v), 3) for k, v in stats.items()})
+                if time.monotonic() >= deadline:
+                    break
+            epoch += 1
+    summary = {"steps": engine.step, "epochs": epoch, "minutes": minutes}
+    summary.update({k: round(float(v), 4) for k, v in stats.items() if k in ("mel", "attn", "kl", "total")})
+    return engine.raw_model, trainer.cfg, summary
+
+
+def train_aligner_only(
+    cfg: Config, features: Path, minutes: float, lr: float = 1e-3, log_every: int = 50
+) -> tuple[FastPitch, Config, dict[str, Any]]:
+    """Train only the symbol embedding and the aligner (forward-sum, then binarization) for `minutes`.
+
+    The aligner is a few percent of a FastPitch step, so this reaches its plateau in minutes on a CPU where
+    joint training would take hours; its boundary error is what joint training starts from.
+    """
+    from fastpitch.data.datasets import make_frontend
+    from fastpitch.data.features import FeatureCache
+    from fastpitch.data.loader import LengthBucketSampler, TTSDataset, collate
+    from fastpitch.text import get_symbol_table
+
+    cfg.text.symbols = cfg.text.symbols or list(get_symbol_table(cfg.text.symbol_set).symbols)
+    cfg.model.n_symbols, cfg.model.learn_alignment = len(cfg.text.symbols), True
+    cache = FeatureCache(features)
+    cfg.audio = cache.audio
+    data = TTSDataset(cache, make_frontend(cfg.text), ids=_train_ids(cache))
+    sampler = LengthBucketSampler(data.lengths, cfg.train.batch_frames, seed=cfg.train.seed)
+    torch.manual_seed(cfg.train.seed)
+    model = FastPitch(cfg.model)
+    params = [*model.embedding.parameters(), *model.aligner.parameters()]
+    opt = torch.optim.Adam(params, lr=lr)
+    tc, step, epoch, terms = cfg.train, 0, 0, {}
+    deadline = time.monotonic() + minutes * 60.0
+    while time.monotonic() < deadline:
+        sampler.set_epoch(epoch)
+        for indices in sampler:
+            batch = collate([data[i] for i in indices])
+            logprob, soft = aligner_outputs(model, batch)
+            loss = terms["attn"] = forward_sum_loss(logprob, batch["text_lens"], batch["mel_lens"])
+            if step >= tc.binarization_start_step:
+                durations = hard_durations(logprob, batch["text_lens"], batch["mel_lens"])
+                hard = durations_to_alignment(durations, batch["mel"].size(2))
+                terms["kl"] = binarization_loss(hard, soft)
+                ramp = min(
+                    (step - tc.binarization_start_step + 1) / max(tc.binarization_warmup_steps, 1), 1.0
+                )
+                loss = loss + ramp * tc.kl_loss_weight * terms["kl"]
+            opt.zero_grad()
+            loss.backward()
+            torch.nn.utils.clip_grad_norm_(params, tc.grad_clip)
+            opt.step()
+            step += 1
+            if step % log_every == 0:
+                log.info("aligner step %d: %s", step, {k: round(float(v), 3) for k, v in terms.items()})
+            if time.monotonic() >= deadline:
+                break
+        epoch += 1
+    summary = {"aligner_only": True, "steps": step, "epochs": epoch, "minutes": minutes, "lr": lr}
+    summary.update({k: round(float(v), 4) for k, v in terms.items()})
+    return model, cfg, summary
+
+
+def _train_ids(cache: Any) -> list[str]:
+    from fastpitch.data.datasets import read_split
+
+    root = Path(cache.dataset) if cache.dataset else None
+    if (
+        root is not None
+        and (root if root.is_dir() else root.parent).joinpath("splits", "train.txt").is_file()
+    ):
+        root = root if root.is_dir() else root.parent
+        return [i for i in read_split(root, "train") if i in cache]
+    return list(cache.ids)
+
+
+def bench_align(
+    features: Path | None = None,
+    timings: Path | None = None,
+    checkpoint: Path | None = None,
+    train_minutes: float | None = None,
+    preset_name: str = "small",
+    overrides: Sequence[str] = (),
+    max_utterances: int = 200,
+    aligner_only: bool = False,
+    mas_shapes: Sequence[tuple[int, int, int]] = ((1, 50, 300), (16, 100, 600), (16, 200, 1200)),
+) -> dict[str, Any]:
+    """MAS speed always; aligner quality when a corpus (`features` + `timings`) and a model source are given."""
+    result: dict[str, Any] = {"machine": machine(), "mas": bench_mas(mas_shapes)}
+    if features is None:
+        return result
+    if timings is None:
+        raise FastPitchError("--features needs --timings (the corpus's timings/ folder or MFA TextGrids)")
+    if (checkpoint is None) == (train_minutes is None):
+        raise FastPitchError("give either --checkpoint or --train-minutes to score the aligner")
+    from fastpitch.data.features import FeatureCache
+
+    if checkpoint is not None:
+        from fastpitch.train.checkpoint import load_checkpoint
+
+        ck = load_checkpoint(checkpoint, with_optimizer=False)
+        cfg = ck.config
+        model = FastPitch(cfg.model)
+        model.load_state_dict(ck.model)
+        result["model"] = {"checkpoint": str(checkpoint), "step": ck.step}
+    else:
+        from fastpitch.config import apply_overrides
+
+        cfg = apply_overrides(preset(preset_name), list(overrides))
+        if aligner_only:
+            model, cfg, summary = train_aligner_only(cfg, features, float(train_minutes))
+        else:
+            model, cfg, summary = train_for(cfg, features, None, float(train_minutes))
+        result["model"] = {"preset": preset_name, "overrides": list(overrides), **summary}
+    ids = _eval_ids(FeatureCache(features), timings, max_utterances)
+    result["quality"] = score_aligner(model, cfg, features, timings, ids, cfg.train.batch_frames)
+    result["quality"]["goal"] = {"mean_ms": 20.0, "frac_over_50ms": 0.05}
+    return result
+
+
+def _eval_ids(cache: Any, timings: Path, limit: int) -> list[str]:
+    """Validation (else test, else all) utterances of the corpus that have timings, at most `limit`."""
+    from fastpitch.data.datasets import read_split
+    from fastpitch.data.timings import TimingsError, find_timings
+
+    root = Path(cache.dataset) if cache.dataset else None
+    ids = list(cache.ids)
+    if root is not None:
+        root = root if root.is_dir() else root.parent
+        for split in ("val", "test"):
+            if (root / "splits" / f"{split}.txt").is_file():
+                ids = [i for i in read_split(root, split) if i in cache]
+                break
+    found = []
+    for uid in ids:
+        try:
+            find_timings(timings, uid)
+        except TimingsError:
+            continue
+        found.append(uid)
+    if not found:
+        raise FastPitchError(f"no utterance of the features has timings in {timings}")
+    return found[:limit]

@@ -1,0 +1,278 @@
+"""FastPitch (Łańcucki, 2021), readable top to bottom, with the learned aligner of FastPitch 1.1.
+
+    symbols ─► embedding ─► encoder FFTr ─► h ─┬─► duration predictor (log domain)
+                                               ├─► pitch predictor ─────► p
+                                               └─ g = h + PitchEmbedding(p) (+ EnergyEmbedding(e))
+    g ─► length regulator (g_i repeated d_i times) ─► decoder FFTr ─► linear ─► mel (B, n_mels, T)
+
+Training uses ground-truth durations (external timings, or MAS over the learned alignment) and per-symbol
+averages of the ground-truth pitch and energy; inference uses the predictions, with pace, pitch and energy
+controls. Pitch is normalised per speaker; the model keeps each speaker's mean and std in Hz as buffers so that
+shifts in semitones and range scaling happen in Hz. The aligner is only needed for training: build the model
+with `aligner=False` to load an inference state dict (see `inference_state_dict`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+from torch import nn
+
+from fastpitch.config import ConfigError, ModelConfig
+from fastpitch.errors import FastPitchError
+from fastpitch.models.aligner import (
+    AlignmentEncoder,
+    average_per_symbol,
+    beta_binomial_log_prior,
+    durations_to_alignment,
+    hard_durations,
+    symbol_index,
+)
+from fastpitch.models.layers import FFTransformer, TemporalPredictor, ValueEmbedding, mask_from_lens
+
+MAX_DURATION = 75  # frames per symbol at inference (NVIDIA's clamp)
+
+
+def length_regulate(x: torch.Tensor, durations: torch.Tensor, n_frames: int | torch.Tensor) -> torch.Tensor:
+    """Repeat each x_i (B, N, C) durations_i times -> (B, n_frames, C); frames past the total are zeros.
+
+    A gather through the cumulative durations: no Python loop, no (T, N) matrix, and it exports to ONNX.
+    """
+    idx = symbol_index(durations, n_frames)  # index N points at the appended zero row
+    x = torch.cat([x, x.new_zeros(x.size(0), 1, x.size(2))], dim=1)
+    return x.gather(1, idx[:, :, None].expand(-1, -1, x.size(2)))
+
+
+def _check(cfg: ModelConfig) -> None:
+    if cfg.n_symbols < 2:
+        raise ConfigError("model.n_symbols is not set: it comes from the symbol table")
+    widths = {cfg.symbols_embedding_dim, cfg.in_fft_output_size, cfg.out_fft_output_size}
+    if len(widths) != 1:
+        raise ConfigError(
+            "model.symbols_embedding_dim, in_fft_output_size and out_fft_output_size must be equal, "
+            f"got {sorted(widths)}"
+        )
+    if cfg.symbols_embedding_dim % 2:
+        raise ConfigError(f"model.symbols_embedding_dim must be even, got {cfg.symbols_embedding_dim}")
+    if cfg.n_speakers < 1:
+        raise ConfigError(f"model.n_speakers must be at least 1, got {cfg.n_speakers}")
+
+
+def _fftr(cfg: ModelConfig, side: str, d: int) -> FFTransformer:
+    """The encoder (`side="in"`) or decoder (`"out"`) stack from NVIDIA's `in_fft_*` / `out_fft_*` fields."""
+
+    def field(name: str, prefix: str = "") -> Any:
+        return getattr(cfg, f"{prefix}{side}_fft_{name}")
+
+    return FFTransformer(
+        field("n_layers"),
+        field("n_heads"),
+        d,
+        field("d_head"),
+        field("conv1d_filter_size"),
+        field("conv1d_kernel_size"),
+        field("dropout", "p_"),
+        field("dropatt", "p_"),
+        field("dropemb", "p_"),
+    )
+
+
+def _predictor(cfg: ModelConfig, kind: str, d: int) -> TemporalPredictor:
+    """The duration, pitch or energy predictor from its `<kind>_predictor_*` fields."""
+    return TemporalPredictor(
+        d,
+        getattr(cfg, f"{kind}_predictor_filter_size"),
+        getattr(cfg, f"{kind}_predictor_kernel_size"),
+        getattr(cfg, f"p_{kind}_predictor_dropout"),
+        getattr(cfg, f"{kind}_predictor_n_layers"),
+    )
+
+
+class FastPitch(nn.Module):
+    """The FastPitch acoustic model: symbol ids (+ speaker) -> mel spectrogram, durations and pitch."""
+
+    def __init__(self, model_cfg: ModelConfig, aligner: bool | None = None) -> None:
+        super().__init__()
+        _check(model_cfg)
+        cfg = self.cfg = model_cfg
+        d = cfg.symbols_embedding_dim
+
+        self.embedding = nn.Embedding(cfg.n_symbols, d, padding_idx=0)
+        self.speaker_embedding = nn.Embedding(cfg.n_speakers, d) if cfg.n_speakers > 1 else None
+        self.encoder = _fftr(cfg, "in", d)
+        self.duration_predictor = _predictor(cfg, "dur", d)
+        self.pitch_predictor = _predictor(cfg, "pitch", d)
+        self.pitch_embedding = ValueEmbedding(d, cfg.pitch_embedding_kernel_size)
+        self.energy_predictor = self.energy_embedding = None
+        if cfg.energy_conditioning:
+            self.energy_predictor = _predictor(cfg, "energy", d)
+            self.energy_embedding = ValueEmbedding(d, cfg.energy_embedding_kernel_size)
+        self.decoder = _fftr(cfg, "out", d)
+        self.proj = nn.Linear(d, cfg.n_mels)
+
+        use_aligner = cfg.learn_alignment if aligner is None else aligner
+        self.aligner = (
+            AlignmentEncoder(
+                cfg.n_mels,
+                d,
+                cfg.aligner_n_text_channels,
+                cfg.aligner_n_mel_channels,
+                cfg.aligner_n_att_channels,
+                cfg.aligner_temperature,
+            )
+            if use_aligner
+            else None
+        )
+        # Per-speaker pitch statistics in Hz (voiced frames): targets are normalised with them.
+        self.register_buffer("pitch_mean", torch.zeros(cfg.n_speakers))
+        self.register_buffer("pitch_std", torch.ones(cfg.n_speakers))
+
+    # ---------------------------------------------------------------- helpers
+
+    def set_pitch_stats(self, mean: float | Sequence[float], std: float | Sequence[float]) -> None:
+        """Store each speaker's pitch mean and std in Hz (one value is used for every speaker)."""
+        n = self.cfg.n_speakers
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten()
+        std_t = torch.as_tensor(std, dtype=torch.float32).flatten()
+        if mean_t.numel() not in (1, n) or std_t.numel() not in (1, n):
+            raise FastPitchError(
+                f"pitch stats need 1 or {n} values, got {mean_t.numel()} and {std_t.numel()}"
+            )
+        if bool((std_t <= 0).any()):
+            raise FastPitchError(f"pitch std must be positive, got {std_t.tolist()}")
+        mean_t, std_t = mean_t.expand(n), std_t.expand(n)
+        self.pitch_mean.copy_(mean_t)
+        self.pitch_std.copy_(std_t)
+
+    def inference_state_dict(self) -> dict[str, torch.Tensor]:
+        """The weights inference needs: everything but the aligner."""
+        return {k: v for k, v in self.state_dict().items() if not k.startswith("aligner.")}
+
+    def _speaker(self, speaker: torch.Tensor | None, batch_size: int, device: torch.device) -> torch.Tensor:
+        if speaker is None:
+            return torch.zeros(batch_size, dtype=torch.long, device=device)
+        speaker = torch.as_tensor(speaker, dtype=torch.long, device=device).flatten()
+        return speaker.expand(batch_size) if speaker.numel() == 1 else speaker
+
+    def _encode(self, text: torch.Tensor, text_mask: torch.Tensor, speaker: torch.Tensor):
+        """Symbol embeddings and the encoder output h, conditioned on the speaker when there are several."""
+        emb = self.embedding(text)
+        cond = None
+        if self.speaker_embedding is not None:
+            cond = self.speaker_embedding(speaker)[:, None, :] * self.cfg.speaker_emb_weight
+        return emb, self.encoder(emb, text_mask, cond)
+
+    # ---------------------------------------------------------------- training
+
+    def forward(self, batch: dict) -> dict:
+        """Training pass with ground-truth durations, pitch and energy (see the loader's batch contract)."""
+        text, text_lens = batch["text"], batch["text_lens"]
+        mel, mel_lens = batch["mel"], batch["mel_lens"]
+        n_frames = mel.size(2)
+        text_mask = mask_from_lens(text_lens, text.size(1))
+        mel_mask = mask_from_lens(mel_lens, n_frames)
+        speaker = self._speaker(batch.get("speaker"), text.size(0), text.device)
+
+        emb, h = self._encode(text, text_mask, speaker)
+        log_dur_pred = self.duration_predictor(h, text_mask)
+        pitch_pred = self.pitch_predictor(h, text_mask)
+
+        attn_logprob = attn_soft = attn_hard = None
+        if self.aligner is not None:
+            log_prior = beta_binomial_log_prior(text_lens, mel_lens, text.size(1), n_frames)
+            attn_logprob, attn_soft = self.aligner(mel, emb, text_mask, mel_mask, log_prior)
+        durations = batch.get("durations")
+        if durations is None:
+            if attn_logprob is None:
+                raise FastPitchError("the batch has no durations and the model has no aligner to learn them")
+            durations = hard_durations(attn_logprob, text_lens, mel_lens)
+        durations = durations * text_mask
+        if attn_soft is not None:
+            attn_hard = durations_to_alignment(durations, n_frames)
+
+        voiced = batch.get("voiced")
+        voiced = (batch["pitch"] != 0) if voiced is None else voiced
+        pitch_tgt = average_per_symbol(batch["pitch"], voiced & mel_mask, durations)
+        g = h + self.pitch_embedding(pitch_tgt, text_mask)
+
+        energy_pred = energy_tgt = None
+        if self.energy_predictor is not None:
+            energy_pred = self.energy_predictor(g, text_mask)
+            energy_tgt = average_per_symbol(batch["energy"], mel_mask, durations)
+            g = g + self.energy_embedding(energy_tgt, text_mask)
+
+        frames = length_regulate(g, durations, n_frames)
+        mel_out = self.proj(self.decoder(frames, mel_mask)).transpose(1, 2) * mel_mask[:, None, :]
+        return {
+            "mel_out": mel_out,
+            "log_dur_pred": log_dur_pred,
+            "dur_tgt": durations,
+            "pitch_pred": pitch_pred,
+            "pitch_tgt": pitch_tgt,
+            "energy_pred": energy_pred,
+            "energy_tgt": energy_tgt,
+            "attn_soft": attn_soft,
+            "attn_hard": attn_hard,
+            "attn_logprob": attn_logprob,
+            "text_mask": text_mask,
+            "mel_mask": mel_mask,
+        }
+
+    # ---------------------------------------------------------------- inference
+
+    @torch.no_grad()
+    def infer(
+        self,
+        text: torch.Tensor,
+        text_lens: torch.Tensor,
+        speaker: torch.Tensor | int | None = None,
+        pace: float = 1.0,
+        pitch_shift: float = 0.0,
+        pitch_range: float = 1.0,
+        energy: float = 1.0,
+        durations: torch.Tensor | None = None,
+        pitch: torch.Tensor | None = None,
+    ) -> dict[str, torch.Tensor]:
+        """Synthesize mels from symbol ids (B, N) and lengths (B,).
+
+        pace > 1 speaks faster (2.0 halves the length); pitch_shift is in semitones; pitch_range scales the
+        distance from the speaker's mean pitch (0 flattens the melody); energy scales the predicted loudness
+        contour (1.0 = as predicted). `durations` (B, N) frames and `pitch` (B, N) Hz replace the
+        predictions (as returned by an earlier call, possibly edited). Returns mel (B, n_mels, T), mel_lens
+        (B,), durations (B, N) in frames, pitch (B, N) in Hz, all after the controls.
+        """
+        if not (pace > 0 and energy > 0 and pitch_range >= 0):
+            raise FastPitchError(
+                f"pace and energy must be positive and pitch_range not negative, got {pace}, {energy}, {pitch_range}"
+            )
+        text_mask = mask_from_lens(text_lens, text.size(1))
+        fmask = text_mask.float()
+        speaker = self._speaker(speaker, text.size(0), text.device)
+        _, h = self._encode(text, text_mask, speaker)
+
+        if durations is None:
+            durations = (torch.exp(self.duration_predictor(h, text_mask)) - 1).clamp(0, MAX_DURATION)
+        # Round the cumulative durations, not each one: the total stays round(sum / pace).
+        ends = torch.round(torch.cumsum(durations.float() * fmask / pace, dim=1)).clamp(min=1)
+        dur = (ends - torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], dim=1)).long()
+
+        mean, std = self.pitch_mean[speaker][:, None], self.pitch_std[speaker][:, None]
+        hz = self.pitch_predictor(h, text_mask) * std + mean if pitch is None else pitch.float()
+        hz = (mean + (hz - mean) * pitch_range) * (2.0 ** (pitch_shift / 12.0))
+        g = h + self.pitch_embedding((hz - mean) / std, text_mask)
+
+        if self.energy_predictor is not None:
+            # Energy targets are log frame norms (`fastpitch.audio.frame_energy`): scaling is an offset.
+            # A tensor log keeps `energy` an input of the exported ONNX graph (a float log would fold it).
+            log_energy = torch.log(torch.as_tensor(energy, dtype=g.dtype, device=g.device))
+            e = self.energy_predictor(g, text_mask) + log_energy
+            g = g + self.energy_embedding(e, text_mask)
+
+        mel_lens = dur.sum(dim=1)
+        n_frames = mel_lens.max()
+        mel_mask = mask_from_lens(mel_lens, n_frames)
+        frames = length_regulate(g, dur, n_frames)
+        mel = self.proj(self.decoder(frames, mel_mask)).transpose(1, 2) * mel_mask[:, None, :]
+        return {"mel": mel, "mel_lens": mel_lens, "durations": dur, "pitch": hz * fmask}

@@ -1,0 +1,185 @@
+"""Building blocks of FastPitch: the feed-forward Transformer (FFTr) and the 1-D conv predictors.
+
+The layout follows NVIDIA's FastPitch (post-norm FFT blocks: self-attention, then a convolutional feed-forward
+of kernel 3, each with dropout, a residual and LayerNorm). One difference on purpose: every convolution here
+sees zeros at padded positions (the inner activations are masked too), so a sequence's outputs do not depend on
+how much padding its batch carries, and a batch of one gives the same numbers as a padded batch.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def mask_from_lens(lens: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
+    """Bool (B, max_len) mask, True on real positions; `max_len` defaults to the longest length."""
+    if max_len is None:
+        max_len = int(lens.max())
+    return torch.arange(max_len, device=lens.device)[None, :] < lens[:, None]
+
+
+class PositionalEncoding(nn.Module):
+    """Sinusoidal positions (sines then cosines, as NVIDIA's FastPitch), computed on the fly for any length."""
+
+    def __init__(self, d_model: int) -> None:
+        super().__init__()
+        inv_freq = 1.0 / (10000 ** (torch.arange(0.0, d_model, 2.0) / d_model))
+        self.register_buffer("inv_freq", inv_freq, persistent=False)
+
+    def forward(self, length: int, dtype: torch.dtype) -> torch.Tensor:
+        pos = torch.arange(length, device=self.inv_freq.device, dtype=self.inv_freq.dtype)
+        angles = pos[:, None] * self.inv_freq[None, :]
+        return torch.cat([angles.sin(), angles.cos()], dim=1).to(dtype)  # (T, d_model)
+
+
+class MultiHeadAttention(nn.Module):
+    """Self-attention with a key padding mask; post-norm residual. Heads may be narrower than the model."""
+
+    def __init__(self, d_model: int, n_heads: int, d_head: int, dropout: float, dropatt: float) -> None:
+        super().__init__()
+        self.n_heads, self.d_head, self.dropatt = n_heads, d_head, dropatt
+        self.qkv = nn.Linear(d_model, 3 * n_heads * d_head)
+        self.out = nn.Linear(n_heads * d_head, d_model, bias=False)
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d_model), key_mask bool (B, T) True on real positions."""
+        b, t, _ = x.shape
+        q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4).unbind(0)
+        attn = F.scaled_dot_product_attention(
+            q, k, v, attn_mask=key_mask[:, None, None, :], dropout_p=self.dropatt if self.training else 0.0
+        )
+        attn = attn.transpose(1, 2).reshape(b, t, self.n_heads * self.d_head)
+        return self.norm(x + self.drop(self.out(attn)))
+
+
+class ConvFeedForward(nn.Module):
+    """Position-wise feed-forward made of two 1-D convolutions (kernel 3 in FastPitch); post-norm residual."""
+
+    def __init__(self, d_model: int, d_inner: int, kernel_size: int, dropout: float) -> None:
+        super().__init__()
+        self.conv1 = nn.Conv1d(d_model, d_inner, kernel_size, padding=kernel_size // 2)
+        self.conv2 = nn.Conv1d(d_inner, d_model, kernel_size, padding=kernel_size // 2)
+        self.drop = nn.Dropout(dropout)
+        self.norm = nn.LayerNorm(d_model)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d_model) zero on padding; mask float (B, 1, T)."""
+        h = F.relu(self.conv1(x.transpose(1, 2))) * mask
+        h = self.conv2(h).transpose(1, 2)
+        return self.norm(x + self.drop(h))
+
+
+class FFTBlock(nn.Module):
+    """One feed-forward Transformer block: attention then conv feed-forward, padding zeroed after each."""
+
+    def __init__(
+        self,
+        d_model: int,
+        n_heads: int,
+        d_head: int,
+        d_inner: int,
+        kernel_size: int,
+        dropout: float,
+        dropatt: float,
+    ) -> None:
+        super().__init__()
+        self.attn = MultiHeadAttention(d_model, n_heads, d_head, dropout, dropatt)
+        self.ff = ConvFeedForward(d_model, d_inner, kernel_size, dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d_model); mask bool (B, T)."""
+        fmask = mask.to(x.dtype)
+        x = self.attn(x, mask) * fmask[:, :, None]
+        return self.ff(x, fmask[:, None, :]) * fmask[:, :, None]
+
+
+class FFTransformer(nn.Module):
+    """A stack of FFT blocks over already-embedded inputs plus sinusoidal positions and a conditioning vector."""
+
+    def __init__(
+        self,
+        n_layers: int,
+        n_heads: int,
+        d_model: int,
+        d_head: int,
+        d_inner: int,
+        kernel_size: int,
+        dropout: float,
+        dropatt: float,
+        dropemb: float = 0.0,
+    ) -> None:
+        super().__init__()
+        self.pos_enc = PositionalEncoding(d_model)
+        self.drop = nn.Dropout(dropemb)
+        self.layers = nn.ModuleList(
+            FFTBlock(d_model, n_heads, d_head, d_inner, kernel_size, dropout, dropatt)
+            for _ in range(n_layers)
+        )
+
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor, conditioning: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """x (B, T, d_model), mask bool (B, T), conditioning broadcastable to x (e.g. a speaker (B, 1, d))."""
+        fmask = mask.to(x.dtype)[:, :, None]
+        x = x + self.pos_enc(x.size(1), x.dtype)[None] * fmask
+        if conditioning is not None:
+            x = x + conditioning
+        x = self.drop(x) * fmask
+        for layer in self.layers:
+            x = layer(x, mask)
+        return x
+
+
+class ConvReLUNorm(nn.Module):
+    """Conv1d → ReLU → LayerNorm → dropout, with padding zeroed so the next conv sees clean borders."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, dropout: float) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
+        self.norm = nn.LayerNorm(out_channels)
+        self.drop = nn.Dropout(dropout)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, C, T), mask float (B, 1, T) -> (B, out_channels, T)."""
+        h = F.relu(self.conv(x))
+        h = self.norm(h.transpose(1, 2)).transpose(1, 2)
+        return self.drop(h) * mask
+
+
+class TemporalPredictor(nn.Module):
+    """Predicts one value per input symbol (log duration, pitch or energy) from the encoder output."""
+
+    def __init__(
+        self, in_channels: int, filter_size: int, kernel_size: int, dropout: float, n_layers: int = 2
+    ):
+        super().__init__()
+        self.layers = nn.ModuleList(
+            ConvReLUNorm(in_channels if i == 0 else filter_size, filter_size, kernel_size, dropout)
+            for i in range(n_layers)
+        )
+        self.proj = nn.Linear(filter_size, 1)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """x (B, N, C), mask bool (B, N) -> (B, N), zero on padding."""
+        fmask = mask.to(x.dtype)
+        h = x.transpose(1, 2) * fmask[:, None, :]
+        for layer in self.layers:
+            h = layer(h, fmask[:, None, :])
+        return self.proj(h.transpose(1, 2)).squeeze(-1) * fmask
+
+
+class ValueEmbedding(nn.Module):
+    """Embeds a per-symbol scalar (pitch or energy) to the model width with a 1-D conv (kernel 3 in FastPitch)."""
+
+    def __init__(self, d_model: int, kernel_size: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv1d(1, d_model, kernel_size, padding=kernel_size // 2)
+
+    def forward(self, values: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
+        """values (B, N), mask bool (B, N) -> (B, N, d_model), zero on padding."""
+        fmask = mask.to(values.dtype)
+        return self.conv((values * fmask)[:, None, :]).transpose(1, 2) * fmask[:, :, None]

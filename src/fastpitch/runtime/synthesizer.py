@@ -1,0 +1,113 @@
+"""`OnnxSynthesizer`: synthesis from an exported voice with numpy and ONNX Runtime only (no torch).
+
+    from fastpitch.runtime import OnnxSynthesizer
+    tts = OnnxSynthesizer.load("path/to/voice")     # a voice that `fastpitch export` has written ONNX into
+    audio, sr = tts.synthesize("Hello there.", pace=1.1)
+
+The API is `fastpitch.Synthesizer`'s (both are a `SpeechEngine`). A voice whose vocoder is Griffin-Lim has no
+vocoder.onnx: the numpy Griffin-Lim of `fastpitch.vocoders.griffin_lim` runs instead.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import onnxruntime as ort
+
+from fastpitch.runtime.pipeline import AcousticOutput, Controls, SpeechEngine, pad_ids
+from fastpitch.text import TextFrontend
+from fastpitch.voice import GRIFFIN_LIM, Voice, VoiceError, read_voice
+
+# The exported graphs' interface (fastpitch.export writes them with these names).
+ACOUSTIC_INPUTS = ("text", "text_lens", "speaker", "pace", "pitch_shift", "pitch_range", "energy")
+ACOUSTIC_OUTPUTS = ("mel", "mel_lens", "durations", "pitch")
+VOCODER_INPUTS = ("mel",)
+VOCODER_OUTPUTS = ("audio",)
+
+
+def session(path: Path, threads: int | None, inputs: tuple[str, ...], what: str) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session for `path`, checked to be the graph fastpitch exports."""
+    options = ort.SessionOptions()
+    options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+    options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's choice (the physical cores)
+    options.inter_op_num_threads = 1
+    # Idle threads sleep instead of spinning: on a small shared CPU, spinning steals the cores that the
+    # vocoder, the text frontend or another process needs between two model calls.
+    options.add_session_config_entry("session.intra_op.allow_spinning", "0")
+    options.log_severity_level = (
+        3  # warnings about unused initialisers and the like are not the user's concern
+    )
+    if not path.is_file():
+        raise VoiceError(
+            f"voice {path.parent} is incomplete: {path.name} is missing (run `fastpitch export`)"
+        )
+    try:
+        sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    except Exception as e:  # onnxruntime raises its own exception types for bad files
+        raise VoiceError(f"{path} is not a loadable ONNX model: {e}") from None
+    names = tuple(i.name for i in sess.get_inputs())
+    if names != inputs:
+        raise VoiceError(
+            f"{path} is not a fastpitch {what} export: its inputs are {names}, expected {inputs}"
+        )
+    return sess
+
+
+class OnnxSynthesizer(SpeechEngine):
+    """A voice's ONNX models behind the synthesis API; `threads` sets ONNX Runtime's intra-op threads."""
+
+    def __init__(self, voice: Voice, threads: int | None = None, max_chars: int | None = None) -> None:
+        if not voice.onnx.get("acoustic"):
+            raise VoiceError(
+                f"voice {voice.path} has no ONNX models: run `fastpitch export {voice.path}` first"
+            )
+        self.voice = voice
+        self.frontend = TextFrontend(voice.text)
+        self.sample_rate = voice.audio.sample_rate
+        self.hop_length = voice.audio.hop_length
+        self.n_mels = voice.audio.n_mels
+        self.speakers = list(voice.speakers)
+        self.max_chars = max_chars
+        self.acoustic = session(
+            voice.file(voice.onnx["acoustic"]), threads, ACOUSTIC_INPUTS, "acoustic model"
+        )
+        self.vocoder: Any
+        if voice.vocoder_type == GRIFFIN_LIM:
+            from fastpitch.vocoders.griffin_lim import GriffinLim
+
+            self.vocoder = GriffinLim(voice.audio, **voice.vocoder.get("config", {}))
+        else:
+            vocoder_file = voice.onnx.get("vocoder") or ""
+            self.vocoder = session(voice.file(vocoder_file), threads, VOCODER_INPUTS, "vocoder")
+
+    @classmethod
+    def load(
+        cls, path: str | Path | None = None, threads: int | None = None, max_chars: int | None = None
+    ) -> OnnxSynthesizer:
+        """Load an exported voice directory (None: the installed default voice)."""
+        return cls(read_voice(path), threads, max_chars)
+
+    def _acoustic(self, ids: list[list[int]], speaker: int, controls: Controls) -> list[AcousticOutput]:
+        text, lens = pad_ids(ids)
+        feed = {
+            "text": text,
+            "text_lens": lens,
+            "speaker": np.full(len(ids), speaker, dtype=np.int64),
+            "pace": np.array(controls.pace, dtype=np.float32),
+            "pitch_shift": np.array(controls.pitch_shift, dtype=np.float32),
+            "pitch_range": np.array(controls.pitch_range, dtype=np.float32),
+            "energy": np.array(controls.energy, dtype=np.float32),
+        }
+        mel, mel_lens, durations, pitch = self.acoustic.run(list(ACOUSTIC_OUTPUTS), feed)
+        return [
+            AcousticOutput(mel[i, :, : mel_lens[i]], durations[i, :n], pitch[i, :n])
+            for i, n in enumerate(lens)
+        ]
+
+    def _vocode(self, mel: np.ndarray) -> np.ndarray:
+        batch = np.ascontiguousarray(mel, dtype=np.float32)[None]
+        if isinstance(self.vocoder, ort.InferenceSession):
+            return self.vocoder.run(list(VOCODER_OUTPUTS), {"mel": batch})[0].reshape(-1)
+        return self.vocoder(batch)[0]

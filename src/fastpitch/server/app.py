@@ -1,0 +1,211 @@
+"""The `fastpitch serve` application: an OpenAI-compatible speech endpoint, a simple GET API and a web page.
+
+    POST /v1/audio/speech   OpenAI's API: {"model", "input", "voice", "response_format", "speed"} → audio
+    GET  /api/tts           ?text=…&voice=…&speaker=…&pace=…&pitch_shift=…&pitch_range=…&format=…&stream=…
+    POST /api/synthesize    JSON in; JSON out with the audio, the mel and the pitch contour (the page plots them)
+    GET  /api/voices        loaded voices, their speakers, the formats and limits
+    GET  /healthz           liveness and load; never needs the API key
+    GET  /                  the web page
+    GET  /openapi.json      the schema (no /docs: Swagger UI would load from a CDN, and this server is offline)
+
+Voices load once, in `create_app`; synthesis runs in a bounded worker pool (see `limits.py`), never on the event
+loop. Status codes are listed in `errors.py`.
+"""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Sequence
+from contextlib import asynccontextmanager
+from pathlib import Path
+from typing import Annotated
+
+from fastapi import APIRouter, Depends, FastAPI, Query, Request
+from fastapi.middleware.cors import CORSMiddleware
+from fastapi.responses import FileResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+from fastpitch import __version__
+from fastpitch.server.encoding import STREAMABLE, available_formats
+from fastpitch.server.errors import error_response, install_error_handlers
+from fastpitch.server.schemas import OPENAI_VOICES, SpeakRequest, SpeechRequest, TtsQuery
+from fastpitch.server.service import Service, Settings
+from fastpitch.server.voices import Controls, Voice, VoiceSet
+
+STATIC_DIR = Path(__file__).parent / "static"
+PROTECTED_PREFIXES = ("/api/", "/v1/")
+# The page loads only its own files: this also proves there is no CDN dependency.
+PAGE_CSP = (
+    "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
+    "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
+)
+AUDIO_RESPONSES = {
+    200: {"content": {"audio/wav": {}, "audio/flac": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/L16": {}}}
+}
+
+router = APIRouter()
+
+
+def service(request: Request) -> Service:
+    return request.app.state.service
+
+
+ServiceDep = Annotated[Service, Depends(service)]
+
+
+@router.post("/v1/audio/speech", tags=["speech"], response_class=Response, responses=AUDIO_RESPONSES)
+async def openai_speech(req: SpeechRequest, svc: ServiceDep) -> Response:
+    """Speak `input` (OpenAI-compatible). `pcm` is 16-bit mono at 24 kHz, as OpenAI sends it."""
+    loaded = req.voice in svc.voices.voices
+    voice = svc.voices.get(None if (req.voice in OPENAI_VOICES and not loaded) else req.voice)
+    fmt = req.response_format or ("mp3" if "mp3" in available_formats() else "wav")
+    controls = req.controls(pace=req.speed)
+    svc.check_text(req.input, "input")
+    svc.check_format(fmt, req.stream, "response_format")
+    voice.check_speaker(controls.speaker)
+    out_rate = 24000 if fmt == "pcm" else None
+    if req.stream:
+        return await svc.stream_response(voice, req.input, controls, fmt, out_rate)
+    return await svc.audio_response(voice, req.input, controls, fmt, out_rate)
+
+
+def _prepare(svc: Service, req: SpeakRequest) -> tuple[Voice, Controls]:
+    voice = svc.voices.get(req.voice)
+    svc.check_text(req.text, "text")
+    voice.check_speaker(req.speaker)
+    return voice, req.controls(pace=req.pace)
+
+
+@router.get("/api/tts", tags=["speech"], response_class=Response, responses=AUDIO_RESPONSES)
+async def tts(query: Annotated[TtsQuery, Query()], svc: ServiceDep) -> Response:
+    """Speak `text` and return the audio; `stream=true` sends it sentence by sentence (wav or pcm)."""
+    voice, controls = _prepare(svc, query)
+    svc.check_format(query.format, query.stream, "format")
+    if query.stream:
+        return await svc.stream_response(voice, query.text, controls, query.format)
+    return await svc.audio_response(voice, query.text, controls, query.format)
+
+
+@router.post("/api/synthesize", tags=["speech"])
+async def synthesize(req: SpeakRequest, svc: ServiceDep) -> dict:
+    """Speak `text`; the answer holds the WAV (base64), the mel spectrogram (8-bit levels) and the pitch in Hz."""
+    voice, controls = _prepare(svc, req)
+    return await svc.analysis(voice, req.text, controls)
+
+
+@router.get("/api/voices", tags=["info"])
+async def voices(svc: ServiceDep) -> dict:
+    """The loaded voices (the first is the default), their speakers, the audio formats and the limits."""
+    return {
+        "default": svc.voices.default,
+        "voices": [v.describe() for v in svc.voices],
+        "formats": list(available_formats()),
+        "streaming_formats": [f for f in STREAMABLE if f in available_formats()],
+        "max_chars": svc.settings.max_chars,
+    }
+
+
+@router.get("/healthz", tags=["info"])
+async def healthz(svc: ServiceDep) -> dict:
+    """Liveness and current load."""
+    return svc.health()
+
+
+@router.get("/", include_in_schema=False)
+async def page() -> FileResponse:
+    return FileResponse(STATIC_DIR / "index.html", headers={"Content-Security-Policy": PAGE_CSP})
+
+
+class RequestGuard:
+    """Checks the API key on the API paths and caps the request body before anything parses it."""
+
+    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int) -> None:
+        self.app = app
+        self.api_key = api_key.encode() if api_key else None
+        self.max_body_bytes = max_body_bytes
+
+    def _authorized(self, scope: Scope) -> bool:
+        headers = dict(scope.get("headers") or [])
+        scheme, _, token = headers.get(b"authorization", b"").decode("latin-1").partition(" ")
+        return scheme.lower() == "bearer" and hmac.compare_digest(
+            token.strip().encode("latin-1"), self.api_key
+        )
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        protected = scope["path"].startswith(PROTECTED_PREFIXES) and scope["method"] != "OPTIONS"
+        if self.api_key and protected and not self._authorized(scope):
+            message = "missing or wrong API key: send the header 'Authorization: Bearer <key>'"
+            response = error_response(401, message, headers={"WWW-Authenticate": "Bearer"})
+            return await response(scope, receive, send)
+        if scope["method"] != "POST":
+            return await self.app(scope, receive, send)
+        # Read the (small) body here, so that an oversized one is refused before it fills memory.
+        body = bytearray()
+        while True:
+            message = await receive()
+            if message["type"] == "http.disconnect":
+                return
+            body += message.get("body", b"")
+            if len(body) > self.max_body_bytes:
+                response = error_response(413, f"request body over {self.max_body_bytes} bytes")
+                return await response(scope, receive, send)
+            if not message.get("more_body", False):
+                break
+        replayed = False
+
+        async def replay() -> Message:
+            nonlocal replayed
+            if replayed:
+                return await receive()
+            replayed = True
+            return {"type": "http.request", "body": bytes(body), "more_body": False}
+
+        await self.app(scope, replay, send)
+
+
+def create_app(
+    voices: dict[str, str | Path | None],
+    max_concurrency: int = 2,
+    queue_size: int = 16,
+    timeout_s: float = 60.0,
+    max_chars: int = 5000,
+    api_key: str | None = None,
+    cors_origins: Sequence[str] = (),
+) -> FastAPI:
+    """Load `voices` (name → voice directory, None for the shipped default) and build the application."""
+    settings = Settings(
+        max_concurrency=max_concurrency, queue_size=queue_size, timeout_s=timeout_s, max_chars=max_chars
+    )
+    svc = Service(VoiceSet(voices), settings)
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI):
+        yield
+        svc.shutdown()
+
+    app = FastAPI(
+        title="fastpitch",
+        version=__version__,
+        summary="FastPitch text-to-speech over HTTP, OpenAI-compatible.",
+        lifespan=lifespan,
+        docs_url=None,
+        redoc_url=None,
+    )
+    app.state.service = svc
+    install_error_handlers(app)
+    app.include_router(router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    # JSON escapes can take 6 bytes per character; anything larger cannot be a valid request.
+    app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=6 * max_chars + 65536)
+    if cors_origins:
+        app.add_middleware(
+            CORSMiddleware,
+            allow_origins=list(cors_origins),
+            allow_methods=["GET", "POST"],
+            allow_headers=["Authorization", "Content-Type"],
+            expose_headers=["X-Sample-Rate", "Retry-After", "Content-Disposition"],
+        )
+    return app

@@ -1,0 +1,88 @@
+"""Request bodies and query strings, with their ranges, as the OpenAPI schema shows them."""
+
+from __future__ import annotations
+
+from pydantic import BaseModel, ConfigDict, Field, field_validator
+
+from fastpitch.server import voices
+
+# OpenAI's built-in voice names: unmodified OpenAI clients send one of these, and get this server's default voice.
+OPENAI_VOICES = frozenset(
+    (
+        "alloy",
+        "ash",
+        "ballad",
+        "cedar",
+        "coral",
+        "echo",
+        "fable",
+        "marin",
+        "nova",
+        "onyx",
+        "sage",
+        "shimmer",
+        "verse",
+    )
+)
+
+
+def _not_blank(text: str) -> str:
+    if not text.strip():
+        raise ValueError("text is empty")
+    return text
+
+
+class Controls(BaseModel):
+    """How to speak: the FastPitch controls beyond the text."""
+
+    model_config = ConfigDict(allow_inf_nan=False)
+
+    speaker: str | None = Field(None, max_length=200, description="Speaker of a multi-speaker voice.")
+    pitch_shift: float = Field(0.0, ge=-24.0, le=24.0, description="Pitch shift in semitones.")
+    pitch_range: float = Field(
+        1.0,
+        ge=0.0,
+        le=4.0,
+        description="Scale of pitch movement around the mean: 0 monotone, 1 as predicted.",
+    )
+    energy: float = Field(1.0, gt=0.0, le=4.0, description="Loudness scale of the predicted energy.")
+
+    def controls(self, pace: float) -> voices.Controls:
+        return voices.Controls(self.speaker, pace, self.pitch_shift, self.pitch_range, self.energy)
+
+
+class SpeechRequest(Controls):
+    """OpenAI's `POST /v1/audio/speech` body, plus the FastPitch controls; unknown fields are ignored."""
+
+    model: str = Field("fastpitch", max_length=200, description="Accepted for compatibility and ignored.")
+    input: str = Field(description="The text to speak.")
+    voice: str | None = Field(
+        None, max_length=200, description="A loaded voice; OpenAI's voice names mean the default voice."
+    )
+    response_format: str | None = Field(
+        None,
+        description="wav, flac, pcm (16-bit, 24 kHz as OpenAI's), mp3, opus; default mp3 where available.",
+    )
+    speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate: 2 is twice as fast.")
+    stream: bool = Field(False, description="Send audio sentence by sentence as it is made (wav, pcm).")
+
+    _check_input = field_validator("input")(_not_blank)
+
+
+class SpeakRequest(Controls):
+    """The native request: text, voice and every control by its own name."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    text: str = Field(description="The text to speak.")
+    voice: str | None = Field(None, max_length=200, description="A loaded voice; default: the first one.")
+    pace: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate: 2 is twice as fast.")
+
+    _check_text = field_validator("text")(_not_blank)
+
+
+class TtsQuery(SpeakRequest):
+    """`GET /api/tts` query parameters."""
+
+    format: str = Field("wav", description="wav, flac, pcm, mp3 or opus (where this server has the codec).")
+    stream: bool = Field(False, description="Send audio sentence by sentence as it is made (wav, pcm).")

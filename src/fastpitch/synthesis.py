@@ -1,0 +1,96 @@
+"""`Synthesizer`: text to audio with a voice directory, in PyTorch.
+
+    tts = Synthesizer.load()                       # the installed default voice
+    tts = Synthesizer.load("path/to/voice")
+    audio, sr = tts.synthesize("Hello there.", pace=1.1, pitch_shift=2.0)
+    result = tts.synthesize_detailed("Hello.")     # + mel, pitch contour (Hz), symbols, durations
+    for chunk in tts.stream(long_text): ...        # one chunk per sentence, the first as soon as it is ready
+
+Sentence splitting, batching, pauses and streaming live in `fastpitch.runtime.pipeline.SpeechEngine`, shared
+with the torch-free `fastpitch.runtime.OnnxSynthesizer`; this class only runs the two models. Output is
+deterministic: the models run in eval mode under `torch.inference_mode`, and Griffin-Lim starts from a fixed seed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from fastpitch.runtime.pipeline import AcousticOutput, Controls, SpeechEngine, SynthesisResult, pad_ids
+from fastpitch.text import TextFrontend
+from fastpitch.vocoders import GriffinLim
+from fastpitch.voice import LoadedVoice, Voice, load_voice
+
+MAX_DEFAULT_THREADS = 8  # these models stop scaling around here; more threads only contend
+
+__all__ = ["SynthesisResult", "Synthesizer"]
+
+
+class Synthesizer(SpeechEngine):
+    """A loaded voice that speaks; see the module docstring for the API."""
+
+    def __init__(
+        self,
+        loaded: LoadedVoice,
+        device: str | torch.device = "cpu",
+        threads: int | None = None,
+        max_chars: int | None = None,
+    ) -> None:
+        self.voice: Voice = loaded.voice
+        self.model = loaded.acoustic.eval()
+        self.vocoder: Any = loaded.vocoder  # numpy GriffinLim or a torch NeuralVocoder
+        self.device = torch.device(device)
+        self.frontend = TextFrontend(self.voice.text)
+        self.sample_rate = self.voice.audio.sample_rate
+        self.hop_length = self.voice.audio.hop_length
+        self.n_mels = self.voice.audio.n_mels
+        self.speakers = list(self.voice.speakers)
+        self.max_chars = max_chars
+        if threads is not None:
+            torch.set_num_threads(max(1, threads))
+        elif torch.get_num_threads() > MAX_DEFAULT_THREADS:
+            torch.set_num_threads(MAX_DEFAULT_THREADS)
+
+    @classmethod
+    def load(
+        cls,
+        path: str | Path | None = None,
+        device: str = "cpu",
+        vocoder: str | Path | None = None,
+        threads: int | None = None,
+        max_chars: int | None = None,
+    ) -> Synthesizer:
+        """Load a voice directory (None: the installed default voice); `vocoder` overrides the voice's own
+        ("griffin-lim" or a vocoder checkpoint); `threads` sets torch's CPU threads."""
+        return cls(load_voice(path, device=device, vocoder=vocoder), device, threads, max_chars)
+
+    def _acoustic(self, ids: list[list[int]], speaker: int, controls: Controls) -> list[AcousticOutput]:
+        text, lens = pad_ids(ids)
+        with torch.inference_mode():
+            out = self.model.infer(
+                torch.from_numpy(text).to(self.device),
+                torch.from_numpy(lens).to(self.device),
+                speaker=torch.full((len(ids),), speaker, dtype=torch.long, device=self.device),
+                pace=controls.pace,
+                pitch_shift=controls.pitch_shift,
+                pitch_range=controls.pitch_range,
+                energy=controls.energy,
+            )
+            mel = out["mel"].float().cpu().numpy()
+            mel_lens = out["mel_lens"].cpu().numpy()
+            durations = out["durations"].cpu().numpy()
+            pitch = out["pitch"].float().cpu().numpy()
+        return [
+            AcousticOutput(mel[i, :, : mel_lens[i]], durations[i, :n], pitch[i, :n])
+            for i, n in enumerate(lens)
+        ]
+
+    def _vocode(self, mel: np.ndarray) -> np.ndarray:
+        if isinstance(self.vocoder, GriffinLim):  # numpy in, numpy out
+            return self.vocoder(mel[None])[0]
+        with torch.inference_mode():
+            audio = self.vocoder(torch.from_numpy(np.ascontiguousarray(mel))[None].to(self.device))
+        return audio.float().cpu().numpy().reshape(-1)

@@ -1,0 +1,180 @@
+"""Normalized English -> symbols: ARPAbet from the CMU Pronouncing Dictionary, G2P or letters for the rest.
+
+The dictionary ships inside the package (`data/cmudict.dict.gz`, BSD-2-Clause, notice in
+`data/LICENSE.cmudict`) and is parsed on first use in about 0.1 s. Words it lacks go to the G2P model
+(`fastpitch.text.g2p`) in phoneme mode, or are spelled as graphemes in mixed mode.
+
+Output layout: words are separated by the word-boundary symbol; a pause symbol follows the word it comes
+after; runs of punctuation collapse to the strongest pause; every utterance ends with a pause ("." when the
+text has none), so a model always sees where speech ends.
+"""
+
+from __future__ import annotations
+
+import gzip
+import re
+from pathlib import Path
+
+from fastpitch.text.g2p import G2P
+from fastpitch.text.symbols import GRAPHEMES, WORD_BOUNDARY
+
+DICT_PATH = Path(__file__).with_name("data") / "cmudict.dict.gz"
+MODES = ("phonemes", "graphemes", "mixed")
+MAX_G2P_LETTERS = 32
+
+# Letter names for spelled-out capitals; cmudict's first entry for "a" is the article (AH0).
+LETTER_A = ("EY1",)
+_PAUSE_OF = {",": ",", ".": ".", "?": "?", "!": "!", ";": ";", ":": ":", "-": "-", "(": ",", ")": ","}
+_STRENGTH = {",": 1, "-": 2, ":": 3, ";": 3, ".": 4, "!": 5, "?": 6}
+_TOKEN = re.compile(r"'?[A-Za-z][A-Za-z']*(?:-'?[A-Za-z][A-Za-z']*)*|[.,?!;:()\-]")
+_SPELLED_LETTER = re.compile(r"[A-Z](?:'s)?")
+_VOICELESS = frozenset({"P", "T", "K", "F", "TH"})
+_SIBILANT = frozenset({"S", "Z", "SH", "ZH", "CH", "JH"})
+
+
+class Lexicon:
+    """The CMU Pronouncing Dictionary: lowercase word -> first pronunciation, loaded on first use."""
+
+    def __init__(self, path: str | Path = DICT_PATH) -> None:
+        self.path = Path(path)
+        self._entries: dict[str, str] | None = None
+
+    @property
+    def entries(self) -> dict[str, str]:
+        if self._entries is None:
+            with gzip.open(self.path, "rt", encoding="utf-8") as f:
+                raw = f.read()
+            # "word PH ON ES # comment"; alternates "word(2) ..." are skipped (first pronunciation wins).
+            self._entries = dict(re.findall(r"^([^ (\n]+) ([^#\n]*[^ #\n])", raw, re.M))
+        return self._entries
+
+    def __contains__(self, word: object) -> bool:
+        return word in self.entries
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def words(self) -> list[str]:
+        return list(self.entries)
+
+    def lookup(self, word: str) -> list[str] | None:
+        phones = self.entries.get(word)
+        return phones.split() if phones is not None else None
+
+
+_LEXICON = Lexicon()
+_G2P = G2P()
+
+
+def default_lexicon() -> Lexicon:
+    """The shared dictionary (parsed once per process)."""
+    return _LEXICON
+
+
+def default_g2p() -> G2P:
+    """The shared G2P model (loaded once per process)."""
+    return _G2P
+
+
+class Phonemizer:
+    """Turns normalized text into a symbol sequence in one of `MODES`; results per word are cached."""
+
+    def __init__(
+        self, mode: str = "phonemes", lexicon: Lexicon | None = None, g2p: G2P | None = None
+    ) -> None:
+        if mode not in MODES:
+            raise ValueError(f"unknown text mode {mode!r}; choose one of: {', '.join(MODES)}")
+        self.mode = mode
+        self.lexicon = lexicon or _LEXICON
+        self.g2p = g2p or _G2P
+        self._cache: dict[str, tuple[str, ...]] = {}
+
+    def __call__(self, text: str) -> list[str]:
+        """Symbols for normalized `text`; empty when it holds no word."""
+        out: list[str] = []
+        tokens = _TOKEN.findall(text)
+        last_pause = ""  # pause symbol at the end of `out`, if any
+        n_words = 0
+        for i, token in enumerate(tokens):
+            pause = _PAUSE_OF.get(token)
+            if pause is not None:
+                if not n_words:
+                    continue  # nothing to pause after yet
+                if last_pause:
+                    if _STRENGTH[pause] > _STRENGTH[last_pause]:
+                        out[-1] = last_pause = pause
+                else:
+                    out.append(pause)
+                    last_pause = pause
+                continue
+            if n_words:
+                out.append(WORD_BOUNDARY)
+            if token == "A" and self.mode != "graphemes" and _spelled_neighbour(tokens, i):
+                out.extend(LETTER_A)
+            else:
+                out.extend(self.word(token))
+            n_words += 1
+            last_pause = ""
+        if n_words and not last_pause:
+            out.append(".")
+        return out
+
+    def word(self, word: str) -> tuple[str, ...]:
+        """Symbols for one word (which may hold hyphens and apostrophes)."""
+        key = word.lower()
+        symbols = self._cache.get(key)
+        if symbols is None:
+            if len(self._cache) > 200_000:
+                self._cache.clear()
+            symbols = self._cache[key] = tuple(self._word(key))
+        return symbols
+
+    def _word(self, word: str) -> list[str]:
+        if self.mode == "graphemes":
+            return _graphemes(word)
+        phones = self._lookup(word)
+        if phones is not None:
+            return phones
+        if "-" in word:
+            parts = [p for p in word.split("-") if p.strip("'")]
+            out: list[str] = []
+            for k, part in enumerate(parts):
+                if k:
+                    out.append(WORD_BOUNDARY)
+                out.extend(self._word(part))
+            return out
+        if self.mode == "mixed":
+            return _graphemes(word)
+        letters = word.replace("'", "")
+        # Real words are short; a run of thousands of letters is read in pieces to keep memory bounded.
+        return [
+            p
+            for i in range(0, len(letters), MAX_G2P_LETTERS)
+            for p in self.g2p(letters[i : i + MAX_G2P_LETTERS])
+        ]
+
+    def _lookup(self, word: str) -> list[str] | None:
+        """Dictionary pronunciation, also for quoted words and possessives of known words ("smith's")."""
+        phones = self.lexicon.lookup(word)
+        if phones is None and "'" in word:
+            stripped = word.strip("'")
+            phones = self.lexicon.lookup(stripped)
+            if phones is None and stripped.endswith("'s"):
+                stem = self.lexicon.lookup(stripped[:-2])
+                if stem:
+                    last = stem[-1]
+                    ending = ["IH0", "Z"] if last in _SIBILANT else ["S"] if last in _VOICELESS else ["Z"]
+                    phones = stem + ending
+        return phones
+
+    def in_dictionary(self, word: str) -> bool:
+        return self._lookup(word.lower()) is not None
+
+
+def _graphemes(word: str) -> list[str]:
+    return [c for c in word if c in GRAPHEMES]
+
+
+def _spelled_neighbour(tokens: list[str], i: int) -> bool:
+    """True when capital "A" sits among spelled-out letters ("U S A", "A M"): read the letter name."""
+    return any(0 <= j < len(tokens) and _SPELLED_LETTER.fullmatch(tokens[j]) for j in (i - 1, i + 1))

@@ -1,0 +1,75 @@
+"""ONNX export of a voice: dynamic shapes, controls as inputs, verified against torch, written beside or apart."""
+
+import json
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+import torch
+
+from fastpitch.export import ExportError, export_acoustic, export_voice, verify_acoustic
+from fastpitch.runtime.synthesizer import ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS
+from fastpitch.voice import load_voice, read_voice
+
+
+def test_acoustic_graph_interface(synth_onnx_voice):
+    model = onnx.load(str(synth_onnx_voice / "acoustic.onnx"))
+    inputs = {
+        i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input
+    }
+    assert tuple(inputs) == ACOUSTIC_INPUTS
+    assert inputs["text"] == ["batch", "symbols"] and inputs["pace"] == []  # dynamic ids, scalar controls
+    outputs = {
+        o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output
+    }
+    assert tuple(outputs) == ACOUSTIC_OUTPUTS
+    assert outputs["mel"][0] == "batch" and outputs["mel"][2] == "frames"
+    vocoder = onnx.load(str(synth_onnx_voice / "vocoder.onnx"))
+    assert [d.dim_param for d in vocoder.graph.input[0].type.tensor_type.shape.dim] == ["batch", "", "frames"]
+
+
+def test_controls_are_live_inputs(synth_onnx_voice):
+    session = ort.InferenceSession(
+        str(synth_onnx_voice / "acoustic.onnx"), providers=["CPUExecutionProvider"]
+    )
+    text = np.arange(1, 41, dtype=np.int64).reshape(2, 20)
+    base = dict(text=text, text_lens=np.array([20, 13]), speaker=np.zeros(2, np.int64))
+
+    def run(pace=1.0, pitch_shift=0.0, pitch_range=1.0, energy=1.0):
+        values = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
+        controls = {k: np.array(v, np.float32) for k, v in values.items()}
+        return dict(zip(ACOUSTIC_OUTPUTS, session.run(None, base | controls), strict=True))
+
+    normal, fast = run(), run(pace=2.0)
+    assert fast["mel_lens"].sum() < 0.6 * normal["mel_lens"].sum()
+    np.testing.assert_allclose(run(pitch_shift=12.0)["pitch"], 2 * normal["pitch"], rtol=1e-5)
+    assert not np.allclose(run(energy=0.5)["mel"], normal["mel"])
+    assert not np.allclose(run(pitch_range=0.0)["pitch"], normal["pitch"])
+
+
+def test_export_to_another_directory_leaves_the_source_alone(synth_voice, tmp_path):
+    exported = export_voice(synth_voice, tmp_path / "exported")
+    assert exported.has_onnx and exported.onnx["opset"] == 17
+    assert (tmp_path / "exported" / "acoustic.onnx").is_file()
+    assert not (tmp_path / "exported" / "vocoder.onnx").exists()  # Griffin-Lim needs none
+    assert not read_voice(synth_voice).has_onnx and not (synth_voice / "acoustic.onnx").exists()
+    assert (
+        json.loads((tmp_path / "exported" / "voice.json").read_text())["onnx"]["acoustic"] == "acoustic.onnx"
+    )
+
+
+def test_verification_catches_a_graph_of_another_model(synth_voice, tmp_path):
+    model = load_voice(synth_voice).acoustic
+    export_acoustic(model, tmp_path / "a.onnx")
+    other = load_voice(synth_voice).acoustic
+    with torch.no_grad():
+        other.proj.bias.add_(0.5)
+    with pytest.raises(ExportError, match="differs from torch's"):
+        verify_acoustic(other, tmp_path / "a.onnx")
+
+
+def test_export_leaves_the_model_in_eval_mode(synth_voice, tmp_path):
+    model = load_voice(synth_voice).acoustic
+    export_acoustic(model, tmp_path / "a.onnx", verify=False)
+    assert not any(m.training for m in model.modules())

@@ -1,0 +1,116 @@
+"""The torch-free runtime: ONNX voices with numpy + ONNX Runtime only, matching the torch path."""
+
+import json
+import shutil
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from fastpitch.runtime import OnnxSynthesizer
+from fastpitch.voice import ACOUSTIC_ONNX, VoiceError
+
+TEXT = "Hello there. How are you today? Fine, thanks, and you?"
+# What "matches" means: same durations, log-mels within MEL_ATOL, predicted pitch within PITCH_ATOL Hz, and
+# with a neural vocoder audio within AUDIO_ATOL (Griffin-Lim amplifies float noise in its phase search, so a
+# Griffin-Lim voice is compared on the mel only).
+MEL_ATOL, PITCH_ATOL, AUDIO_ATOL = 1e-4, 1e-2, 1e-3
+
+
+def _no_torch(code: str) -> subprocess.CompletedProcess:
+    check = (
+        "\nimport sys\nassert 'torch' not in sys.modules, sorted(m for m in sys.modules if 'torch' in m)\n"
+    )
+    return subprocess.run([sys.executable, "-c", code + check], capture_output=True, text=True, timeout=300)
+
+
+def test_importing_the_runtime_does_not_import_torch():
+    out = _no_torch("import fastpitch, fastpitch.runtime\nfrom fastpitch.runtime import OnnxSynthesizer")
+    assert out.returncode == 0, out.stderr
+
+
+def test_synthesis_without_torch(synth_onnx_voice):
+    code = (
+        "from fastpitch.runtime import OnnxSynthesizer\n"
+        f"tts = OnnxSynthesizer.load({str(synth_onnx_voice)!r}, threads=1)\n"
+        "audio, sr = tts.synthesize('Hello there. How are you?')\n"
+        "assert len(audio) > 0 and sr == 22050\n"
+        "assert len(list(tts.stream('One. Two.'))) == 2\n"
+    )
+    out = _no_torch(code)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.fixture(scope="module")
+def onnx_gl_voice(synth_voice, tmp_path_factory):
+    """The two-speaker Griffin-Lim voice, exported (acoustic.onnx only)."""
+    from fastpitch.export import export_voice
+
+    return export_voice(synth_voice, tmp_path_factory.mktemp("runtime") / "gl").path
+
+
+def test_griffin_lim_voice_without_torch(onnx_gl_voice):
+    assert not (onnx_gl_voice / "vocoder.onnx").exists()
+    code = (
+        "from fastpitch.runtime import OnnxSynthesizer\n"
+        f"tts = OnnxSynthesizer.load({str(onnx_gl_voice)!r})\n"
+        "audio, sr = tts.synthesize('Hello.', speaker='bob')\n"
+        "assert len(audio) > 0\n"
+    )
+    out = _no_torch(code)
+    assert out.returncode == 0, out.stderr
+
+
+@pytest.mark.parametrize(
+    "kwargs", [{}, {"pace": 1.4, "pitch_shift": -3.0, "pitch_range": 0.5, "energy": 0.7}]
+)
+def test_matches_torch_with_a_neural_vocoder(synth_onnx_voice, kwargs):
+    from fastpitch import Synthesizer
+
+    ours = OnnxSynthesizer.load(synth_onnx_voice).synthesize_detailed(TEXT, **kwargs)
+    ref = Synthesizer.load(synth_onnx_voice).synthesize_detailed(TEXT, **kwargs)
+    assert np.array_equal(ours.durations, ref.durations)
+    np.testing.assert_allclose(ours.mel, ref.mel, atol=MEL_ATOL)
+    np.testing.assert_allclose(ours.pitch, ref.pitch, atol=PITCH_ATOL)
+    np.testing.assert_allclose(ours.audio, ref.audio, atol=AUDIO_ATOL)
+
+
+def test_matches_torch_with_griffin_lim(onnx_gl_voice):
+    from fastpitch import Synthesizer
+
+    for speaker in ("alice", "bob"):
+        ours = OnnxSynthesizer.load(onnx_gl_voice).synthesize_detailed(TEXT, speaker=speaker, pitch_shift=2.0)
+        ref = Synthesizer.load(onnx_gl_voice).synthesize_detailed(TEXT, speaker=speaker, pitch_shift=2.0)
+        assert np.array_equal(ours.durations, ref.durations)
+        np.testing.assert_allclose(ours.mel, ref.mel, atol=MEL_ATOL)
+        np.testing.assert_allclose(ours.pitch, ref.pitch, atol=PITCH_ATOL)
+        assert len(ours.audio) == len(ref.audio)
+
+
+def test_voice_without_onnx_is_a_clear_error(synth_voice):
+    with pytest.raises(VoiceError, match="has no ONNX models: run `fastpitch export"):
+        OnnxSynthesizer.load(synth_voice)
+
+
+def test_onnx_only_voice_works_and_torch_path_says_why_not(onnx_gl_voice, tmp_path):
+    slim = shutil.copytree(onnx_gl_voice, tmp_path / "slim")
+    (slim / "acoustic.safetensors").unlink()  # a runtime-only deployment
+    audio, _ = OnnxSynthesizer.load(slim).synthesize("Hello.")
+    assert len(audio) > 0
+    from fastpitch import Synthesizer
+
+    with pytest.raises(VoiceError, match="only ONNX models: use fastpitch.runtime.OnnxSynthesizer"):
+        Synthesizer.load(slim)
+
+
+def test_corrupt_or_foreign_onnx_file(onnx_gl_voice, tmp_path):
+    broken = shutil.copytree(onnx_gl_voice, tmp_path / "broken")
+    (broken / ACOUSTIC_ONNX).write_bytes(b"not an onnx model")
+    with pytest.raises(VoiceError, match="not a loadable ONNX model"):
+        OnnxSynthesizer.load(broken)
+    data = json.loads((broken / "voice.json").read_text())
+    data["onnx"]["acoustic"] = "missing.onnx"
+    (broken / "voice.json").write_text(json.dumps(data))
+    with pytest.raises(VoiceError, match="missing.onnx is missing"):
+        OnnxSynthesizer.load(broken)

@@ -1,0 +1,215 @@
+"""Golden normalization cases for every class the frontend reads, plus Unicode, sentences and bad input."""
+
+import logging
+
+import pytest
+
+from fastpitch.text import TextError, TextFrontend
+from fastpitch.text.normalize import cardinal, fold_unicode, year
+
+
+@pytest.fixture(scope="module")
+def text_frontend():
+    return TextFrontend()
+
+
+GOLDEN = [
+    # cardinals
+    ("I have 3 cats.", "I have three cats."),
+    ("There are 1,234 people.", "There are one thousand two hundred thirty-four people."),
+    ("It weighs 1000000 tons.", "It weighs one million tons."),
+    ("0", "zero"),
+    ("He is 101 today.", "He is one hundred one today."),
+    ("Chapter 12", "Chapter twelve"),
+    ("007", "zero zero seven"),
+    # ordinals
+    ("the 1st place", "the first place"),
+    ("the 2nd floor", "the second floor"),
+    ("the 3rd time", "the third time"),
+    ("the 22nd day", "the twenty-second day"),
+    ("the 100th visitor", "the one hundredth visitor"),
+    ("the 11th hour", "the eleventh hour"),
+    # decimals and negatives
+    ("pi is 3.14", "pi is three point one four"),
+    ("0.5 liters", "zero point five liters"),
+    (".75 of it", "point seven five of it"),
+    ("-5 and -3.2", "minus five and minus three point two"),
+    ("It fell to -10.", "It fell to minus ten."),
+    ("Version 1.2.3", "Version one point two point three"),
+    # years and decades
+    ("in 1984", "in nineteen eighty-four"),
+    ("in 1905", "in nineteen oh five"),
+    ("in 1900", "in nineteen hundred"),
+    ("in 2000", "in two thousand"),
+    ("in 2005", "in two thousand five"),
+    ("in 2010", "in twenty ten"),
+    ("in 2024", "in twenty twenty-four"),
+    ("the 1980s", "the nineteen eighties"),
+    ("the '90s", "the nineties"),
+    # currency
+    ("$3.50", "three dollars and fifty cents"),
+    ("$1", "one dollar"),
+    ("$0.99", "ninety-nine cents"),
+    ("$2.00", "two dollars"),
+    ("$1,000,000", "one million dollars"),
+    ("€1.2 million", "one point two million euros"),
+    ("£20", "twenty pounds"),
+    ("£3.50", "three pounds and fifty pence"),
+    ("€5", "five euros"),
+    ("¥500", "five hundred yen"),
+    ("$5M", "five million dollars"),
+    ("100 USD", "one hundred dollars"),
+    # percentages
+    ("50%", "fifty percent"),
+    ("12.5%", "twelve point five percent"),
+    ("-3% growth", "minus three percent growth"),
+    # times
+    ("3:30 pm", "three thirty P M"),
+    ("Meet at 10 a.m. Then go.", "Meet at ten A M. Then go."),
+    ("7 PM", "seven P M"),
+    ("15:00", "fifteen hundred"),
+    ("12:00", "twelve o'clock"),
+    ("3:05", "three oh five"),
+    ("9:45:30", "nine forty-five and thirty seconds"),
+    # dates
+    ("Jan. 5, 2024", "January fifth, twenty twenty-four"),
+    ("March 3", "March third"),
+    ("5 May 2020", "the fifth of May, twenty twenty"),
+    ("the 5th of May", "the fifth of May"),
+    ("2024-01-05", "January fifth, twenty twenty-four"),
+    ("1/5/2024", "January fifth, twenty twenty-four"),
+    ("Sept. 11, 2001", "September eleventh, two thousand one"),
+    # ranges
+    ("1990–1995", "nineteen ninety to nineteen ninety-five"),
+    ("pages 10-20", "pages ten to twenty"),
+    ("10:30-11:30", "ten thirty to eleven thirty"),
+    # units
+    ("5 km", "five kilometers"),
+    ("1 kg", "one kilogram"),
+    ("60 mph", "sixty miles per hour"),
+    ("20°C", "twenty degrees Celsius"),
+    ("-5°C", "minus five degrees Celsius"),
+    ("70 °F", "seventy degrees Fahrenheit"),
+    ("2.5 kg", "two point five kilograms"),
+    ("8 GB", "eight gigabytes"),
+    ("5 µm", "five micrometers"),
+    ("3 ft", "three feet"),
+    # abbreviations
+    ("Mr. Smith", "Mister Smith"),
+    ("Mrs. Jones", "Missus Jones"),
+    ("Dr. Who", "Doctor Who"),
+    ("Hello Dr Smith", "Hello Doctor Smith"),
+    ("St. Louis", "Saint Louis"),
+    ("Mr. Smith lives on Main St. in St. Louis.", "Mister Smith lives on Main Street in Saint Louis."),
+    ("apples, etc. and more", "apples, et cetera and more"),
+    ("apples, pears, etc. Then more.", "apples, pears, et cetera. Then more."),
+    ("Lakers vs. Celtics", "Lakers versus Celtics"),
+    ("e.g. this, i.e. that", "for example this, that is that"),
+    ("Smith Jr. came", "Smith Junior came"),
+    ("No. 7", "number seven"),
+    # acronyms
+    ("the FBI", "the FBI"),
+    ("the XYZQ", "the X Y Z Q"),
+    ("NASA", "NASA"),
+    ("the US and UK", "the U S and UK"),
+    ("HELLO WORLD", "HELLO WORLD"),
+    ("MP3 and COVID-19", "M P three and C O V I D nineteen"),
+    ("U.S.A.", "U S A."),
+    # URLs and e-mail
+    ("Visit https://www.example.com/docs.", "Visit W W W dot example dot com slash docs."),
+    ("www.python.org", "W W W dot python dot org"),
+    ("mail me at jane.doe@example.com", "mail me at jane dot doe at example dot com"),
+    ("see github.com", "see github dot com"),
+    # symbols
+    ("rock & roll", "rock and roll"),
+    ("1 + 1 = 2", "one plus one equals two"),
+    ("me @ home", "me at home"),
+    ("#1 fan", "number one fan"),
+    ("#blessed", "hash blessed"),
+    ("100%", "one hundred percent"),
+    # fractions, phone numbers, Roman numerals, odds and ends
+    ("3 1/2 cups", "three and one half cups"),
+    ("3/4", "three quarters"),
+    ("2/3", "two thirds"),
+    ("24/7", "twenty-four seven"),
+    ("3x4", "three by four"),
+    ("a 5-year-old", "a five year-old"),
+    ("Call 555-123-4567", "Call five five five, one two three, four five six seven"),
+    ("Louis XIV", "Louis the fourteenth"),
+    ("World War II", "World War two"),
+    # Unicode folded to ASCII
+    ("“Quoted” text", '"Quoted" text'),
+    ("it’s", "it's"),
+    ("a—b", "a - b"),
+    ("wait…", "wait..."),
+    ("café naïve", "cafe naive"),
+    ("Łódź", "Lodz"),
+    ("α particle", "alpha particle"),
+    ("tab\there", "tab here"),
+    ("line one\n\nline two", "line one. line two"),
+    ("Dr. Smith paid $3.50 on Jan. 5", "Doctor Smith paid three dollars and fifty cents on January fifth"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), GOLDEN, ids=[g[0] for g in GOLDEN])
+def test_golden(text_frontend, raw, expected):
+    assert text_frontend.normalize(raw) == expected
+
+
+def test_there_are_enough_golden_cases():
+    assert len(GOLDEN) >= 60
+
+
+def test_number_helpers():
+    assert cardinal(1234) == "one thousand two hundred thirty-four"
+    assert year(1066) == "ten sixty-six"
+    assert year(1001) == "one thousand one"
+
+
+def test_unreadable_characters_are_dropped_with_a_warning(text_frontend, caplog):
+    with caplog.at_level(logging.WARNING):
+        assert text_frontend.normalize("smile 😀 中文 bell\x07 ok") == "smile bell ok"
+    assert "cannot be read aloud" in caplog.text
+    assert "😀" in caplog.text
+
+
+def test_fold_unicode_is_ascii_and_keeps_ascii_untouched():
+    assert fold_unicode("plain ascii, 42!") == "plain ascii, 42!"
+    assert fold_unicode("Ærø “x” — ½").isascii()
+
+
+@pytest.mark.parametrize("text", ["", "   ", "\n\t", "😀😀", "...", "?!"])
+def test_nothing_to_read_is_a_text_error(text_frontend, text):
+    with pytest.raises(TextError):
+        text_frontend.normalize(text)
+
+
+def test_split_sentences_keeps_abbreviations(text_frontend):
+    text = 'Dr. Smith arrived on Jan. 5. He left at 3 p.m. Then J. K. Rowling wrote "Hi." She smiled!\n\nNew'
+    assert text_frontend.split_sentences(text) == [
+        "Dr. Smith arrived on Jan. 5.",
+        "He left at 3 p.m.",
+        'Then J. K. Rowling wrote "Hi."',
+        "She smiled!",
+        "New",
+    ]
+
+
+def test_split_sentences_needs_a_capital_after_the_stop(text_frontend):
+    assert text_frontend.split_sentences("Is it? yes. Mr. Brown agreed. Fine") == [
+        "Is it? yes.",
+        "Mr. Brown agreed.",
+        "Fine",
+    ]
+
+
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize(
+    "unit", ["a.", "1", " ", "A", "'", "a-", "1.", "$1 ", "Jan. 5, ", "x@y.", ".\n", "\u00e9", "😀 "]
+)
+def test_long_and_pathological_text_is_linear(text_frontend, unit):
+    # 50,000 characters: a quadratic pass would take minutes here; a linear one takes about a second.
+    text = "Hello " + unit * (50_000 // len(unit))
+    assert text_frontend.normalize(text)
+    assert text_frontend.split_sentences(text)
+    assert text_frontend.to_symbols(text)

@@ -1,0 +1,88 @@
+"""The iSTFT vocoder: output length, exact inverse STFT (both paths), size, save/load and bad input."""
+
+import json
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from fastpitch.config import AudioConfig
+from fastpitch.vocoders import VocoderError, load_vocoder
+from fastpitch.vocoders.istft import InverseSTFT, ISTFTConfig, ISTFTVocoder
+from fastpitch.vocoders.neural import NeuralVocoder, named_config
+
+pytestmark = pytest.mark.usefixtures("vocoder_single_thread")
+
+SMALL = ISTFTConfig(dim=32, intermediate_dim=64, n_layers=2)
+
+
+@pytest.mark.parametrize("frames", [1, 5, 33])
+def test_output_length_is_frames_times_hop(frames):
+    torch.manual_seed(0)
+    model = ISTFTVocoder(SMALL).eval()
+    with torch.no_grad():
+        audio = model(torch.randn(2, 80, frames) - 4)
+    assert audio.shape == (2, 1, frames * 256)
+    assert torch.isfinite(audio).all()
+
+
+def test_default_size_is_vocos_like():
+    params = sum(p.numel() for p in ISTFTVocoder(ISTFTConfig()).parameters())
+    assert 2.0e6 < params < 3.0e6
+
+
+@pytest.mark.parametrize("onnx_compatible", [False, True])
+def test_inverse_stft_inverts_hifigan_framing(onnx_compatible):
+    """STFT with the mel's framing (reflect pad (n_fft - hop) / 2, no centering), then ours: the signal back."""
+    torch.manual_seed(0)
+    wav = torch.randn(2, 40 * 256)
+    spec = torch.stft(
+        F.pad(wav[:, None], (384, 384), mode="reflect")[:, 0],
+        1024,
+        256,
+        1024,
+        torch.hann_window(1024),
+        center=False,
+        return_complex=True,
+    )
+    inverse = InverseSTFT(1024, 256)
+    inverse.onnx_compatible = onnx_compatible
+    out = inverse(torch.cat([spec.real, spec.imag], dim=1))
+    assert out.shape == wav.shape
+    assert float((out - wav).abs().max()) < 1e-4
+
+
+def test_save_and_load_round_trip(tmp_path):
+    torch.manual_seed(0)
+    vocoder = NeuralVocoder(ISTFTVocoder(SMALL), "istft", AudioConfig())
+    json_path = vocoder.save(tmp_path / "voc.safetensors")
+    assert json_path == tmp_path / "voc.json"
+    spec = json.loads(json_path.read_text())
+    assert (spec["format"], spec["arch"], spec["config"]["dim"]) == ("fastpitch-vocoder", "istft", 32)
+    mel = torch.randn(1, 80, 9) - 4
+    loaded = load_vocoder(tmp_path / "voc.safetensors", AudioConfig())
+    assert float((loaded(mel) - vocoder(mel)).abs().max()) == 0.0
+    assert loaded(mel[0]).shape == (9 * 256,)
+
+
+def test_refuses_bad_input_and_mismatched_audio(tmp_path):
+    vocoder = NeuralVocoder(ISTFTVocoder(SMALL), "istft", AudioConfig())
+    with pytest.raises(VocoderError, match="NaN"):
+        vocoder(torch.full((1, 80, 4), float("nan")))
+    with pytest.raises(VocoderError, match="shape"):
+        vocoder(torch.zeros(1, 64, 4))
+    vocoder.save(tmp_path)
+    with pytest.raises(VocoderError, match="hop_length"):
+        load_vocoder(tmp_path, AudioConfig(hop_length=200))
+    (tmp_path / "vocoder.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(VocoderError, match="not a fastpitch vocoder"):
+        load_vocoder(tmp_path, AudioConfig())
+
+
+def test_named_configs_follow_the_audio_config():
+    arch, cfg = named_config("istft", AudioConfig(n_fft=2048, hop_length=300, win_length=2048))
+    assert (arch, cfg.n_fft, cfg.hop_length) == ("istft", 2048, 300)
+    with pytest.raises(VocoderError, match="upsamples by 256"):
+        named_config("hifigan-v1", AudioConfig(hop_length=300))
+    with pytest.raises(VocoderError, match="unknown vocoder"):
+        named_config("wavenet", AudioConfig())

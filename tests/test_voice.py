@@ -1,0 +1,181 @@
+"""The voice directory: save/load round trip, creation from training checkpoints, and every validation error."""
+
+import json
+import shutil
+
+import pytest
+import torch
+from safetensors.torch import load_file, save_file
+
+from fastpitch.config import preset
+from fastpitch.models import FastPitch
+from fastpitch.text import get_symbol_table
+from fastpitch.voice import (
+    ACOUSTIC_WEIGHTS,
+    FORMAT_VERSION,
+    VOICE_JSON,
+    VoiceError,
+    create_voice,
+    load_voice,
+    read_voice,
+    resolve_voice_path,
+)
+
+
+@pytest.fixture
+def voice_copy(synth_voice, tmp_path):
+    """A private copy of the tiny voice that a test may break."""
+    return shutil.copytree(synth_voice, tmp_path / "voice")
+
+
+def _edit_json(path, edit):
+    data = json.loads((path / VOICE_JSON).read_text())
+    edit(data)
+    (path / VOICE_JSON).write_text(json.dumps(data))
+
+
+def test_round_trip(synth_voice):
+    voice = read_voice(synth_voice)
+    assert voice.speakers == ["alice", "bob"]
+    assert voice.pitch == {"alice": {"mean": 150.0, "std": 30.0}, "bob": {"mean": 200.0, "std": 30.0}}
+    assert voice.text.symbols == get_symbol_table("en-v1").symbols
+    assert voice.vocoder_type == "griffin-lim"
+    assert not (synth_voice / "vocoder.safetensors").exists()  # Griffin-Lim has no weights
+    assert (synth_voice / "MODEL_CARD.md").read_text().startswith("# tiny")
+
+    stored = load_file(str(synth_voice / ACOUSTIC_WEIGHTS))
+    assert stored["embedding.weight"].dtype == torch.float16  # fp16 on disk
+    assert not any(k.startswith("aligner.") for k in stored)  # inference weights only
+
+    loaded = load_voice(synth_voice)
+    model = loaded.acoustic
+    assert not model.training and model.aligner is None
+    assert all(p.dtype == torch.float32 for p in model.parameters())  # fp32 in memory
+    assert torch.equal(model.embedding.weight, stored["embedding.weight"].float())
+    assert model.pitch_mean.tolist() == [150.0, 200.0]
+
+
+def test_voice_json_path_is_accepted(synth_voice):
+    assert read_voice(synth_voice / VOICE_JSON).path == synth_voice
+
+
+def test_missing_directory_and_files(tmp_path, voice_copy):
+    with pytest.raises(VoiceError, match="voice not found"):
+        read_voice(tmp_path / "nowhere")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(VoiceError, match="voice.json is missing"):
+        read_voice(tmp_path / "empty")
+    (voice_copy / ACOUSTIC_WEIGHTS).unlink()
+    with pytest.raises(VoiceError, match="acoustic.safetensors is missing"):
+        load_voice(voice_copy)
+
+
+def test_training_run_directory_gets_a_hint(tmp_path):
+    (tmp_path / "step-0000100.json").write_text("{}")
+    with pytest.raises(VoiceError, match="fastpitch voice create"):
+        read_voice(tmp_path)
+
+
+def test_bad_format_version(voice_copy):
+    _edit_json(voice_copy, lambda d: d.update(format_version=FORMAT_VERSION + 1))
+    with pytest.raises(VoiceError, match="newer fastpitch"):
+        read_voice(voice_copy)
+    _edit_json(voice_copy, lambda d: d.update(format_version="one"))
+    with pytest.raises(VoiceError, match="invalid format_version"):
+        read_voice(voice_copy)
+
+
+def test_not_a_voice_json(voice_copy):
+    (voice_copy / VOICE_JSON).write_text("{not json")
+    with pytest.raises(VoiceError, match="not valid JSON"):
+        read_voice(voice_copy)
+    (voice_copy / VOICE_JSON).write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(VoiceError, match="not a fastpitch voice"):
+        read_voice(voice_copy)
+
+
+def test_symbol_table_mismatch(voice_copy):
+    def swap(d):
+        s = d["text"]["symbols"]
+        s[10], s[11] = s[11], s[10]
+
+    _edit_json(voice_copy, swap)
+    with pytest.raises(VoiceError, match="symbol table mismatch.*differs.*at id 10"):
+        read_voice(voice_copy)
+
+    _edit_json(voice_copy, lambda d: d["text"]["symbols"].pop())
+    with pytest.raises(
+        VoiceError, match="symbol table mismatch: text.symbols lists 104 symbols but the model embeds 105"
+    ):
+        read_voice(voice_copy)
+
+
+def test_speakers_must_match_the_model(voice_copy):
+    _edit_json(voice_copy, lambda d: d.update(speakers=["alice"]))
+    with pytest.raises(VoiceError, match="speakers"):
+        read_voice(voice_copy)
+
+
+def test_foreign_weights(voice_copy):
+    # A file that is not tagged as FastPitch weights (say, a vocoder's) is refused before shapes are compared.
+    save_file({"conv_pre.weight": torch.zeros(4, 80, 7)}, str(voice_copy / ACOUSTIC_WEIGHTS))
+    with pytest.raises(VoiceError, match="does not hold FastPitch acoustic model weights"):
+        load_voice(voice_copy)
+    (voice_copy / ACOUSTIC_WEIGHTS).write_bytes(b"garbage")
+    with pytest.raises(VoiceError, match="corrupt"):
+        load_voice(voice_copy)
+
+
+def test_weights_of_another_architecture(voice_copy):
+    # Tagged as ours but made for another config: wider model, so every shape differs.
+    cfg = preset(
+        "tiny",
+        ["model.symbols_embedding_dim=64", "model.in_fft_output_size=64", "model.out_fft_output_size=64"],
+    )
+    cfg.model.n_symbols, cfg.model.n_speakers = 105, 2
+    other = FastPitch(cfg.model, aligner=False).inference_state_dict()
+    save_file(other, str(voice_copy / ACOUSTIC_WEIGHTS), metadata={"format": "fastpitch-acoustic"})
+    with pytest.raises(VoiceError, match="does not fit this model.*wrong shape"):
+        load_voice(voice_copy)
+
+
+def test_no_default_voice_is_a_clear_error(monkeypatch, tmp_path):
+    import fastpitch.voice as voice_module
+
+    monkeypatch.setattr(voice_module, "DEFAULT_VOICE", tmp_path / "voices" / "default")
+    with pytest.raises(VoiceError, match="no default voice is installed.*fastpitch voice create.*--voice"):
+        resolve_voice_path(None)
+
+
+def test_create_voice_from_training_checkpoint_uses_ema(tmp_path):
+    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
+
+    cfg = preset("tiny")
+    cfg.text.symbols = list(get_symbol_table("en-v1").symbols)
+    cfg.model.n_symbols = len(cfg.text.symbols)
+    model = FastPitch(cfg.model)  # with its aligner, as trained
+    model.set_pitch_stats(180.0, 25.0)
+    ema = {k: v + 1.0 if k == "embedding.weight" else v.clone() for k, v in model.state_dict().items()}
+    save_checkpoint(tmp_path / "run", Checkpoint(config=cfg, step=100, model=model.state_dict(), ema=ema))
+
+    voice = create_voice(tmp_path / "run", None, tmp_path / "voice", fp16=False, name="made")
+    assert voice.name == "made" and voice.speakers == ["default"]
+    assert voice.pitch == {"default": {"mean": 180.0, "std": 25.0}}
+    assert voice.provenance["acoustic"]["step"] == 100
+    assert voice.provenance["acoustic"]["weights"] == "ema"
+    stored = load_file(str(tmp_path / "voice" / ACOUSTIC_WEIGHTS))
+    assert not any(k.startswith("aligner.") for k in stored)
+    assert torch.equal(stored["embedding.weight"], ema["embedding.weight"])
+    assert load_voice(tmp_path / "voice").acoustic.aligner is None
+
+
+def test_create_voice_refuses_a_foreign_checkpoint(tmp_path):
+    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
+
+    cfg = preset("tiny")
+    cfg.model.n_symbols = 105
+    save_checkpoint(
+        tmp_path / "run", Checkpoint(config=cfg, step=1, model={"something.weight": torch.zeros(3)})
+    )
+    with pytest.raises(VoiceError, match="not a FastPitch checkpoint"):
+        create_voice(tmp_path / "run", None, tmp_path / "voice")
