@@ -100,7 +100,7 @@ def test_onnx_only_voice_works_and_torch_path_says_why_not(onnx_gl_voice, tmp_pa
     assert len(audio) > 0
     from fastpitch import Synthesizer
 
-    with pytest.raises(VoiceError, match="only ONNX models: use fastpitch.runtime.OnnxSynthesizer"):
+    with pytest.raises(VoiceError, match=r"only ONNX models: use fastpitch.runtime.OnnxSynthesizer"):
         Synthesizer.load(slim)
 
 
@@ -112,5 +112,5 @@ def test_corrupt_or_foreign_onnx_file(onnx_gl_voice, tmp_path):
     data = json.loads((broken / "voice.json").read_text())
     data["onnx"]["acoustic"] = "missing.onnx"
     (broken / "voice.json").write_text(json.dumps(data))
-    with pytest.raises(VoiceError, match="missing.onnx is missing"):
+    with pytest.raises(VoiceError, match=r"missing.onnx is missing"):
         OnnxSynthesizer.load(broken)

@@ -79,3 +79,9 @@ def test_default_bench_sentences_are_reproducible():
     assert a == b and len(a) == 1000 and source
     assert len(set(a)) > 990
     assert sum(any(c.isdigit() for c in s) for s in a) >= 300  # every third carries numbers to normalize
+
+
+def test_text_skips_sentences_with_nothing_to_read(text_runner):
+    out = text_runner.invoke(app, ["text", "--json", "Hello.\n\n😀!\n\nBye."])
+    assert out.exit_code == 0, out.output
+    assert [s["normalized"] for s in json.loads(out.stdout)["sentences"]] == ["Hello.", "Bye."]

@@ -489,21 +489,44 @@ def test_init_from_reinitialises_speakers_and_checks_the_symbol_table(corpus, tm
         )
 
 
+def test_bench_measures_throughput_flops_and_where_time_goes():
+    from fastpitch.train.bench import _measure
+
+    result = json.loads(_measure("tiny", "cpu", steps=1, batch_frames=1200, profile=True))
+    assert result["frames_per_s"] > 0 and result["flops_per_frame"] > 0
+    assert result["achieved_flops_per_s"] == pytest.approx(result["flops_per_frame"] * result["frames_per_s"])
+    assert (
+        0
+        < result["fraction_of_matmul"]
+        == pytest.approx(result["achieved_flops_per_s"] / result["matmul_flops_per_s"])
+    )
+    assert {"forward", "backward", "optimizer", "MAS"} <= set(result["profile"]["phase_seconds"])
+    assert result["profile"]["top_ops"][0]["share"] > 0
+
+
 # ------------------------------------------------------------------------------------------------ CLI
 
 
-def test_cli_trains_and_refuses_to_overwrite_a_run(corpus, tmp_path):
+def test_cli_trains_resumes_and_refuses_to_overwrite_a_run(corpus, tmp_path):
+    from typer.testing import CliRunner
+
+    from fastpitch.cli import app
+
     dataset, features = corpus
     out = tmp_path / "cli"
-    args = [sys.executable, "-m", "fastpitch", "train", "--features", str(features), "--dataset", str(dataset),
-            "--out", str(out), "--preset", "tiny", "--set", "train.batch_frames=400", "--max-steps", "2",
-            "--device", "cpu"]  # fmt: skip
-    env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    done = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
-    assert done.returncode == 0, done.stderr
+    args = ["train", "--features", str(features), "--dataset", str(dataset), "--out", str(out), "--preset", "tiny",
+            "--set", "train.batch_frames=400", "--max-steps", "2", "--device", "cpu"]  # fmt: skip
+    done = CliRunner().invoke(app, args)  # in-process: no second torch import
+    assert done.exit_code == 0, done.output
     assert ck.latest(out).name == "step-0000002.json"
     assert json.loads((out / "config.json").read_text())["train"]["max_steps"] == 2
-    again = subprocess.run(args, capture_output=True, text=True, timeout=300, env=env)
+    resumed = CliRunner().invoke(app, [*args[:-4], "--max-steps", "3", "--resume"])
+    assert resumed.exit_code == 0, resumed.output
+    assert ck.latest(out).name == "step-0000003.json"
+    # The real command: a run directory with checkpoints is not overwritten, and the error is one line.
+    again = subprocess.run(
+        [sys.executable, "-m", "fastpitch", *args], capture_output=True, text=True, timeout=300
+    )
     assert again.returncode == 2 and "--resume" in again.stderr and "Traceback" not in again.stderr
 
 
@@ -553,5 +576,6 @@ def test_ddp_two_ranks_on_cpu_hold_identical_weights(corpus, tmp_path):
     saved = ck.load_checkpoint(out)  # only rank 0 writes, and it records both ranks' RNG states
     assert saved.step == 4 and len(saved.rng) == 2 and saved.rng[0]["torch"] != saved.rng[1]["torch"]
     assert saved.provenance["world_size"] == 2
+    assert saved.val_loss is not None and saved.best_step == 4  # sharded validation ran on both ranks
     weights = {k: v for k, v in rank0.items() if k.startswith("model.")}
     assert_same(weights, {f"model.{k}": v for k, v in saved.model.items()})

@@ -63,10 +63,10 @@ def test_missing_directory_and_files(tmp_path, voice_copy):
     with pytest.raises(VoiceError, match="voice not found"):
         read_voice(tmp_path / "nowhere")
     (tmp_path / "empty").mkdir()
-    with pytest.raises(VoiceError, match="voice.json is missing"):
+    with pytest.raises(VoiceError, match=r"voice.json is missing"):
         read_voice(tmp_path / "empty")
     (voice_copy / ACOUSTIC_WEIGHTS).unlink()
-    with pytest.raises(VoiceError, match="acoustic.safetensors is missing"):
+    with pytest.raises(VoiceError, match=r"acoustic.safetensors is missing"):
         load_voice(voice_copy)
 
 
@@ -100,12 +100,12 @@ def test_symbol_table_mismatch(voice_copy):
         s[10], s[11] = s[11], s[10]
 
     _edit_json(voice_copy, swap)
-    with pytest.raises(VoiceError, match="symbol table mismatch.*differs.*at id 10"):
+    with pytest.raises(VoiceError, match=r"symbol table mismatch.*differs.*at id 10"):
         read_voice(voice_copy)
 
     _edit_json(voice_copy, lambda d: d["text"]["symbols"].pop())
     with pytest.raises(
-        VoiceError, match="symbol table mismatch: text.symbols lists 104 symbols but the model embeds 105"
+        VoiceError, match=r"symbol table mismatch: text.symbols lists 104 symbols but the model embeds 105"
     ):
         read_voice(voice_copy)
 
@@ -135,7 +135,7 @@ def test_weights_of_another_architecture(voice_copy):
     cfg.model.n_symbols, cfg.model.n_speakers = 105, 2
     other = FastPitch(cfg.model, aligner=False).inference_state_dict()
     save_file(other, str(voice_copy / ACOUSTIC_WEIGHTS), metadata={"format": "fastpitch-acoustic"})
-    with pytest.raises(VoiceError, match="does not fit this model.*wrong shape"):
+    with pytest.raises(VoiceError, match=r"does not fit this model.*wrong shape"):
         load_voice(voice_copy)
 
 
@@ -143,7 +143,7 @@ def test_no_default_voice_is_a_clear_error(monkeypatch, tmp_path):
     import fastpitch.voice as voice_module
 
     monkeypatch.setattr(voice_module, "DEFAULT_VOICE", tmp_path / "voices" / "default")
-    with pytest.raises(VoiceError, match="no default voice is installed.*fastpitch voice create.*--voice"):
+    with pytest.raises(VoiceError, match=r"no default voice is installed.*fastpitch voice create.*--voice"):
         resolve_voice_path(None)
 
 
@@ -179,3 +179,31 @@ def test_create_voice_refuses_a_foreign_checkpoint(tmp_path):
     )
     with pytest.raises(VoiceError, match="not a FastPitch checkpoint"):
         create_voice(tmp_path / "run", None, tmp_path / "voice")
+
+
+def test_create_voice_with_a_trained_vocoder(tmp_path):
+    """A saved HiFi-GAN goes into vocoder.safetensors, loads back, speaks, and exports to ONNX."""
+    from fastpitch import Synthesizer
+    from fastpitch.config import AudioConfig
+    from fastpitch.export import export_voice
+    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
+    from fastpitch.vocoders.hifigan import HiFiGANConfig
+    from fastpitch.vocoders.neural import NeuralVocoder, build_generator
+
+    cfg = preset("tiny")
+    cfg.text.symbols = list(get_symbol_table("en-v1").symbols)
+    cfg.model.n_symbols = len(cfg.text.symbols)
+    model = FastPitch(cfg.model)
+    save_checkpoint(tmp_path / "run", Checkpoint(config=cfg, step=5, model=model.state_dict()))
+    small = HiFiGANConfig(upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]])
+    NeuralVocoder(build_generator("hifigan", small), "hifigan", AudioConfig(), "test").save(tmp_path / "vocoder")
+
+    voice = create_voice(tmp_path / "run", tmp_path / "vocoder", tmp_path / "voice", speakers=["anna"])
+    assert voice.vocoder_type == "hifigan" and voice.vocoder["config"]["upsample_initial_channel"] == 16
+    assert voice.speakers == ["anna"] and voice.provenance["acoustic"]["weights"] == "model"
+    assert (tmp_path / "voice" / "vocoder.safetensors").is_file()
+    audio, _ = Synthesizer.load(voice.path).synthesize("Hello.")
+    assert len(audio) > 0
+
+    exported = export_voice(voice.path)
+    assert exported.onnx["vocoder"] == "vocoder.onnx" and (voice.path / "vocoder.onnx").is_file()

@@ -6,15 +6,16 @@ durations (B, N) frames and pitch (B, N) Hz. Batch, text length and mel length a
 vocoder.onnx: mel (B, n_mels, T) -> audio (B, T * hop), T dynamic. Griffin-Lim voices have none.
 
 The graphs are traced with torch's TorchScript-based exporter (`dynamo=False`): FastPitch's output length
-depends on the predicted durations, which tracing records as ordinary tensor arithmetic. Two operators that
-exporter lacks, `diff` and `searchsorted` (the length regulator), get ONNX definitions here for the duration of
-the export. Each graph is then run in ONNX Runtime beside torch and refused if they disagree.
+depends on the predicted durations, which tracing records as ordinary tensor arithmetic (the length regulator
+is a scatter-add and a cumsum). Each graph is then run in ONNX Runtime beside torch, on other shapes than the
+traced ones, and refused if they disagree. Weights that fp16 holds exactly are stored as fp16 (half the file).
 """
 
 from __future__ import annotations
 
 import contextlib
 import datetime
+import importlib.util
 import os
 import shutil
 import warnings
@@ -80,57 +81,6 @@ class VocoderGraph(nn.Module):
         return self.generator(mel).reshape(mel.size(0), -1)
 
 
-# --------------------------------------------------------------------------------------------------------------
-# ONNX definitions of the operators the TorchScript exporter lacks
-
-
-def _diff(g, x, n, dim, prepend, append):  # type: ignore[no-untyped-def]
-    """aten::diff (n = 1) as x[1:] - x[:-1] along `dim`, after concatenating prepend/append."""
-    from torch.onnx import symbolic_helper as sh
-
-    if sh._get_const(n, "i", "n") != 1:
-        raise ExportError("only first differences (n=1) export")
-    axis = sh._get_const(dim, "i", "dim")
-    if not sh._is_none(prepend):
-        x = g.op("Concat", prepend, x, axis_i=axis)
-    if not sh._is_none(append):
-        x = g.op("Concat", x, append, axis_i=axis)
-
-    def const(*values: int):  # type: ignore[no-untyped-def]
-        return g.op("Constant", value_t=torch.tensor(values, dtype=torch.int64))
-
-    upper = g.op("Slice", x, const(1), const(2**62), const(axis))
-    lower = g.op("Slice", x, const(0), const(-1), const(axis))
-    return g.op("Sub", upper, lower)
-
-
-def _searchsorted(g, sorted_sequence, values, out_int32, right, side, sorter):  # type: ignore[no-untyped-def]
-    """aten::searchsorted for a (B, N) sorted sequence and (B, T) values: counts of elements below each value
-    (or not above, with right=True), through a (B, T, N) comparison."""
-    from torch.onnx import symbolic_helper as sh
-
-    right = sh._maybe_get_const(right, "b") or sh._maybe_get_const(side, "s") == "right"
-    seq = g.op("Unsqueeze", sorted_sequence, g.op("Constant", value_t=torch.tensor([1])))
-    val = g.op("Unsqueeze", values, g.op("Constant", value_t=torch.tensor([2])))
-    below = g.op("LessOrEqual" if right else "Less", seq, val)
-    count = g.op("Cast", below, to_i=7)  # int64
-    return g.op("ReduceSum", count, g.op("Constant", value_t=torch.tensor([2])), keepdims_i=0)
-
-
-@contextlib.contextmanager
-def _custom_symbolics(opset: int) -> Iterator[None]:
-    from torch.onnx import register_custom_op_symbolic, unregister_custom_op_symbolic
-
-    ops = {"aten::diff": _diff, "aten::searchsorted": _searchsorted}
-    for name, fn in ops.items():
-        register_custom_op_symbolic(name, fn, opset)
-    try:
-        yield
-    finally:
-        for name in ops:
-            unregister_custom_op_symbolic(name, opset)
-
-
 @contextlib.contextmanager
 def _onnx_mode(module: nn.Module) -> Iterator[None]:
     """Switch submodules with an `onnx_compatible` flag (the iSTFT vocoder's inverse STFT) to their ONNX path."""
@@ -187,7 +137,6 @@ def _export(graph: nn.Module, args: tuple, path: Path, inputs, outputs, axes, op
     try:
         with (
             warnings.catch_warnings(),
-            _custom_symbolics(opset),
             _onnx_mode(graph),
             torch.no_grad(),
         ):
@@ -323,6 +272,10 @@ def export_voice(voice: str | Path | None, out: str | Path | None = None, opset:
 
     With `out`, the voice is first copied there and the original is left alone.
     """
+    if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
+        raise ExportError(
+            "exporting needs the onnx and onnxruntime packages (the 'export' extra of fastpitch)"
+        )
     source = read_voice(voice)
     target = Path(out) if out is not None else source.path
     if target.resolve() != source.path.resolve():

@@ -379,7 +379,8 @@ def save_voice(
 ) -> Voice:
     """Write a voice directory (weights first, voice.json last) and return it as `read_voice` sees it.
 
-    Old ONNX files in `out_dir` are removed: they belong to the weights being replaced.
+    Old ONNX files in `out_dir` are removed: they belong to the weights being replaced. An existing
+    MODEL_CARD.md is kept (it may hold evaluation results written since); a new one is written otherwise.
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)

@@ -9,7 +9,7 @@ from fastpitch.cli.app import app, console, state
 from fastpitch.errors import FastPitchError
 
 # Each area module registers its commands on the app when imported.
-AREAS: tuple[str, ...] = ("corpus", "serve", "data", "vocoder", "text", "synth", "train", "model")
+AREAS: tuple[str, ...] = ("corpus", "serve", "data", "vocoder", "text", "synth", "train", "model", "evaluate")
 for _area in AREAS:
     importlib.import_module(f"fastpitch.cli.{_area}")
 

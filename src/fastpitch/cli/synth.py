@@ -43,8 +43,8 @@ def _synthesizer(
         return OnnxSynthesizer(meta, threads=threads, max_chars=max_chars)
     if importlib.util.find_spec("torch") is None:
         raise FastPitchError(
-            f"voice {meta.path} has no ONNX models and PyTorch is not installed: install fastpitch[torch], "
-            "or run `fastpitch export` on it where torch is installed"
+            f"voice {meta.path} has no ONNX models and PyTorch is not installed: install the 'torch' extra "
+            "of fastpitch, or run `fastpitch export` on the voice where torch is installed"
         )
     from fastpitch.synthesis import Synthesizer
 

@@ -25,22 +25,22 @@ def text_command(
     ),
 ) -> None:
     """Show how text is normalized and which symbols the model reads, sentence by sentence."""
-    from fastpitch.text import TextFrontend
+    from fastpitch.text import TextError, TextFrontend
 
     if text == "-":
         text = sys.stdin.read()
     frontend = TextFrontend(TextConfig(mode=mode, symbol_set=symbol_set))
     sentences = []
     for sentence in frontend.split_sentences(text):
-        symbols = frontend.to_symbols(sentence)
-        sentences.append(
-            {
-                "text": sentence,
-                "normalized": frontend.normalize(sentence),
-                "symbols": symbols,
-                "ids": frontend.symbols.encode(symbols),
-            }
-        )
+        try:
+            normalized = frontend.normalize(sentence)
+        except TextError:  # a "sentence" of emoji or punctuation only: nothing to say, skip it
+            continue
+        symbols = frontend.phonemize(normalized)
+        ids = frontend.symbols.encode(symbols)
+        sentences.append({"text": sentence, "normalized": normalized, "symbols": symbols, "ids": ids})
+    if not sentences:
+        raise TextError("nothing to read aloud in this text")
     if as_json:
         info = {"mode": mode, "symbol_set": frontend.symbols.version, "sentences": sentences}
         print(json.dumps(info, indent=2, ensure_ascii=False))
@@ -75,6 +75,11 @@ def bench_text(
         lines, source = bench.default_sentences()
     with console.status(f"timing {len(lines)} sentences…"):
         result = bench.run(lines, source, repeats=repeats)
+    _write_json(result, out)
+
+
+def _write_json(result: dict, out: Path) -> None:
+    """Print the result and write it to `out` atomically."""
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)
@@ -83,3 +88,15 @@ def bench_text(
         f.write(text + "\n")
     os.replace(tmp, out)
     console.print(f"wrote {out}")
+
+
+@bench_app.command("g2p")
+def bench_g2p(
+    out: Path = typer.Option(Path("bench-results/g2p.json"), "--out", help="Where to write the JSON result."),
+) -> None:
+    """Accuracy of the shipped G2P model on the cmudict words held out from its training."""
+    from fastpitch.text.g2p import G2P, MODEL_PATH, dictionary_entries, evaluate, is_held_out
+
+    with console.status("scoring the G2P model on held-out dictionary words…"):
+        scores = evaluate(G2P(), [e for e in dictionary_entries() if is_held_out(e[0])])
+    _write_json({"bench": "g2p", "model": MODEL_PATH.name, **scores}, out)

@@ -4,9 +4,11 @@ fastpitch.vocoders."""
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import typer
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fastpitch.cli.app import app, bench_app, console
 from fastpitch.cli.data import _write_json
@@ -47,19 +49,38 @@ def train_vocoder_command(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    result = train_vocoder(
-        dataset,
-        out,
-        arch=arch,
-        overrides=overrides,
-        features=features,
-        finetune_mels=finetune_mels,
-        init=init,
-        resume=resume,
-        max_steps=max_steps,
+    bar = Progress(
+        TextColumn("train-vocoder"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeRemainingColumn(),
+        TextColumn("{task.fields[losses]}"),
+        console=console,
+        disable=not sys.stderr.isatty(),
     )
+    task = bar.add_task("train", total=None, losses="")
+
+    def on_step(step: int, total: int, terms: dict[str, float]) -> None:
+        bar.update(task, completed=step, total=total, losses=f"mel {terms['mel']:.3f}")
+
+    with bar:
+        result = train_vocoder(
+            dataset,
+            out,
+            arch=arch,
+            overrides=overrides,
+            features=features,
+            finetune_mels=finetune_mels,
+            init=init,
+            resume=resume,
+            max_steps=max_steps,
+            on_step=on_step,
+        )
     val = "-" if result.val_mel_l1 is None else f"{result.val_mel_l1:.4f}"
-    console.print(f"stopped at step {result.step}; checkpoint {result.checkpoint}; validation mel L1 {val}")
+    console.print(
+        f"stopped at step {result.step}; checkpoint {result.checkpoint}; validation mel L1 {val}",
+        highlight=False,
+    )
 
 
 @app.command("convert-vocoder")
@@ -79,7 +100,9 @@ def convert_vocoder_command(
 
     vocoder = load_neural(source, config=config)
     path = vocoder.save(out)
-    console.print(f"wrote {path} and {path.with_suffix('.safetensors').name} ({vocoder.arch})")
+    console.print(
+        f"wrote {path} and {path.with_suffix('.safetensors').name} ({vocoder.arch})", highlight=False
+    )
 
 
 @bench_app.command("vocoder")

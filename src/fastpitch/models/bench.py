@@ -319,12 +319,12 @@ def train_aligner_only(
             opt.step()
             step += 1
             if step % log_every == 0:
-                log.info("aligner step %d: %s", step, {k: round(float(v), 3) for k, v in terms.items()})
+                log.info("aligner step %d: %s", step, {k: round(v.item(), 3) for k, v in terms.items()})
             if time.monotonic() >= deadline:
                 break
         epoch += 1
     summary = {"aligner_only": True, "steps": step, "epochs": epoch, "minutes": minutes, "lr": lr}
-    summary.update({k: round(float(v), 4) for k, v in terms.items()})
+    summary.update({k: round(v.item(), 4) for k, v in terms.items()})
     return model, cfg, summary
 
 

@@ -279,19 +279,24 @@ class SpeechEngine(abc.ABC):
             for n, paragraph in enumerate(paragraphs):
                 sentences = [s for s in self.frontend.split_sentences(paragraph) if s.strip()]
                 for m, sentence in enumerate(sentences):
-                    try:
-                        symbols = self.frontend.to_symbols(sentence)
-                    except TextError:  # lone punctuation or unreadable characters: a pause, not an error
-                        symbols = []
-                    parts = split_symbols(symbols, self.max_symbols)
-                    for k, (part, pause) in enumerate(parts):
-                        if k == len(parts) - 1:
-                            last_sentence = m == len(sentences) - 1
-                            pause = PARAGRAPH_PAUSE if last_sentence else pause_after(sentence)
-                            if last_sentence and n == len(paragraphs) - 1:
-                                pause = 0.0
-                        ids = self.frontend.symbols.encode(part)
-                        yield Piece(index, sentence, part, ids, pause)
+                    if m < len(sentences) - 1:
+                        pause = pause_after(sentence)
+                    else:
+                        pause = PARAGRAPH_PAUSE if n < len(paragraphs) - 1 else 0.0
+                    yield from self._sentence_pieces(index, sentence, pause)
+
+    def _sentence_pieces(self, source: int, sentence: str, pause: float) -> Iterator[Piece]:
+        """One sentence as pieces of at most `max_symbols`; the last one is followed by `pause`."""
+        try:
+            symbols = self.frontend.to_symbols(sentence)
+        except TextError:  # lone punctuation or unreadable characters: a pause, not an error
+            symbols = []
+        parts = split_symbols(symbols, self.max_symbols)
+        for k, (part, part_pause) in enumerate(parts):
+            last = k == len(parts) - 1
+            yield Piece(
+                source, sentence, part, self.frontend.symbols.encode(part), pause if last else part_pause
+            )
 
     def _speakable_pieces(self, pieces: Iterable[Piece], texts: list[str]) -> Iterator[Piece]:
         """Drop pieces with nothing to say (lone punctuation), keeping their pause; fail if a text has none.
@@ -324,20 +329,19 @@ class SpeechEngine(abc.ABC):
         outputs: list[AcousticOutput | None] = [None] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
         for batch in self._batches(order, [len(p.ids) for p in pieces]):
-            for i, out in zip(
-                batch, self._checked_acoustic([pieces[i].ids for i in batch], speaker, controls), strict=True
-            ):
+            outs = self._checked_acoustic([pieces[i].ids for i in batch], speaker, controls)
+            for i, out in zip(batch, outs, strict=True):
                 audios[i] = self._checked_vocode(out.mel)
                 outputs[i] = out if detailed else None
-        results = []
-        for index in range(len(texts)):
-            mine = [i for i, p in enumerate(pieces) if p.source == index]
-            results.append(
-                self._join(
-                    [pieces[i] for i in mine], [audios[i] for i in mine], [outputs[i] for i in mine], controls
-                )
+        by_text: list[list[int]] = [[] for _ in texts]
+        for i, piece in enumerate(pieces):
+            by_text[piece.source].append(i)
+        return [
+            self._join(
+                [pieces[i] for i in mine], [audios[i] for i in mine], [outputs[i] for i in mine], controls
             )
-        return results
+            for mine in by_text
+        ]
 
     def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
         """Consecutive runs of `order` (ascending length) within `batch_size` and `batch_symbols` padded symbols."""
@@ -403,8 +407,8 @@ class SpeechEngine(abc.ABC):
             pitch = np.where([s in SILENT_SYMBOLS for s in piece.symbols], 0.0, out.pitch).astype(np.float32)
             mels += [out.mel, np.full((out.mel.shape[0], gap), math.log(LOG_CLAMP), np.float32)]
             pitches += [np.repeat(pitch, out.durations), np.zeros(gap, np.float32)]
-            durations += [out.durations.astype(np.int64), np.array([gap], np.int64)]
-            symbols += [*piece.symbols, " "]
+            durations += [out.durations.astype(np.int64), np.array([gap] if gap else [], np.int64)]
+            symbols += [*piece.symbols, *([" "] if gap else [])]
         return SynthesisResult(
             audio=audio,
             sample_rate=self.sample_rate,

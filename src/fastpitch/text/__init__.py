@@ -77,9 +77,13 @@ class TextFrontend:
 
     def to_symbols(self, text: str) -> list[str]:
         """Raw text -> symbols of this frontend's table (see the module docstring for missing symbols)."""
-        symbols = self._phonemizer(self.normalize(text))
+        return self.phonemize(self.normalize(text))
+
+    def phonemize(self, normalized: str) -> list[str]:
+        """Normalized text (from `normalize`) -> symbols of this frontend's table."""
+        symbols = self._phonemizer(normalized)
         if not symbols:
-            raise TextError(f"nothing to read aloud in {_preview(text)}")
+            raise TextError(f"nothing to read aloud in {_preview(normalized)}")
         if self._complete:
             return symbols
         table = self.symbols

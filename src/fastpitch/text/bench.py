@@ -20,6 +20,7 @@ from fastpitch.config import TextConfig
 
 WORDNET = Path("/usr/share/wordnet")
 GOAL_SENTENCES_PER_S = 2000
+_WORD = re.compile(r"'?[A-Za-z][A-Za-z']*")
 
 _NAMES = [
     "Smith",
@@ -142,7 +143,7 @@ def _fastpitch(sentences: list[str], repeats: int) -> dict[str, Any]:
     cold = _timed(lambda: [frontend.to_symbols(s) for s in sentences])
     warm = _best(lambda: [frontend.to_symbols(s) for s in sentences], repeats)
     normalize = _best(lambda: [frontend.normalize(s) for s in sentences], repeats)
-    words = {w.lower() for s in sentences for w in re.findall(r"[A-Za-z']+", frontend.normalize(s))}
+    words = {w.lower() for s in sentences for w in _WORD.findall(frontend.normalize(s))}
     oov = sorted(w for w in words if not frontend._phonemizer.in_dictionary(w))
     return {
         "load_s": round(load_wall, 3),

@@ -14,13 +14,16 @@ from __future__ import annotations
 import gzip
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-from fastpitch.text.g2p import G2P
 from fastpitch.text.symbols import GRAPHEMES, WORD_BOUNDARY
+
+if TYPE_CHECKING:
+    from fastpitch.text.g2p import G2P
 
 DICT_PATH = Path(__file__).with_name("data") / "cmudict.dict.gz"
 MODES = ("phonemes", "graphemes", "mixed")
-MAX_G2P_LETTERS = 32
+MAX_G2P_LETTERS = 64
 
 # Letter names for spelled-out capitals; cmudict's first entry for "a" is the article (AH0).
 LETTER_A = ("EY1",)
@@ -63,7 +66,7 @@ class Lexicon:
 
 
 _LEXICON = Lexicon()
-_G2P = G2P()
+_G2P: G2P | None = None
 
 
 def default_lexicon() -> Lexicon:
@@ -72,7 +75,12 @@ def default_lexicon() -> Lexicon:
 
 
 def default_g2p() -> G2P:
-    """The shared G2P model (loaded once per process)."""
+    """The shared G2P model (loaded once per process, on first use)."""
+    global _G2P
+    if _G2P is None:
+        from fastpitch.text.g2p import G2P
+
+        _G2P = G2P()
     return _G2P
 
 
@@ -86,7 +94,7 @@ class Phonemizer:
             raise ValueError(f"unknown text mode {mode!r}; choose one of: {', '.join(MODES)}")
         self.mode = mode
         self.lexicon = lexicon or _LEXICON
-        self.g2p = g2p or _G2P
+        self.g2p = g2p or default_g2p()
         self._cache: dict[str, tuple[str, ...]] = {}
 
     def __call__(self, text: str) -> list[str]:

@@ -11,11 +11,13 @@ Each measurement runs in a fresh process so that peak memory (RSS on CPU) belong
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import platform
 import resource
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from multiprocessing import get_context
 from typing import Any
@@ -71,14 +73,14 @@ def _bench_config(cfg: Config) -> Config:
 
 def matmul_flops_per_s(
     m: int, k: int, n: int, device: torch.device, dtype: torch.dtype, seconds: float
-) -> float:
-    """Sustained FLOP/s of an (m, k) @ (k, n) product on `device`."""
+) -> tuple[float, float]:
+    """Sustained FLOP/s of an (m, k) @ (k, n) product on `device`: per wall second and per CPU second."""
     a = torch.randn(m, k, device=device, dtype=dtype)
     b = torch.randn(k, n, device=device, dtype=dtype)
     out = torch.empty(m, n, device=device, dtype=dtype)
     torch.mm(a, b, out=out)
     _sync(device)
-    reps, start = 0, time.perf_counter()
+    reps, start, cpu_start = 0, time.perf_counter(), time.process_time()
     while True:
         torch.mm(a, b, out=out)
         reps += 1
@@ -86,7 +88,8 @@ def matmul_flops_per_s(
             _sync(device)
             if time.perf_counter() - start > seconds:
                 break
-    return 2.0 * m * k * n * reps / (time.perf_counter() - start)
+    flops = 2.0 * m * k * n * reps
+    return flops / (time.perf_counter() - start), flops / max(time.process_time() - cpu_start, 1e-9)
 
 
 def _sync(device: torch.device) -> None:
@@ -96,8 +99,6 @@ def _sync(device: torch.device) -> None:
 
 def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, profile: bool) -> str:
     """One (config, device) measurement; runs in its own process and returns JSON."""
-    from fastpitch.models import count_flops_per_frame
-    from fastpitch.models import fastpitch as fastpitch_module
     from fastpitch.train.loop import Engine
 
     device = torch.device(device_name)
@@ -106,25 +107,45 @@ def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, 
     engine = Engine(cfg, device)
     engine.raw_model.set_pitch_stats(150.0, 30.0)
     batch = synthetic_batch(cfg, batch_frames)
-    frames = int(batch["mel_lens"].sum())
+    with _labelled_mas():
+        return json.dumps(_timed_run(preset_name, engine, batch, device, steps, profile))
+
+
+@contextlib.contextmanager
+def _labelled_mas() -> Iterator[None]:
+    """Label monotonic alignment search (numpy, invisible to the profiler otherwise) as "MAS" in profiles."""
+    from fastpitch.models import fastpitch as fastpitch_module
 
     mas = fastpitch_module.hard_durations
 
-    def timed_mas(*args: Any, **kwargs: Any) -> torch.Tensor:
+    def labelled(*args: Any, **kwargs: Any) -> torch.Tensor:
         with torch.profiler.record_function("MAS"):
             return mas(*args, **kwargs)
 
-    fastpitch_module.hard_durations = timed_mas
+    fastpitch_module.hard_durations = labelled
+    try:
+        yield
+    finally:
+        fastpitch_module.hard_durations = mas
+
+
+def _timed_run(
+    preset_name: str, engine: Any, batch: dict[str, Any], device: torch.device, steps: int, profile: bool
+) -> dict[str, Any]:
+    from fastpitch.models import count_flops_per_frame
+
+    cfg = engine.cfg
+    frames = int(batch["mel_lens"].sum())
     for _ in range(2):  # warm-up: allocator, kernels, autotuning
         engine.train_step([batch])
     _sync(device)
     if device.type == "cuda":
         torch.cuda.reset_peak_memory_stats(device)
-    start = time.perf_counter()
+    start, cpu_start = time.perf_counter(), time.process_time()
     for _ in range(steps):
         engine.train_step([batch])
     _sync(device)
-    elapsed = time.perf_counter() - start
+    elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     fps = frames * steps / elapsed
 
     m = cfg.model
@@ -136,11 +157,12 @@ def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, 
         m.out_fft_conv1d_kernel_size * m.symbols_embedding_dim,
         m.out_fft_conv1d_filter_size,
     )
-    matmul = matmul_flops_per_s(*gemm, device, dtype, seconds=min(3.0, max(1.0, elapsed / steps)))
+    matmul, matmul_cpu = matmul_flops_per_s(*gemm, device, dtype, seconds=min(3.0, max(1.0, elapsed / steps)))
     achieved = flops_frame * fps
+    achieved_cpu = flops_frame * frames * steps / max(cpu, 1e-9)
     result: dict[str, Any] = {
         "preset": preset_name,
-        "device": device_name,
+        "device": str(device),
         "dtype": str(dtype).replace("torch.", ""),
         "parameters": sum(p.numel() for p in engine.raw_model.parameters()),
         "batch_utterances": len(batch["ids"]),
@@ -149,6 +171,8 @@ def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, 
         "optimizer": cfg.train.optimizer,
         "steps": steps,
         "seconds_per_step": elapsed / steps,
+        # CPU time of all threads: well under wall time x threads means the run waited on other load
+        "cpu_seconds_per_step": cpu / steps,
         "frames_per_s": fps,
         "flops_per_frame": flops_frame,
         "achieved_flops_per_s": achieved,
@@ -160,10 +184,11 @@ def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, 
         result["peak_memory_mb"] = torch.cuda.max_memory_allocated(device) / 2**20
     else:
         result["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        # the same ratio per CPU second: steadier than wall time when other work shares the machine
+        result["fraction_of_matmul_cpu_time"] = achieved_cpu / matmul_cpu
     if profile:
         result["profile"] = _profile(engine, batch, device)
-    fastpitch_module.hard_durations = mas
-    return json.dumps(result)
+    return result
 
 
 def _profile(engine: Any, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:

@@ -81,7 +81,13 @@ class TrainData:
         )
         self.val_loader = None
         if self.val_set is not None:
-            val_sampler = LengthBucketSampler(self.val_set.lengths, tc.batch_frames, shuffle=False)
+            val_sampler = LengthBucketSampler(
+                self.val_set.lengths,
+                tc.batch_frames,
+                shuffle=False,
+                num_replicas=dist.world_size,
+                rank=dist.rank,
+            )
             self.val_loader = DataLoader(self.val_set, batch_sampler=val_sampler, collate_fn=collate)
         log.info(
             "%d training and %d validation utterances, %d speaker(s)",

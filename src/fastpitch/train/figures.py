@@ -57,7 +57,8 @@ def alignment_figure(soft: np.ndarray, hard: np.ndarray | None) -> Figure:
     ax.imshow(soft.T, aspect="auto", origin="lower", interpolation="none")
     if hard is not None:
         frames, symbols = np.nonzero(hard)
-        ax.plot(frames, symbols, ",", color="red")
+        ax.step(frames, symbols, where="post", color="red", linewidth=0.8, label="MAS")
+        ax.legend(loc="upper left")
     ax.set_xlabel("mel frame")
     ax.set_ylabel("symbol")
     return fig

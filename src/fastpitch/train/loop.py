@@ -10,8 +10,8 @@ What a long run relies on:
 - a non-finite loss or gradient skips the update (the weights never see it), is logged, and
   `train.max_nonfinite_steps` of them in a row stop the run with a clear message; a checkpoint is only written
   from finite weights;
-- only rank 0 writes checkpoints, TensorBoard and metrics; every rank validates (same weights, same data), so no
-  rank waits on another outside the gradient all-reduce.
+- only rank 0 writes checkpoints, TensorBoard and metrics; validation is sharded over the ranks and its sums
+  all-reduced, so every rank takes the same decisions (best checkpoint, saving) at the same steps.
 """
 
 from __future__ import annotations
@@ -527,7 +527,12 @@ class Trainer:
             if first is None:
                 first = (model, batch, outputs)
         model.train(was_training)
-        return {k: v / weight for k, v in totals.items()}, first
+        # Each rank saw its share of the validation set: sum over ranks, so every rank gets the same means
+        # (and takes the same checkpointing decisions).
+        names = sorted(totals)
+        packed = torch.tensor([totals[k] for k in names] + [weight], dtype=torch.float64, device=self.device)
+        values = self.dist.all_reduce_sum(packed).tolist()
+        return {k: v / values[-1] for k, v in zip(names, values[:-1], strict=True)}, first
 
     def _val_media(self, model: torch.nn.Module, batch: dict[str, Any], outputs: dict[str, Any]) -> None:
         """Images of the first validation utterance, and Griffin-Lim audio of what the model says for its text."""

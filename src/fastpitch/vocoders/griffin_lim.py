@@ -3,8 +3,9 @@
 The mel is turned back into a linear magnitude by a non-negative least-squares fit of `fastpitch.audio`'s mel
 filterbank, then the phase is recovered by alternating projections with momentum (alpha ~ 0.99), which converges
 several times faster than the original algorithm. The STFT is HiFi-GAN's (reflect padding of (n_fft - hop) / 2,
-no centering), so T mel frames give exactly T * hop samples, like the neural vocoders. Everything here is numpy:
-the torch-free runtime uses the same code, and numpy's float32 FFT is as fast as torch's on CPU at these sizes.
+no centering), so T mel frames give exactly T * hop samples, like the neural vocoders. Everything here is numpy
+(plus scipy's FFT when installed): the torch-free runtime uses the same code, and no torch version is needed, as
+torch's CPU FFT is the slowest of the three here (one STFT of 10 s: torch 7 ms, numpy 4 ms, scipy 1.2 ms).
 """
 
 from __future__ import annotations

@@ -24,13 +24,13 @@ from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from fastpitch.audio import mel_spectrogram
 from fastpitch.config import AudioConfig, ConfigError, from_dict
-from fastpitch.errors import FastPitchError
 from fastpitch.train.checkpoint import load_weights
+from fastpitch.vocoders.griffin_lim import VocoderError
 
 LRELU_SLOPE = 0.1
 
 
-class CheckpointFormatError(FastPitchError):
+class CheckpointFormatError(VocoderError):
     """A vocoder checkpoint that cannot be read or does not fit the architecture it claims."""
 
 

@@ -18,6 +18,7 @@ import json
 import logging
 import math
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -464,8 +465,12 @@ def train_vocoder(
     init: str | Path | None = None,
     resume: bool = False,
     max_steps: int | None = None,
+    on_step: Callable[[int, int, dict[str, float]], None] | None = None,
 ) -> TrainVocoderResult:
-    """Train (or resume, or fine-tune) a vocoder into the run directory `out`; returns where it stopped."""
+    """Train (or resume, or fine-tune) a vocoder into the run directory `out`; returns where it stopped.
+
+    `on_step(step, max_steps, losses)` is called after every step (the CLI draws its progress bar with it).
+    """
     run_dir = Path(out)
     previous = latest(run_dir)
     if previous is not None and not resume:
@@ -518,11 +523,16 @@ def train_vocoder(
         "finetune_mels": str(finetune_mels) if finetune_mels else None,
         "init": str(init) if init else None,
     }
-    return _loop(trainer, sampler, val_items, run_dir, provenance)
+    return _loop(trainer, sampler, val_items, run_dir, provenance, on_step)
 
 
 def _loop(
-    trainer: VocoderTrainer, sampler: SegmentSampler, val_items: list[_Item], run_dir: Path, provenance: dict
+    trainer: VocoderTrainer,
+    sampler: SegmentSampler,
+    val_items: list[_Item],
+    run_dir: Path,
+    provenance: dict[str, Any],
+    on_step: Callable[[int, int, dict[str, float]], None] | None,
 ) -> TrainVocoderResult:
     t = trainer.cfg.train
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -533,6 +543,8 @@ def _loop(
         audio, mel = sampler.sample(t.batch_size)
         terms = trainer.train_step(audio, mel)
         step = trainer.step
+        if on_step is not None:
+            on_step(step, t.max_steps, terms)
         if step % t.log_every == 0 or step == t.max_steps:
             rate = (step - start) / max(time.perf_counter() - started, 1e-9)
             shown = " ".join(f"{k} {v:.4g}" for k, v in terms.items())
