@@ -255,6 +255,9 @@ def test_inference_weights_leave_the_aligner_out():
     torch.testing.assert_close(a["mel"], b["mel"])
     with pytest.raises(FastPitchError, match="no aligner"):
         bare(without(batch, "durations"))
+    wrong = dict(batch, durations=batch["durations"] + 1)
+    with pytest.raises(FastPitchError, match="sum"):
+        bare(wrong)
 
 
 def test_length_regulator_repeats_symbols():

@@ -195,8 +195,12 @@ def test_create_voice_with_a_trained_vocoder(tmp_path):
     cfg.model.n_symbols = len(cfg.text.symbols)
     model = FastPitch(cfg.model)
     save_checkpoint(tmp_path / "run", Checkpoint(config=cfg, step=5, model=model.state_dict()))
-    small = HiFiGANConfig(upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]])
-    NeuralVocoder(build_generator("hifigan", small), "hifigan", AudioConfig(), "test").save(tmp_path / "vocoder")
+    small = HiFiGANConfig(
+        upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]]
+    )
+    NeuralVocoder(build_generator("hifigan", small), "hifigan", AudioConfig(), "test").save(
+        tmp_path / "vocoder"
+    )
 
     voice = create_voice(tmp_path / "run", tmp_path / "vocoder", tmp_path / "voice", speakers=["anna"])
     assert voice.vocoder_type == "hifigan" and voice.vocoder["config"]["upsample_initial_channel"] == 16

@@ -5,6 +5,8 @@ from __future__ import annotations
 import importlib
 import sys
 
+from rich.markup import escape
+
 from fastpitch.cli.app import app, console, state
 from fastpitch.errors import FastPitchError
 
@@ -24,5 +26,5 @@ def main() -> None:
     except (FastPitchError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
         if state.debug:
             raise
-        console.print(f"[red]error:[/red] {e}", highlight=False)
+        console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
         sys.exit(2)

@@ -108,14 +108,18 @@ def convert_vocoder_command(
 @bench_app.command("vocoder")
 def bench_vocoder_command(
     seconds: float = typer.Option(10.0, "--seconds", help="Audio length synthesized per call."),
-    threads: int = typer.Option(2, "--threads", help="CPU threads for torch."),
+    threads: str = typer.Option("2,1", "--threads", help="Comma-separated torch thread counts to measure."),
     repeats: int = typer.Option(3, "--repeats", help="Timed calls per vocoder (the best counts)."),
     out: Path = typer.Option(Path("bench-results/vocoder.json"), "--out", help="Where to write the JSON."),
 ) -> None:
     """Real-time factor of Griffin-Lim, HiFi-GAN V1/V3 and the iSTFT vocoder, side by side."""
     from fastpitch.vocoders.bench import bench_vocoders
 
+    try:
+        counts = tuple(int(n) for n in threads.split(",") if n.strip())
+    except ValueError:
+        raise typer.BadParameter("expected thread counts like 2,1", param_hint="--threads") from None
     with console.status("benchmarking vocoders"):
-        result = bench_vocoders(seconds=seconds, threads=threads, repeats=repeats)
+        result = bench_vocoders(seconds=seconds, threads=counts, repeats=repeats)
     _write_json(result, out)
     print(json.dumps(result, indent=2))

@@ -189,6 +189,8 @@ class FastPitch(nn.Module):
                 raise FastPitchError("the batch has no durations and the model has no aligner to learn them")
             durations = hard_durations(attn_logprob, text_lens, mel_lens)
         durations = durations * text_mask
+        if not torch.equal(durations.sum(dim=1), mel_lens):
+            raise FastPitchError("external durations must sum to each utterance's mel length")
         if attn_soft is not None:
             attn_hard = durations_to_alignment(durations, n_frames)
 
