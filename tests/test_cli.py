@@ -12,7 +12,9 @@ from fastpitch.cli import app
 
 
 def run(*args: str) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "fastpitch", *args], capture_output=True, text=True, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "fastpitch", *args], capture_output=True, text=True, timeout=120
+    )
 
 
 def test_version():

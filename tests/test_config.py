@@ -8,7 +8,7 @@ from fastpitch.config import Config, ConfigError, apply_overrides, preset
 
 
 def test_json_round_trip(tmp_path):
-    cfg = preset("small", ["model.n_speakers=3", "text.symbols=[\"_\", \"a\"]"])
+    cfg = preset("small", ["model.n_speakers=3", 'text.symbols=["_", "a"]'])
     path = tmp_path / "config.json"
     cfg.save(path)
     again = Config.load(path)
@@ -25,7 +25,9 @@ def test_default_is_nvidia_ljspeech():
 
 
 def test_overrides_parse_types():
-    cfg = apply_overrides(Config(), ["model.symbols_embedding_dim=256", "train.amp=bf16", "train.learning_rate=1e-3"])
+    cfg = apply_overrides(
+        Config(), ["model.symbols_embedding_dim=256", "train.amp=bf16", "train.learning_rate=1e-3"]
+    )
     assert cfg.model.symbols_embedding_dim == 256
     assert cfg.train.amp == "bf16"
     assert cfg.train.learning_rate == pytest.approx(1e-3)
