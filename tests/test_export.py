@@ -76,3 +76,31 @@ def test_export_leaves_the_model_in_eval_mode(synth_voice, tmp_path):
     model = load_voice(synth_voice).acoustic
     export_acoustic(model, tmp_path / "a.onnx", verify=False)
     assert not any(m.training for m in model.modules())
+
+
+def test_weights_are_stored_once_in_the_voice(synth_onnx_voice):
+    """Both ONNX files point into the voice's safetensors for the weights those hold, instead of copying them."""
+    for onnx_name, weights in (
+        ("acoustic.onnx", "acoustic.safetensors"),
+        ("vocoder.onnx", "vocoder.safetensors"),
+    ):
+        model = onnx.load(str(synth_onnx_voice / onnx_name), load_external_data=False)
+        external = [i for i in model.graph.initializer if i.data_location == onnx.TensorProto.EXTERNAL]
+        assert len(external) >= 4, onnx_name
+        assert {e.value for i in external for e in i.external_data if e.key == "location"} == {weights}
+        embedded = sum(len(i.raw_data) for i in model.graph.initializer)
+        shared = sum(int(e.value) for i in external for e in i.external_data if e.key == "length")
+        assert shared > embedded
+    assert read_voice(synth_onnx_voice).onnx["external_data"]["acoustic.onnx"] == "acoustic.safetensors"
+
+
+def test_runtime_names_a_missing_weights_file(synth_onnx_voice, tmp_path):
+    from fastpitch.runtime import OnnxSynthesizer
+    from fastpitch.voice import VoiceError
+
+    copy = tmp_path / "voice"
+    copy.mkdir()
+    for name in ("voice.json", "acoustic.onnx", "vocoder.onnx"):
+        (copy / name).write_bytes((synth_onnx_voice / name).read_bytes())
+    with pytest.raises(VoiceError, match=r"acoustic.onnx keeps its weights in acoustic.safetensors"):
+        OnnxSynthesizer.load(copy)

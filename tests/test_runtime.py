@@ -93,8 +93,10 @@ def test_voice_without_onnx_is_a_clear_error(synth_voice):
         OnnxSynthesizer.load(synth_voice)
 
 
-def test_onnx_only_voice_works_and_torch_path_says_why_not(onnx_gl_voice, tmp_path):
-    slim = shutil.copytree(onnx_gl_voice, tmp_path / "slim")
+def test_onnx_only_voice_works_and_torch_path_says_why_not(synth_voice, tmp_path):
+    from fastpitch.export import export_voice
+
+    slim = export_voice(synth_voice, tmp_path / "slim", standalone=True).path
     (slim / "acoustic.safetensors").unlink()  # a runtime-only deployment
     audio, _ = OnnxSynthesizer.load(slim).synthesize("Hello.")
     assert len(audio) > 0

@@ -8,7 +8,9 @@ vocoder.onnx: mel (B, n_mels, T) -> audio (B, T * hop), T dynamic. Griffin-Lim v
 The graphs are traced with torch's TorchScript-based exporter (`dynamo=False`): FastPitch's output length
 depends on the predicted durations, which tracing records as ordinary tensor arithmetic (the length regulator
 is a scatter-add and a cumsum). Each graph is then run in ONNX Runtime beside torch, on other shapes than the
-traced ones, and refused if they disagree. Weights that fp16 holds exactly are stored as fp16 (half the file).
+traced ones, and refused if they disagree. Weights that fp16 holds exactly are stored as fp16 (half the file),
+and those that the voice's safetensors file already holds, byte for byte, are not stored twice: the ONNX file
+points at them there as ONNX external data (location, offset, length), so a voice carries each weight once.
 """
 
 from __future__ import annotations
@@ -16,6 +18,7 @@ from __future__ import annotations
 import contextlib
 import datetime
 import importlib.util
+import json
 import os
 import shutil
 import warnings
@@ -95,7 +98,7 @@ def _onnx_mode(module: nn.Module) -> Iterator[None]:
             m.onnx_compatible = value
 
 
-def halve_initializers(path: Path, min_size: int = 1024) -> int:
+def halve_initializers(path: Path, min_size: int = 16) -> int:
     """Store the float32 weights of an ONNX file that fp16 represents exactly (all of them, for a voice saved in
     fp16) as fp16 followed by a Cast: half the file, the same numbers. ONNX Runtime folds the casts when it
     loads the model, so it still computes in fp32. Returns the number of tensors converted."""
@@ -130,6 +133,44 @@ def halve_initializers(path: Path, min_size: int = 1024) -> int:
     return len(casts)
 
 
+def share_weights(path: Path, weights: Path) -> int:
+    """Replace the initializers of the ONNX file `path` that `weights` (a safetensors file beside it) holds byte
+    for byte, under the same name less the export wrapper's prefix, by references into that file. safetensors
+    stores raw little-endian tensors after a JSON header, which is exactly ONNX's external data layout, so ONNX
+    Runtime reads them from there. Returns the number of tensors shared."""
+    import onnx
+    from onnx import numpy_helper
+
+    raw = weights.read_bytes()
+    header_len = int.from_bytes(raw[:8], "little")
+    header = json.loads(raw[8 : 8 + header_len])
+    model = onnx.load(str(path))
+    shared = 0
+    for init in model.graph.initializer:
+        key = init.name.removesuffix("__fp16").split(".", 1)[-1]
+        entry = header.get(key)
+        if not isinstance(entry, dict) or "data_offsets" not in entry:
+            continue
+        begin, end = (8 + header_len + o for o in entry["data_offsets"])
+        values = numpy_helper.to_array(init)
+        if values.tobytes() != raw[begin:end] or list(values.shape) != entry["shape"]:
+            continue
+        init.ClearField("raw_data")
+        init.data_location = onnx.TensorProto.EXTERNAL
+        del init.external_data[:]
+        for k, v in (("location", weights.name), ("offset", str(begin)), ("length", str(end - begin))):
+            init.external_data.add(key=k, value=v)
+        shared += 1
+    if shared:
+        tmp = path.with_name(f".{path.name}.shared-{os.getpid()}")
+        try:
+            onnx.save(model, str(tmp))
+            os.replace(tmp, path)
+        finally:
+            tmp.unlink(missing_ok=True)
+    return shared
+
+
 def _export(graph: nn.Module, args: tuple, path: Path, inputs, outputs, axes, opset: int) -> None:
     """Trace `graph` to `path` atomically (temp file + rename), weights halved where exact."""
     tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
@@ -150,7 +191,7 @@ def _export(graph: nn.Module, args: tuple, path: Path, inputs, outputs, axes, op
                 input_names=list(inputs),
                 output_names=list(outputs),
                 dynamic_axes=axes,
-                do_constant_folding=True,
+                do_constant_folding=False,  # keep weights as the named parameters, to share them
             )
         os.replace(tmp, path)
         halve_initializers(path)
@@ -177,8 +218,15 @@ def _acoustic_example(n_symbols: int, n_speakers: int, batch: int, length: int, 
     return (text, lens, speaker, *controls)
 
 
-def export_acoustic(model: nn.Module, path: str | Path, opset: int = OPSET, verify: bool = True) -> Path:
-    """Write FastPitch inference as ONNX (dynamic batch, text and mel length; controls as inputs)."""
+def export_acoustic(
+    model: nn.Module,
+    path: str | Path,
+    opset: int = OPSET,
+    verify: bool = True,
+    weights: Path | None = None,
+) -> Path:
+    """Write FastPitch inference as ONNX (dynamic batch, text and mel length; controls as inputs), its weights
+    kept in `weights` (the voice's safetensors beside it) where that file holds them."""
     path = Path(path)
     cfg = model.cfg
     graph = AcousticGraph(model).eval()
@@ -193,6 +241,8 @@ def export_acoustic(model: nn.Module, path: str | Path, opset: int = OPSET, veri
     }
     example = _acoustic_example(cfg.n_symbols, cfg.n_speakers, batch=2, length=24, seed=0)
     _export(graph, example, path, ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS, axes, opset)
+    if weights is not None:
+        share_weights(path, weights)
     if verify:
         verify_acoustic(model, path)
     return path
@@ -231,14 +281,22 @@ def verify_acoustic(model: nn.Module, path: str | Path) -> float:
 
 
 def export_vocoder(
-    generator: nn.Module, n_mels: int, path: str | Path, opset: int = OPSET, verify: bool = True
+    generator: nn.Module,
+    n_mels: int,
+    path: str | Path,
+    opset: int = OPSET,
+    verify: bool = True,
+    weights: Path | None = None,
 ) -> Path:
-    """Write a neural vocoder's generator as ONNX: mel (B, n_mels, T) -> audio (B, T * hop), T dynamic."""
+    """Write a neural vocoder's generator as ONNX: mel (B, n_mels, T) -> audio (B, T * hop), T dynamic; weights
+    shared with `weights` as in `export_acoustic`."""
     path = Path(path)
     graph = VocoderGraph(generator).eval()
     example = (torch.randn(1, n_mels, 40, generator=torch.Generator().manual_seed(0)),)
     axes = {"mel": {0: "batch", 2: "frames"}, "audio": {0: "batch", 1: "samples"}}
     _export(graph, example, path, VOCODER_INPUTS, VOCODER_OUTPUTS, axes, opset)
+    if weights is not None:
+        share_weights(path, weights)
     if verify:
         verify_vocoder(generator, n_mels, path)
     return path
@@ -267,10 +325,14 @@ def verify_vocoder(generator: nn.Module, n_mels: int, path: str | Path) -> float
 # voices
 
 
-def export_voice(voice: str | Path | None, out: str | Path | None = None, opset: int = OPSET) -> Voice:
+def export_voice(
+    voice: str | Path | None, out: str | Path | None = None, opset: int = OPSET, standalone: bool = False
+) -> Voice:
     """Add acoustic.onnx (and vocoder.onnx unless the vocoder is Griffin-Lim) to a voice, verified against torch.
 
-    With `out`, the voice is first copied there and the original is left alone.
+    With `out`, the voice is first copied there and the original is left alone. The ONNX files read their
+    weights from the voice's safetensors files unless `standalone`, which embeds them (twice the size, but the
+    ONNX files then work without the safetensors ones).
     """
     if importlib.util.find_spec("onnx") is None or importlib.util.find_spec("onnxruntime") is None:
         raise ExportError(
@@ -284,18 +346,34 @@ def export_voice(voice: str | Path | None, out: str | Path | None = None, opset:
             if source.file(name).is_file():
                 shutil.copy2(source.file(name), target / name)
     loaded = load_voice(target)
-    export_acoustic(loaded.acoustic, target / ACOUSTIC_ONNX, opset)
+    shared = {} if standalone else {ACOUSTIC_ONNX: ACOUSTIC_WEIGHTS}
+    export_acoustic(
+        loaded.acoustic, target / ACOUSTIC_ONNX, opset, weights=_weights(target, shared, ACOUSTIC_ONNX)
+    )
     vocoder_file = None
     if not isinstance(loaded.vocoder, GriffinLim):
-        export_vocoder(loaded.vocoder.model, loaded.voice.audio.n_mels, target / VOCODER_ONNX, opset)
         vocoder_file = VOCODER_ONNX
+        if not standalone:
+            shared[VOCODER_ONNX] = VOCODER_WEIGHTS
+        export_vocoder(
+            loaded.vocoder.model,
+            loaded.voice.audio.n_mels,
+            target / VOCODER_ONNX,
+            opset,
+            weights=_weights(target, shared, VOCODER_ONNX),
+        )
     voice_meta = loaded.voice
     voice_meta.onnx = {
         "acoustic": ACOUSTIC_ONNX,
         "vocoder": vocoder_file,
         "opset": opset,
+        "external_data": shared,
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
     }
     voice_meta.save_json()
     return read_voice(target)
+
+
+def _weights(voice_dir: Path, shared: dict[str, str], onnx_file: str) -> Path | None:
+    return voice_dir / shared[onnx_file] if onnx_file in shared else None

@@ -229,12 +229,18 @@ def export_command(
     out: Path | None = typer.Option(
         None, "--out", "-o", help="Write a copy of the voice here (default: in place)."
     ),
+    standalone: bool = typer.Option(
+        False,
+        "--standalone",
+        help="Put every weight inside the ONNX files (for deployments without the .safetensors files; "
+        "the voice grows by its weights' size).",
+    ),
 ) -> None:
     """Add ONNX models to a voice (acoustic + vocoder), checked against torch, for fastpitch.runtime."""
     from fastpitch.export import export_voice
 
     with console.status("exporting to ONNX"):
-        made = export_voice(voice, out)
+        made = export_voice(voice, out, standalone=standalone)
     files = [made.onnx["acoustic"], *([made.onnx["vocoder"]] if made.onnx.get("vocoder") else [])]
     console.print(f"wrote {', '.join(files)} to {made.path}", highlight=False)
 

@@ -63,6 +63,12 @@ class OnnxSynthesizer(SpeechEngine):
             raise VoiceError(
                 f"voice {voice.path} has no ONNX models: run `fastpitch export {voice.path}` first"
             )
+        for onnx_file, weights in voice.onnx.get("external_data", {}).items():
+            if not voice.file(weights).is_file():
+                raise VoiceError(
+                    f"voice {voice.path} is incomplete: {onnx_file} keeps its weights in {weights}, "
+                    "which is missing (copy the whole voice directory)"
+                )
         self.voice = voice
         self.frontend = TextFrontend(voice.text)
         self.sample_rate = voice.audio.sample_rate
