@@ -254,6 +254,9 @@ def bench_synth_command(
     vocoder: str = typer.Option(
         "istft", "--vocoder", help="Vocoder of the stand-in voice: istft, hifigan-v3, griffin-lim."
     ),
+    stand_in: bool = typer.Option(
+        False, "--stand-in", help="Time an untrained --preset voice even when a default voice is installed."
+    ),
     seconds: float = typer.Option(10.0, "--seconds", help="Length of the timed utterance."),
     threads: int = typer.Option(2, "--threads", help="CPU threads for torch and ONNX Runtime."),
     repeats: int = typer.Option(3, "--repeats", help="Timed runs per stage (the best counts)."),
@@ -264,7 +267,13 @@ def bench_synth_command(
 
     with console.status("benchmarking synthesis"):
         result = bench_synth(
-            voice=voice, preset=preset, vocoder=vocoder, seconds=seconds, threads=threads, repeats=repeats
+            voice=voice,
+            preset=preset,
+            vocoder=vocoder,
+            seconds=seconds,
+            threads=threads,
+            repeats=repeats,
+            stand_in=stand_in,
         )
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = out.with_name(f".{out.name}.tmp")
