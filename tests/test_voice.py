@@ -6,7 +6,9 @@ import shutil
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
+from typer.testing import CliRunner
 
+from fastpitch.cli import app
 from fastpitch.config import preset
 from fastpitch.models import FastPitch
 from fastpitch.text import get_symbol_table
@@ -19,6 +21,7 @@ from fastpitch.voice import (
     load_voice,
     read_voice,
     resolve_voice_path,
+    set_vocoder,
 )
 
 
@@ -211,3 +214,15 @@ def test_create_voice_with_a_trained_vocoder(tmp_path):
 
     exported = export_voice(voice.path)
     assert exported.onnx["vocoder"] == "vocoder.onnx" and (voice.path / "vocoder.onnx").is_file()
+
+    # Swapping the vocoder keeps the acoustic weights bit for bit and drops the stale ONNX files.
+    before = (voice.path / "acoustic.safetensors").read_bytes()
+    result = CliRunner().invoke(app, ["voice", "set-vocoder", str(voice.path), "griffin-lim"])
+    assert result.exit_code == 0, result.output
+    swapped = read_voice(voice.path)
+    assert swapped.vocoder_type == "griffin-lim" and not swapped.has_onnx
+    assert not (voice.path / "vocoder.safetensors").exists() and not (voice.path / "acoustic.onnx").exists()
+    assert (voice.path / "acoustic.safetensors").read_bytes() == before
+    assert swapped.provenance["acoustic"]["step"] == 5
+    set_vocoder(voice.path, tmp_path / "vocoder")
+    assert read_voice(voice.path).vocoder_type == "hifigan"

@@ -442,16 +442,7 @@ def create_voice(
     check_symbols(text, cfg.model, f"checkpoint {ckpt.path}")
     speakers = _speaker_names(speakers, ckpt.provenance, cfg.model.n_speakers)
 
-    vocoder_type, vocoder_config, vocoder_state, vocoder_meta = GRIFFIN_LIM, {}, None, None
-    if vocoder_checkpoint is not None:
-        from fastpitch.vocoders import GriffinLim, load_vocoder
-
-        vocoder = load_vocoder(vocoder_checkpoint, audio_cfg=cfg.audio)
-        vocoder_type = vocoder.arch
-        if not isinstance(vocoder, GriffinLim):
-            vocoder_config = dataclasses.asdict(vocoder.config)
-            vocoder_state = vocoder.model.state_dict()
-        vocoder_meta = {"checkpoint": str(vocoder_checkpoint), "type": vocoder_type}
+    vocoder_type, vocoder_config, vocoder_state, vocoder_meta = _vocoder_parts(vocoder_checkpoint, cfg.audio)
 
     provenance = {
         "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
@@ -479,6 +470,47 @@ def create_voice(
         vocoder_state=vocoder_state,
         provenance=provenance,
         description=description,
+        fp16=fp16,
+    )
+
+
+def _vocoder_parts(
+    vocoder_checkpoint: str | Path | None, audio: AudioConfig
+) -> tuple[str, dict[str, Any], dict[str, torch.Tensor] | None, dict[str, Any] | None]:
+    """Type, config, weights and provenance of a vocoder checkpoint (None: Griffin-Lim) for `save_voice`."""
+    if vocoder_checkpoint is None:
+        return GRIFFIN_LIM, {}, None, None
+    from fastpitch.vocoders import GriffinLim, load_vocoder
+
+    vocoder = load_vocoder(vocoder_checkpoint, audio_cfg=audio)
+    if isinstance(vocoder, GriffinLim):
+        return GRIFFIN_LIM, {}, None, {"checkpoint": str(vocoder_checkpoint), "type": GRIFFIN_LIM}
+    meta = {"checkpoint": str(vocoder_checkpoint), "type": vocoder.arch}
+    return vocoder.arch, dataclasses.asdict(vocoder.config), vocoder.model.state_dict(), meta
+
+
+def set_vocoder(voice_path: str | Path, vocoder_checkpoint: str | Path | None, fp16: bool = True) -> Voice:
+    """Give an existing voice another vocoder (None: Griffin-Lim), keeping its acoustic weights as they are:
+    for trying a newly trained vocoder without the acoustic model's training run at hand."""
+    voice = read_voice(voice_path)
+    acoustic = _read_tensors(voice.file(ACOUSTIC_WEIGHTS), ACOUSTIC_TAG, "FastPitch acoustic model")
+    vocoder_type, vocoder_config, vocoder_state, vocoder_meta = _vocoder_parts(
+        vocoder_checkpoint, voice.audio
+    )
+    provenance = dict(voice.provenance, vocoder=vocoder_meta)
+    return save_voice(
+        voice.path,
+        name=voice.name,
+        audio=voice.audio,
+        text=voice.text,
+        model=voice.model,
+        acoustic_state=acoustic,
+        speakers=voice.speakers,
+        vocoder_type=vocoder_type,
+        vocoder_config=vocoder_config,
+        vocoder_state=vocoder_state,
+        provenance=provenance,
+        description=voice.description,
         fp16=fp16,
     )
 

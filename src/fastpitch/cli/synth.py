@@ -193,6 +193,19 @@ def voice_create_command(
     console.print(f"wrote voice {made.name!r} to {made.path}", highlight=False)
 
 
+@voice_app.command("set-vocoder")
+def voice_set_vocoder_command(
+    voice: Path = typer.Argument(..., help="The voice directory to change."),
+    vocoder: str = typer.Argument(..., help="Vocoder (saved vocoder, run, checkpoint) or griffin-lim."),
+    fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
+) -> None:
+    """Give a voice another vocoder, keeping its acoustic model; run `fastpitch export` again afterwards."""
+    from fastpitch.voice import set_vocoder
+
+    made = set_vocoder(voice, None if vocoder == "griffin-lim" else vocoder, fp16=not fp32)
+    console.print(f"voice {made.name!r} in {made.path} now uses {made.vocoder_type}", highlight=False)
+
+
 @voice_app.command("info")
 def voice_info_command(voice: Path | None = typer.Argument(None, help=VOICE_HELP)) -> None:
     """Describe a voice as JSON: speakers, sizes, vocoder, ONNX, provenance."""
