@@ -274,9 +274,9 @@ def _evaluate_one(
     # intelligibility
     if ctx.recognizer is not None:
         pool.references.append(tts.frontend.normalize(utt.text))
-        record["transcripts"] = {"reference": ctx.recognizer.transcribe(reference, sr)}
+        record["transcripts"] = {"reference": ctx.recognizer.transcribe(reference, sr, "reference")}
         for name, wav in systems.items():
-            record["transcripts"][name] = ctx.recognizer.transcribe(wav, sr)
+            record["transcripts"][name] = ctx.recognizer.transcribe(wav, sr, name)
         for name, text in record["transcripts"].items():
             pool.transcripts.setdefault(name, []).append(text)
         record["wer"] = {
