@@ -24,6 +24,7 @@ import shutil
 import warnings
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
@@ -124,12 +125,7 @@ def halve_initializers(path: Path, min_size: int = 16) -> int:
         del graph.initializer[:], graph.node[:]
         graph.initializer.extend(kept)
         graph.node.extend(nodes)
-        tmp = path.with_name(f".{path.name}.half-{os.getpid()}")
-        try:
-            onnx.save(model, str(tmp))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _save_atomic(model, path)
     return len(casts)
 
 
@@ -162,13 +158,20 @@ def share_weights(path: Path, weights: Path) -> int:
             init.external_data.add(key=k, value=v)
         shared += 1
     if shared:
-        tmp = path.with_name(f".{path.name}.shared-{os.getpid()}")
-        try:
-            onnx.save(model, str(tmp))
-            os.replace(tmp, path)
-        finally:
-            tmp.unlink(missing_ok=True)
+        _save_atomic(model, path)
     return shared
+
+
+def _save_atomic(model: Any, path: Path) -> None:
+    """Write an ONNX model over `path` through a temp file and a rename, so a crash never leaves half a file."""
+    import onnx
+
+    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    try:
+        onnx.save(model, str(tmp))
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
 
 
 def _export(graph: nn.Module, args: tuple, path: Path, inputs, outputs, axes, opset: int) -> None:
