@@ -139,9 +139,8 @@ def test_bench_synth(tmp_path):
 
     result = bench_synth(preset="tiny", vocoder="istft", seconds=1.0, threads=1, repeats=1, stand_in=True)
     assert result["audio_seconds"] == pytest.approx(1.0, rel=0.1)
-    assert (
-        not result["trained"] and result["voice"] != "default"
-    )  # the tiny stand-in, not the installed voice
+    # the tiny stand-in, not the installed voice
+    assert not result["trained"] and result["voice"] != "default"
     assert result["acoustic"]["gflops"] > 0 and result["vocoder"]["gflops"] > 0
     assert result["matmul_gflops_per_s"] > 0
     for engine in ("torch", "onnx"):

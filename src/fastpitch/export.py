@@ -349,34 +349,31 @@ def export_voice(
             if source.file(name).is_file():
                 shutil.copy2(source.file(name), target / name)
     loaded = load_voice(target)
-    shared = {} if standalone else {ACOUSTIC_ONNX: ACOUSTIC_WEIGHTS}
-    export_acoustic(
-        loaded.acoustic, target / ACOUSTIC_ONNX, opset, weights=_weights(target, shared, ACOUSTIC_ONNX)
-    )
+
+    def in_voice(weights: str) -> Path | None:
+        return None if standalone else target / weights
+
+    export_acoustic(loaded.acoustic, target / ACOUSTIC_ONNX, opset, weights=in_voice(ACOUSTIC_WEIGHTS))
+    exported = {ACOUSTIC_ONNX: ACOUSTIC_WEIGHTS}
     vocoder_file = None
     if not isinstance(loaded.vocoder, GriffinLim):
         vocoder_file = VOCODER_ONNX
-        if not standalone:
-            shared[VOCODER_ONNX] = VOCODER_WEIGHTS
         export_vocoder(
             loaded.vocoder.model,
             loaded.voice.audio.n_mels,
             target / VOCODER_ONNX,
             opset,
-            weights=_weights(target, shared, VOCODER_ONNX),
+            weights=in_voice(VOCODER_WEIGHTS),
         )
+        exported[VOCODER_ONNX] = VOCODER_WEIGHTS
     voice_meta = loaded.voice
     voice_meta.onnx = {
         "acoustic": ACOUSTIC_ONNX,
         "vocoder": vocoder_file,
         "opset": opset,
-        "external_data": shared,
+        "external_data": {} if standalone else exported,
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,
     }
     voice_meta.save_json()
     return read_voice(target)
-
-
-def _weights(voice_dir: Path, shared: dict[str, str], onnx_file: str) -> Path | None:
-    return voice_dir / shared[onnx_file] if onnx_file in shared else None
