@@ -17,6 +17,14 @@ def test_json_round_trip(tmp_path):
     assert again.text.symbols == ["_", "a"]
 
 
+def test_configs_saved_before_edge_boundaries_read_without_them(tmp_path):
+    data = Config().to_dict()
+    assert data["text"].pop("edge_boundaries") is True  # new configs have them
+    path = tmp_path / "old.json"
+    path.write_text(json.dumps(data))
+    assert Config.load(path).text.edge_boundaries is False  # an old model was trained without them
+
+
 def test_default_is_nvidia_ljspeech():
     m = Config().model
     assert (m.symbols_embedding_dim, m.in_fft_n_layers, m.out_fft_n_layers) == (384, 6, 6)

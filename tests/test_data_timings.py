@@ -60,6 +60,14 @@ def test_stress_lexicon_and_boundary_differences():
     assert d.tolist() == [15, 4, 6, 12, 8, 0, 5, 9, 6, 5, 14]  # the leading pause joins the first phone
 
 
+def test_edge_boundaries_take_the_leading_and_trailing_silence():
+    # the frontend's edge boundaries give the recording's opening silence a symbol of its own
+    symbols = ["|", "HH", "AH0", "L", "OW1", ",", "|", "W", "ER1", "L", "D", ".", "|"]
+    d = durations_from_phones(ref_phones(), symbols, N, CFG)
+    assert d.tolist()[:2] == [10, 5]  # not [0, 15] as without the leading boundary
+    assert d[-3] == 5 and d[-2:].sum() == 14  # the closing pause goes to the final pause symbols
+
+
 def test_missing_and_extra_phones_keep_the_sum_and_give_spoken_symbols_frames():
     # the engine dropped nothing but our text has an extra "Z"; and the engine's "L" in "world" is missing here
     symbols = ["|", "HH", "AH0", "L", "OW1", "|", "W", "ER1", "D", "Z", "."]

@@ -38,7 +38,7 @@ def test_text_json_from_stdin(text_runner):
 def test_text_grapheme_mode(text_runner):
     out = text_runner.invoke(app, ["text", "--mode", "graphemes", "Hi 2"])
     assert out.exit_code == 0, out.output
-    assert "symbols (7): h i | t w o ." in out.output
+    assert "symbols (9): | h i | t w o . |" in out.output
 
 
 def test_empty_text_is_a_one_line_error():

@@ -19,7 +19,8 @@ EN_V1_SHA256 = "e9511609fbf7e17f5dfb32246b74ba6a57d6c54b05178262f75bf5f9e151acce
 
 @pytest.fixture(scope="module")
 def phoneme_frontend():
-    return TextFrontend(TextConfig(mode="phonemes"))
+    """Without the edge boundaries, so the tests below read the words' symbols alone."""
+    return TextFrontend(TextConfig(mode="phonemes", edge_boundaries=False))
 
 
 def words_of(symbols):
@@ -166,13 +167,21 @@ def test_fix_stress():
 # ---------------------------------------------------------------------------------------------- modes
 
 
+@pytest.mark.parametrize("mode", ["phonemes", "graphemes"])
+def test_edge_boundaries_wrap_every_utterance(mode):
+    with_edges = TextFrontend(TextConfig(mode=mode)).to_symbols("Hello world")
+    without = TextFrontend(TextConfig(mode=mode, edge_boundaries=False)).to_symbols("Hello world")
+    assert with_edges == [WORD_BOUNDARY, *without, WORD_BOUNDARY]
+    assert without[0] != WORD_BOUNDARY and without[-1] != WORD_BOUNDARY
+
+
 def test_grapheme_mode():
-    fe = TextFrontend(TextConfig(mode="graphemes"))
+    fe = TextFrontend(TextConfig(mode="graphemes", edge_boundaries=False))
     assert fe.to_symbols("It's $5!") == ["i", "t", "'", "s", "|", "f", "i", "v", "e", "|", "d", "o", "l", "l", "a", "r", "s", "!"]  # fmt: skip
 
 
 def test_mixed_mode_spells_unknown_words():
-    fe = TextFrontend(TextConfig(mode="mixed"))
+    fe = TextFrontend(TextConfig(mode="mixed", edge_boundaries=False))
     assert words_of(fe.to_symbols("the blorft")) == [["DH", "AH0"], ["b", "l", "o", "r", "f", "t"]]
 
 
@@ -193,7 +202,7 @@ def test_saved_table_is_used_not_the_current_default():
     cfg = Config.from_dict(cfg.to_dict())  # as read back from a checkpoint's JSON
     fe = TextFrontend(cfg.text)
     ids = fe.encode("hello")
-    assert ids == [saved.index(s) for s in ["HH", "AH0", "L", "OW1", "."]]
+    assert ids == [saved.index(s) for s in ["|", "HH", "AH0", "L", "OW1", ".", "|"]]
     assert fe.symbols.symbols == saved
 
 

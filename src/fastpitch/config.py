@@ -44,6 +44,10 @@ class TextConfig:
     mode: str = "phonemes"  # phonemes | graphemes | mixed (phonemes with a grapheme fallback)
     symbol_set: str = "en-v1"
     symbols: list[str] = field(default_factory=list)
+    # A word boundary before the first and after the last word, so that the silence around a recording has a
+    # symbol of its own instead of stretching the first and last phones. Configs saved before this field
+    # existed were trained without it: reading one leaves it off (`absent`).
+    edge_boundaries: bool = field(default=True, metadata={"absent": False})
 
 
 @dataclass
@@ -262,6 +266,9 @@ def from_dict(cls: type[T], data: dict[str, Any]) -> T:
     if unknown:
         raise ConfigError(f"unknown field(s) in {cls.__name__}: {', '.join(sorted(unknown))}")
     kwargs = {name: _coerce(hints[name], value, f"{cls.__name__}.{name}") for name, value in data.items()}
+    for f in dataclasses.fields(cls):  # type: ignore[arg-type]
+        if f.name not in data and "absent" in f.metadata:
+            kwargs[f.name] = f.metadata["absent"]
     return cls(**kwargs)
 
 

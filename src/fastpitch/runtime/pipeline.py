@@ -291,9 +291,16 @@ class SpeechEngine(abc.ABC):
             symbols = self.frontend.to_symbols(sentence)
         except TextError:  # lone punctuation or unreadable characters: a pause, not an error
             symbols = []
-        parts = split_symbols(symbols, self.max_symbols)
+        edges = self.frontend.edge_boundaries and len(symbols) >= 2
+        parts = (
+            split_symbols(symbols[1:-1], self.max_symbols - 2)
+            if edges
+            else split_symbols(symbols, self.max_symbols)
+        )
         for k, (part, part_pause) in enumerate(parts):
             last = k == len(parts) - 1
+            if edges:  # every piece is an utterance of its own, with the edges the model was trained on
+                part = [WORD_BOUNDARY, *part, WORD_BOUNDARY]
             yield Piece(
                 source, sentence, part, self.frontend.symbols.encode(part), pause if last else part_pause
             )

@@ -54,6 +54,7 @@ class TextFrontend:
         if cfg.mode not in MODES:
             raise FastPitchError(f"unknown text mode {cfg.mode!r}; choose one of: {', '.join(MODES)}")
         self.mode = cfg.mode
+        self.edge_boundaries = cfg.edge_boundaries
         if cfg.symbols:
             self.symbols = SymbolTable(cfg.symbols, version=cfg.symbol_set)
         else:
@@ -84,6 +85,8 @@ class TextFrontend:
         symbols = self._phonemizer(normalized)
         if not symbols:
             raise TextError(f"nothing to read aloud in {_preview(normalized)}")
+        if self.edge_boundaries:
+            symbols = [WORD_BOUNDARY, *symbols, WORD_BOUNDARY]
         if self._complete:
             return symbols
         table = self.symbols
