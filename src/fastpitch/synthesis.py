@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fastpitch.allocator import reuse_freed_memory
 from fastpitch.runtime.pipeline import AcousticOutput, Controls, SpeechEngine, SynthesisResult, pad_ids
 from fastpitch.text import TextFrontend
 from fastpitch.vocoders import GriffinLim
@@ -49,6 +50,7 @@ class Synthesizer(SpeechEngine):
         self.n_mels = self.voice.audio.n_mels
         self.speakers = list(self.voice.speakers)
         self.max_chars = max_chars
+        reuse_freed_memory()
         if threads is not None:
             torch.set_num_threads(max(1, threads))
         elif torch.get_num_threads() > MAX_DEFAULT_THREADS:

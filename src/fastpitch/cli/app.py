@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.logging import RichHandler
 
 from fastpitch import __version__
+from fastpitch.allocator import reuse_freed_memory
 
 console = Console(stderr=True)
 
@@ -57,6 +58,7 @@ def main_options(
     ),
 ) -> None:
     """FastPitch text-to-speech."""
+    reuse_freed_memory()
     state.debug = debug
     level = logging.WARNING if quiet else (logging.DEBUG if verbose > 1 or debug else logging.INFO)
     if verbose == 1:

@@ -99,8 +99,10 @@ def _sync(device: torch.device) -> None:
 
 def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, profile: bool) -> str:
     """One (config, device) measurement; runs in its own process and returns JSON."""
+    from fastpitch.allocator import reuse_freed_memory
     from fastpitch.train.loop import Engine
 
+    reuse_freed_memory()  # a fresh process: `fastpitch` set this in its parent only
     device = torch.device(device_name)
     cfg = _bench_config(preset(preset_name, ["train.amp=bf16"] if device.type == "cuda" else []))
     torch.manual_seed(0)
