@@ -119,14 +119,16 @@ def test_long_text(tts, monkeypatch):
 
 
 def test_a_very_long_sentence_is_cut_into_bounded_pieces(neural_tts, monkeypatch):
-    lengths = []
+    pieces = []
     original = neural_tts._acoustic
-    monkeypatch.setattr(
-        neural_tts, "_acoustic", lambda ids, *a: lengths.extend(map(len, ids)) or original(ids, *a)
-    )
+    monkeypatch.setattr(neural_tts, "_acoustic", lambda ids, *a: pieces.extend(ids) or original(ids, *a))
     words = " ".join(["banana"] * 400)  # no punctuation at all
     audio, _ = neural_tts.synthesize(words, pace=4.0)
+    lengths = [len(p) for p in pieces]
     assert len(audio) > 0 and max(lengths) <= neural_tts.max_symbols and sum(lengths) > 400 * 6
+    assert len(pieces) > 1 and neural_tts.frontend.edge_boundaries
+    edge = neural_tts.frontend.symbols.id("|")
+    assert all(p[0] == edge and p[-1] == edge and p[1] != edge for p in pieces)  # each piece has its edges
 
 
 def test_max_chars_is_configurable(synth_voice):
