@@ -13,7 +13,6 @@ glibc (macOS, Windows, musl).
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import functools
 
 _M_TRIM_THRESHOLD = -1
@@ -24,12 +23,9 @@ THRESHOLD = 1 << 30  # bytes: no tensor FastPitch allocates is this large
 @functools.cache
 def reuse_freed_memory() -> bool:
     """Raise glibc's mmap and trim thresholds once per process; True where that took effect."""
-    name = ctypes.util.find_library("c")
-    if name is None:
-        return False
-    try:
-        mallopt = ctypes.CDLL(name).mallopt
-    except (OSError, AttributeError):
+    try:  # the symbols already loaded into this process: no library search (a subprocess) at start-up
+        mallopt = ctypes.CDLL(None).mallopt
+    except (OSError, TypeError, AttributeError):
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
     return bool(mallopt(_M_MMAP_THRESHOLD, THRESHOLD)) and bool(mallopt(_M_TRIM_THRESHOLD, THRESHOLD))
