@@ -13,6 +13,16 @@ import torch.nn.functional as F
 from torch import nn
 
 
+def conv_as_2d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """`conv` over x (B, C, 1, T) as a 2-D convolution of height 1 -> (B, C_out, 1, T).
+
+    torch runs a 1-D convolution as exactly this (same oneDNN kernel, same numbers), but ONNX Runtime gives its
+    blocked NCHWc AVX-512 kernels, with the weights packed once at load, only to 2-D convolutions: the
+    feed-forward runs 1.2-1.4x faster there than on its 1-D path (im2col + GEMM per call).
+    """
+    return F.conv2d(x, conv.weight[:, :, None], conv.bias, padding=(0, conv.padding[0]))
+
+
 def mask_from_lens(lens: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
     """Bool (B, max_len) mask, True on real positions; `max_len` defaults to the longest length."""
     if max_len is None:
@@ -34,6 +44,15 @@ class PositionalEncoding(nn.Module):
         return torch.cat([angles.sin(), angles.cos()], dim=1).to(dtype)  # (T, d_model)
 
 
+def attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """Additive key mask (B, 1, 1, T) from a bool mask (B, T): computed once per stack, and a float mask keeps
+    the exported graph free of the NaN guard (IsNaN + Where over every T x T score matrix) that ONNX export
+    adds after the softmax of a bool-masked attention. Every query has a real key, so no row is all -inf."""
+    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, float("-inf"))[
+        :, None, None
+    ]
+
+
 class MultiHeadAttention(nn.Module):
     """Self-attention with a key padding mask; post-norm residual. Heads may be narrower than the model."""
 
@@ -45,12 +64,12 @@ class MultiHeadAttention(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor, key_mask: torch.Tensor) -> torch.Tensor:
-        """x (B, T, d_model), key_mask bool (B, T) True on real positions."""
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d_model), key_bias (B, 1, 1, T) 0 on real keys, -inf on padding (see `attention_bias`)."""
         b, t, _ = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4).unbind(0)
         attn = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=key_mask[:, None, None, :], dropout_p=self.dropatt if self.training else 0.0
+            q, k, v, attn_mask=key_bias, dropout_p=self.dropatt if self.training else 0.0
         )
         attn = attn.transpose(1, 2).reshape(b, t, self.n_heads * self.d_head)
         return self.norm(x + self.drop(self.out(attn)))
@@ -67,9 +86,12 @@ class ConvFeedForward(nn.Module):
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (B, T, d_model) zero on padding; mask float (B, 1, T)."""
-        h = F.relu(self.conv1(x.transpose(1, 2))) * mask
-        h = self.conv2(h).transpose(1, 2)
+        """x (B, T, d_model) zero on padding; mask float (B, 1, 1, T)."""
+        # (B, T, C) -> (B, C, 1, T) as an unsqueeze then one permute, and back as one permute then a squeeze: in
+        # that order ONNX Runtime folds both into its NCHWc reorders. `contiguous` (a no-op in ONNX) keeps torch
+        # channels-first, as its own 1-D path does: a channels-last view makes oneDNN up to 2x slower here.
+        h = F.relu(conv_as_2d(self.conv1, x[:, None].permute(0, 3, 1, 2).contiguous())) * mask
+        h = conv_as_2d(self.conv2, h).permute(0, 2, 3, 1).squeeze(1)
         return self.norm(x + self.drop(h))
 
 
@@ -90,11 +112,11 @@ class FFTBlock(nn.Module):
         self.attn = MultiHeadAttention(d_model, n_heads, d_head, dropout, dropatt)
         self.ff = ConvFeedForward(d_model, d_inner, kernel_size, dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (B, T, d_model); mask bool (B, T)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+        """x (B, T, d_model); mask bool (B, T); key_bias from `attention_bias`."""
         fmask = mask.to(x.dtype)
-        x = self.attn(x, mask) * fmask[:, :, None]
-        return self.ff(x, fmask[:, None, :]) * fmask[:, :, None]
+        x = self.attn(x, key_bias) * fmask[:, :, None]
+        return self.ff(x, fmask[:, None, None, :]) * fmask[:, :, None]
 
 
 class FFTransformer(nn.Module):
@@ -129,8 +151,9 @@ class FFTransformer(nn.Module):
         if conditioning is not None:
             x = x + conditioning
         x = self.drop(x) * fmask
+        key_bias = attention_bias(mask, x.dtype)
         for layer in self.layers:
-            x = layer(x, mask)
+            x = layer(x, mask, key_bias)
         return x
 
 
