@@ -25,6 +25,14 @@ def test_configs_saved_before_edge_boundaries_read_without_them(tmp_path):
     assert Config.load(path).text.edge_boundaries is False  # an old model was trained without them
 
 
+def test_configs_saved_before_the_mas_boundary_cost_read_none(tmp_path):
+    data = Config().to_dict()
+    assert data["train"].pop("mas_boundary_cost") == 4.0  # new runs let MAS skip word boundaries
+    path = tmp_path / "config.json"
+    path.write_text(json.dumps(data))
+    assert Config.load(path).train.mas_boundary_cost == 0.0  # an old run had every symbol at a frame or more
+
+
 def test_default_is_nvidia_ljspeech():
     m = Config().model
     assert (m.symbols_embedding_dim, m.in_fft_n_layers, m.out_fft_n_layers) == (384, 6, 6)

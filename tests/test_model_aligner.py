@@ -95,6 +95,69 @@ def test_mas_durations_always_sum_to_the_mel_length(lengths, seed):
             assert (got[i, :n] >= 1).all()
 
 
+def best_path_score(log_attn: np.ndarray, skippable: np.ndarray) -> float:
+    """The best monotonic path's score, by the recursion itself: stay, move on, or jump over a skippable
+    symbol (never the first or the last)."""
+    t_len, n_len = log_attn.shape
+    best = np.full(n_len, -np.inf)
+    best[0] = log_attn[0, 0]
+    for t in range(1, t_len):
+        prev, best = best, np.full(n_len, -np.inf)
+        for j in range(n_len):
+            ways = [prev[j], prev[j - 1] if j >= 1 else -np.inf]
+            if j >= 2 and skippable[j - 1] and 0 < j - 1 < n_len - 1:
+                ways.append(prev[j - 2])
+            best[j] = max(ways) + log_attn[t, j]
+    return best[-1]
+
+
+def test_mas_gives_a_skippable_symbol_no_frame_where_it_has_no_evidence():
+    # Symbols 1 and 3 (word boundaries) sound like nothing here: the frames are the phones'.
+    durations = [3, 0, 4, 0, 2]
+    log_attn = diagonal_log_attn(durations)[None]
+    lens = np.array([5]), np.array([9])
+    stolen = mas(log_attn, *lens)[0]  # every symbol must get a frame: the boundaries take them from phones
+    assert stolen[1] >= 1 and stolen[3] >= 1
+    got = mas(log_attn, *lens, skippable=np.array([[False, True, False, True, False]]))[0]
+    np.testing.assert_array_equal(got, durations)
+    # A boundary that the evidence does support keeps its frames.
+    paused = [3, 2, 4, 1, 2]
+    got = mas(diagonal_log_attn(paused)[None], np.array([5]), np.array([12]), np.ones((1, 5), bool))[0]
+    np.testing.assert_array_equal(got, paused)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.lists(st.tuples(st.integers(1, 7), st.integers(1, 12)), min_size=1, max_size=3),
+    st.integers(0, 2**31 - 1),
+)
+def test_mas_with_skips_finds_the_best_path(lengths, seed):
+    text_lens = np.array([n for n, _ in lengths])
+    mel_lens = np.array([t for _, t in lengths])
+    rng = np.random.default_rng(seed)
+    log_attn = rng.normal(size=(len(lengths), mel_lens.max(), text_lens.max()))
+    skippable = rng.random(log_attn.shape[::2]) < 0.5
+    got = mas(log_attn, text_lens, mel_lens, skippable)
+    np.testing.assert_array_equal(got.sum(1), mel_lens)
+    for i, (n, t) in enumerate(zip(text_lens, mel_lens, strict=True)):
+        assert got[i, n:].sum() == 0
+        best = best_path_score(log_attn[i, :t, :n], skippable[i, :n])
+        if np.isfinite(best):  # a feasible path: MAS returns one of the best
+            owner = np.repeat(np.arange(n), got[i, :n])
+            assert np.isclose(log_attn[i, np.arange(t), owner].sum(), best)
+            zero = np.flatnonzero(got[i, :n] == 0)
+            assert all(skippable[i, j] and 0 < j < n - 1 for j in zero)
+
+
+def test_hard_durations_never_skip_an_utterance_edge():
+    # A cost on the first and last symbols (the edge boundaries) is ignored: they always get frames.
+    log_attn = torch.from_numpy(diagonal_log_attn([2, 3, 0, 3, 2])).float()[None]
+    cost = torch.tensor([[4.0, 0.0, 4.0, 0.0, 4.0]])
+    got = hard_durations(log_attn, torch.tensor([5]), torch.tensor([10]), cost)[0]
+    assert got.tolist() == [2, 3, 0, 3, 2]
+    assert hard_durations(log_attn, torch.tensor([5]), torch.tensor([10]))[0, 2] >= 1
+
+
 def test_forward_sum_loss_prefers_the_true_alignment_and_ignores_padding():
     d = [3, 2, 4]
     good = torch.from_numpy(diagonal_log_attn(d)).float()[None]

@@ -435,6 +435,21 @@ def test_external_durations_train_without_an_aligner(corpus, tmp_path):
     assert "attn" not in metrics[0] and metrics[0]["frames"] > 0
 
 
+def test_learned_durations_let_word_boundaries_go_without_a_frame(corpus, tmp_path):
+    trainer = make_trainer(corpus, tmp_path / "run", cfg=tiny_cfg("train.mas_boundary_cost=3.5"))
+    model, symbols = trainer.engine.raw_model, trainer.cfg.text.symbols
+    boundary = symbols.index("|")
+    assert model.mas_cost[boundary] == 3.5 and int(model.mas_cost.count_nonzero()) == 1
+    # Between two words with no pause in the audio, MAS gives the boundary no frame.
+    phones = [i for i, s in enumerate(symbols) if s not in ("_", "|")][:4]
+    text = torch.tensor([[boundary, phones[0], phones[1], boundary, phones[2], phones[3], boundary]])
+    durations = [3, 2, 2, 0, 3, 2, 3]
+    owner = torch.repeat_interleave(torch.arange(7), torch.tensor(durations))
+    log_attn = torch.nn.functional.one_hot(owner, 7).float().mul(8.0).log_softmax(-1)[None]
+    got = model.mas_durations(log_attn, text, torch.tensor([7]), torch.tensor([15]))
+    assert got[0].tolist() == durations
+
+
 def _write_timings(dataset: Path) -> None:
     """Reference timings: the frontend's phones spread evenly over each file."""
     from fastpitch.config import TextConfig

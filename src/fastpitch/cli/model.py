@@ -72,7 +72,10 @@ def bench_align_command(
         False, "--aligner-only", help="With --train-minutes: train only the embedding and aligner (fast)."
     ),
     overrides: list[str] = typer.Option(
-        [], "--set", help="Config override section.field=value (repeatable)."
+        [],
+        "--set",
+        help="Config override section.field=value (repeatable); with --checkpoint, of its config "
+        "(e.g. train.mas_boundary_cost).",
     ),
     max_utterances: int = typer.Option(200, "--max-utterances", help="Utterances scored at most."),
     out: Path = typer.Option(Path("bench-results/align.json"), "--out", help="Where to write the JSON."),

@@ -3,8 +3,8 @@
 Symbols and mel frames are encoded by small conv stacks; the soft alignment of each frame over the symbols is a
 softmax of the negative squared L2 distance (times a temperature) plus a beta-binomial prior that favours the
 diagonal. The forward-sum loss (CTC with one blank) maximises the likelihood of all monotonic paths; monotonic
-alignment search (Viterbi) picks the best one as hard durations, and a binarization loss pulls the soft
-alignment towards it. MAS here is vectorised over the batch in numpy: one Python step per mel frame.
+alignment search (Viterbi) picks the best one as hard durations (word boundaries may get none), and a
+binarization loss pulls the soft alignment towards it. MAS here is vectorised over the batch in numpy: one Python step per mel frame.
 """
 
 from __future__ import annotations
@@ -139,13 +139,17 @@ def binarization_loss(attn_hard: torch.Tensor, attn_soft: torch.Tensor) -> torch
     return -(log_soft * attn_hard).sum() / attn_hard.sum().clamp(min=1)
 
 
-def mas(log_attn: np.ndarray, text_lens: np.ndarray, mel_lens: np.ndarray) -> np.ndarray:
+def mas(
+    log_attn: np.ndarray, text_lens: np.ndarray, mel_lens: np.ndarray, skippable: np.ndarray | None = None
+) -> np.ndarray:
     """Monotonic alignment search over a batch: (B, T, N) log-probabilities -> (B, N) integer durations.
 
     Viterbi for the best path that starts on the first symbol, ends on the last and, per frame, stays on its
-    symbol or moves to the next one (ties move on, as in NVIDIA's `mas_width1`). One vectorised step per frame
-    over all utterances and symbols. Every frame belongs to exactly one symbol, so each row sums to its mel
-    length; when an utterance has fewer frames than symbols, the remaining symbols get zero frames.
+    symbol or moves to the next one (ties move on, as in NVIDIA's `mas_width1`); with `skippable` (B, N) bool,
+    it may also jump over a skippable symbol between the first and the last, which then gets zero frames. One
+    vectorised step per frame over all utterances and symbols. Every frame belongs to exactly one symbol, so
+    each row sums to its mel length; when an utterance has fewer frames than symbols, the remaining symbols get
+    zero frames.
     """
     log_attn = np.asarray(log_attn)
     if log_attn.dtype != np.float64:  # float64 stays exact (the tests compare with float64 loops)
@@ -158,25 +162,32 @@ def mas(log_attn: np.ndarray, text_lens: np.ndarray, mel_lens: np.ndarray) -> np
     # and the backtrack starts from each utterance's own last frame and symbol.
     score = np.full((b_size, n_max), -np.inf, dtype=log_attn.dtype)
     score[:, 0] = log_attn[:, 0, 0]
-    moved = np.zeros((t_max, b_size, n_max), dtype=bool)  # best way into (t, j) came from j - 1
+    back = np.zeros((t_max, b_size, n_max), dtype=np.int8)  # best way into (t, j) came from j - back
     shifted = np.full((b_size, n_max), -np.inf, dtype=log_attn.dtype)
+    jumped = np.full((b_size, n_max), -np.inf, dtype=log_attn.dtype)
+    over = np.asarray(skippable, dtype=bool)[:, 1:-1] if skippable is not None else None
     for t in range(1, t_max):
         shifted[:, 1:] = score[:, :-1]
-        np.greater_equal(shifted, score, out=moved[t])
+        if over is not None:
+            np.copyto(jumped[:, 2:], np.where(over, score[:, :-2], -np.inf))
+        np.greater_equal(shifted, score, out=back[t], casting="unsafe")
         np.maximum(shifted, score, out=score)
+        if over is not None:  # ties jump; only from a reachable state, so a path never runs off the left
+            back[t][(jumped >= score) & (jumped > -np.inf)] = 2
+            np.maximum(jumped, score, out=score)
         score += log_attn[:, t]
 
     # Backtrack all utterances at once. Never move left of the first symbol or before an utterance's last
-    # frame; a flat index into `moved` keeps each step to one gather.
-    moved[:, :, 0] = False
-    moved[np.arange(t_max)[:, None] >= mel_lens[None, :]] = False
-    moved = moved.reshape(-1)
+    # frame; a flat index into `back` keeps each step to one gather.
+    back[:, :, 0] = 0
+    back[np.arange(t_max)[:, None] >= mel_lens[None, :]] = 0
+    back = back.reshape(-1)
     offsets = np.arange(t_max)[:, None] * (b_size * n_max) + np.arange(b_size)[None, :] * n_max
     j = text_lens - 1
     path = np.empty((t_max, b_size), dtype=np.int64)
     for t in range(t_max - 1, -1, -1):
         path[t] = j
-        j = j - moved[offsets[t] + j]
+        j = j - back[offsets[t] + j]
     active = np.arange(t_max)[:, None] < mel_lens[None, :]
     flat = (np.arange(b_size)[None, :] * n_max + path)[active]
     return np.bincount(flat, minlength=b_size * n_max).reshape(b_size, n_max)
@@ -217,9 +228,23 @@ def average_per_symbol(values: torch.Tensor, weights: torch.Tensor, durations: t
 
 
 def hard_durations(
-    attn_logprob: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor
+    attn_logprob: torch.Tensor,
+    text_lens: torch.Tensor,
+    mel_lens: torch.Tensor,
+    cost: torch.Tensor | None = None,
 ) -> torch.Tensor:
-    """MAS durations (B, N) on the device of `attn_logprob`, from the log soft alignment (no gradient)."""
+    """MAS durations (B, N) on the device of `attn_logprob`, from the log soft alignment (no gradient).
+
+    `cost` (B, N): nats charged per frame a symbol takes; a symbol with a cost (other than an utterance's first
+    and last) may get no frame at all. FastPitch charges the word boundaries (see `FastPitch.set_boundary_cost`).
+    """
     log_attn = F.log_softmax(attn_logprob.detach().float(), dim=-1)
-    dur = mas(log_attn.cpu().numpy(), text_lens.cpu().numpy(), mel_lens.cpu().numpy())
+    skippable = None
+    if cost is not None:
+        first_last = torch.arange(cost.size(1), device=cost.device)[None, :]
+        edge = (first_last == 0) | (first_last == (text_lens - 1)[:, None])
+        cost = cost.float().masked_fill(edge, 0.0)
+        log_attn = log_attn - cost[:, None, :]
+        skippable = (cost > 0).cpu().numpy()
+    dur = mas(log_attn.cpu().numpy(), text_lens.cpu().numpy(), mel_lens.cpu().numpy(), skippable)
     return torch.from_numpy(dur).to(attn_logprob.device)

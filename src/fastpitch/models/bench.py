@@ -29,7 +29,6 @@ from fastpitch.models.aligner import (
     binarization_loss,
     durations_to_alignment,
     forward_sum_loss,
-    hard_durations,
     mas,
 )
 from fastpitch.models.fastpitch import FastPitch
@@ -218,6 +217,7 @@ def score_aligner(
 
     if model.aligner is None:
         raise FastPitchError("the model has no aligner (trained with external durations)")
+    model.set_boundary_cost(cfg.text.symbols, cfg.train.mas_boundary_cost)
     data = TTSDataset(features, make_frontend(cfg.text), durations="external", timings_dir=timings, ids=ids)
     sampler = LengthBucketSampler(data.lengths, batch_frames, shuffle=False)
     learned, prior_only, reference = [], [], []
@@ -227,7 +227,7 @@ def score_aligner(
             batch = collate([data[i] for i in indices])
             ref = batch.pop("durations")
             logprob, _ = aligner_outputs(model, batch)
-            durations = hard_durations(logprob, batch["text_lens"], batch["mel_lens"])
+            durations = model.mas_durations(logprob, batch["text"], batch["text_lens"], batch["mel_lens"])
             lp = beta_binomial_log_prior(batch["text_lens"], batch["mel_lens"]).numpy()
             flat = mas(lp, batch["text_lens"].numpy(), batch["mel_lens"].numpy())
             for i, n in enumerate(batch["text_lens"].tolist()):
@@ -295,6 +295,7 @@ def train_aligner_only(
     sampler = LengthBucketSampler(data.lengths, cfg.train.batch_frames, seed=cfg.train.seed)
     torch.manual_seed(cfg.train.seed)
     model = FastPitch(cfg.model)
+    model.set_boundary_cost(cfg.text.symbols, cfg.train.mas_boundary_cost)
     params = [*model.embedding.parameters(), *model.aligner.parameters()]
     opt = torch.optim.Adam(params, lr=lr)
     tc, step, epoch, terms = cfg.train, 0, 0, {}
@@ -306,7 +307,7 @@ def train_aligner_only(
             logprob, soft = aligner_outputs(model, batch)
             loss = terms["attn"] = forward_sum_loss(logprob, batch["text_lens"], batch["mel_lens"])
             if step >= tc.binarization_start_step:
-                durations = hard_durations(logprob, batch["text_lens"], batch["mel_lens"])
+                durations = model.mas_durations(logprob, batch["text"], batch["text_lens"], batch["mel_lens"])
                 hard = durations_to_alignment(durations, batch["mel"].size(2))
                 terms["kl"] = binarization_loss(hard, soft)
                 ramp = min(
@@ -360,19 +361,18 @@ def bench_align(
         raise FastPitchError("--features needs --timings (the corpus's timings/ folder or MFA TextGrids)")
     if (checkpoint is None) == (train_minutes is None):
         raise FastPitchError("give either --checkpoint or --train-minutes to score the aligner")
+    from fastpitch.config import apply_overrides
     from fastpitch.data.features import FeatureCache
 
     if checkpoint is not None:
         from fastpitch.train.checkpoint import load_checkpoint
 
         ck = load_checkpoint(checkpoint, with_optimizer=False)
-        cfg = ck.config
+        cfg = apply_overrides(ck.config, list(overrides))  # e.g. another train.mas_boundary_cost
         model = FastPitch(cfg.model)
         model.load_state_dict(ck.model)
         result["model"] = {"checkpoint": str(checkpoint), "step": ck.step}
     else:
-        from fastpitch.config import apply_overrides
-
         cfg = apply_overrides(preset(preset_name), list(overrides))
         if aligner_only:
             model, cfg, summary = train_aligner_only(cfg, features, float(train_minutes))

@@ -31,6 +31,7 @@ from fastpitch.models.aligner import (
     symbol_index,
 )
 from fastpitch.models.layers import FFTransformer, TemporalPredictor, ValueEmbedding, mask_from_lens
+from fastpitch.text.symbols import WORD_BOUNDARY
 
 MAX_DURATION = 75  # frames per symbol at inference (NVIDIA's clamp)
 
@@ -128,6 +129,8 @@ class FastPitch(nn.Module):
         # Per-speaker pitch statistics in Hz (voiced frames): targets are normalised with them.
         self.register_buffer("pitch_mean", torch.zeros(cfg.n_speakers))
         self.register_buffer("pitch_std", torch.ones(cfg.n_speakers))
+        # MAS cost per frame of each symbol id (a training setting, see `set_boundary_cost`; not saved with weights).
+        self.register_buffer("mas_cost", torch.zeros(cfg.n_symbols), persistent=False)
 
     # ---------------------------------------------------------------- helpers
 
@@ -145,6 +148,22 @@ class FastPitch(nn.Module):
         mean_t, std_t = mean_t.expand(n), std_t.expand(n)
         self.pitch_mean.copy_(mean_t)
         self.pitch_std.copy_(std_t)
+
+    def set_boundary_cost(self, symbols: Sequence[str], cost: float) -> None:
+        """Let MAS give the word boundary of `symbols` (the run's table) zero frames where it sounds like nothing,
+        charging `cost` nats per frame it takes. A word boundary has no sound of its own unless the speaker
+        pauses, yet without a cost MAS gives each one at least a frame, taken from the phones around it
+        (festival's timings give most boundaries none). 0 keeps every symbol at one frame or more."""
+        self.mas_cost.zero_()
+        if WORD_BOUNDARY in symbols:
+            self.mas_cost[list(symbols).index(WORD_BOUNDARY)] = max(cost, 0.0)
+
+    def mas_durations(
+        self, attn_logprob: torch.Tensor, text: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor
+    ) -> torch.Tensor:
+        """Hard durations (B, N) from the aligner's output by MAS, with this model's boundary cost."""
+        cost = self.mas_cost[text] if bool(self.mas_cost.any()) else None
+        return hard_durations(attn_logprob, text_lens, mel_lens, cost)
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
         """The weights inference needs: everything but the aligner."""
@@ -187,7 +206,7 @@ class FastPitch(nn.Module):
         if durations is None:
             if attn_logprob is None:
                 raise FastPitchError("the batch has no durations and the model has no aligner to learn them")
-            durations = hard_durations(attn_logprob, text_lens, mel_lens)
+            durations = self.mas_durations(attn_logprob, text, text_lens, mel_lens)
         durations = durations * text_mask
         if not torch.equal(durations.sum(dim=1), mel_lens):
             raise FastPitchError("external durations must sum to each utterance's mel length")

@@ -158,6 +158,7 @@ class Engine:
             log.warning("train.amp=%s needs CUDA; training in fp32 on %s", tc.amp, device)
             self.amp_dtype = None
         self.raw_model = FastPitch(cfg.model).to(device)
+        self.raw_model.set_boundary_cost(cfg.text.symbols, tc.mas_boundary_cost)
         self.model: torch.nn.Module = self.raw_model
         self.criterion = FastPitchLoss(tc)
         self.optimizer = build_optimizer(self.raw_model, tc)
