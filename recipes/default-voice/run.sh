@@ -33,8 +33,10 @@ train() {  # train RUN DURATIONS STEPS [overrides...]
         --set train.checkpoint_every=100 --set train.val_every=250 --set train.log_every=20 \
         --set train.ema_decay=0.99 --set train.num_workers=1 --set train.keep_last=2 "$@"
 }
+# The shipped voice predates MAS's word-boundary cost (train.mas_boundary_cost, 4 by default): plain MAS.
 train default-voice learned "$ACOUSTIC_STEPS" \
-    --set train.binarization_start_step=400 --set train.binarization_warmup_steps=400
+    --set train.binarization_start_step=400 --set train.binarization_warmup_steps=400 \
+    --set train.mas_boundary_cost=0
 train external-voice external "$EXTERNAL_STEPS"
 
 vocoder=()
