@@ -4,7 +4,8 @@ Symbols and mel frames are encoded by small conv stacks; the soft alignment of e
 softmax of the negative squared L2 distance (times a temperature) plus a beta-binomial prior that favours the
 diagonal. The forward-sum loss (CTC with one blank) maximises the likelihood of all monotonic paths; monotonic
 alignment search (Viterbi) picks the best one as hard durations (word boundaries may get none), and a
-binarization loss pulls the soft alignment towards it. MAS here is vectorised over the batch in numpy: one Python step per mel frame.
+binarization loss pulls the soft alignment towards it. MAS here is vectorised over the batch in numpy: one
+Python step per mel frame.
 """
 
 from __future__ import annotations
@@ -241,8 +242,8 @@ def hard_durations(
     log_attn = F.log_softmax(attn_logprob.detach().float(), dim=-1)
     skippable = None
     if cost is not None:
-        first_last = torch.arange(cost.size(1), device=cost.device)[None, :]
-        edge = (first_last == 0) | (first_last == (text_lens - 1)[:, None])
+        position = torch.arange(cost.size(1), device=cost.device)[None, :]
+        edge = (position == 0) | (position == (text_lens - 1)[:, None])
         cost = cost.float().masked_fill(edge, 0.0)
         log_attn = log_attn - cost[:, None, :]
         skippable = (cost > 0).cpu().numpy()

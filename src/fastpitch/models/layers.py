@@ -48,9 +48,8 @@ def attention_bias(mask: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
     """Additive key mask (B, 1, 1, T) from a bool mask (B, T): computed once per stack, and a float mask keeps
     the exported graph free of the NaN guard (IsNaN + Where over every T x T score matrix) that ONNX export
     adds after the softmax of a bool-masked attention. Every query has a real key, so no row is all -inf."""
-    return torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, float("-inf"))[
-        :, None, None
-    ]
+    bias = torch.zeros(mask.shape, dtype=dtype, device=mask.device).masked_fill(~mask, float("-inf"))
+    return bias[:, None, None]
 
 
 class MultiHeadAttention(nn.Module):
