@@ -51,10 +51,29 @@ def test_controls_are_live_inputs(synth_onnx_voice):
     assert not np.allclose(run(pitch_range=0.0)["pitch"], normal["pitch"])
 
 
+def test_the_batch_of_one_graph_agrees_with_the_padded_one_and_has_no_masks(synth_onnx_voice):
+    """acoustic-single.onnx drops the padding masks (fewer Mul nodes) and gives acoustic.onnx's numbers."""
+    graphs = {name: synth_onnx_voice / f"{name}.onnx" for name in ("acoustic", "acoustic-single")}
+    muls = {k: sum(n.op_type == "Mul" for n in onnx.load(str(p)).graph.node) for k, p in graphs.items()}
+    assert muls["acoustic-single"] < muls["acoustic"]
+    sessions = {
+        k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for k, p in graphs.items()
+    }
+    controls = {k: np.array(v, np.float32) for k, v in (("pace", 0.9), ("pitch_shift", -2.0))}
+    controls |= {"pitch_range": np.array(1.0, np.float32), "energy": np.array(1.0, np.float32)}
+    feed = dict(
+        text=np.arange(3, 34, dtype=np.int64)[None], text_lens=np.array([31]), speaker=np.zeros(1, np.int64)
+    )
+    padded, single = (s.run(list(ACOUSTIC_OUTPUTS), feed | controls) for s in sessions.values())
+    assert np.array_equal(padded[2], single[2]) and padded[0].shape == single[0].shape
+    np.testing.assert_allclose(single[0], padded[0], atol=1e-4)
+
+
 def test_export_to_another_directory_leaves_the_source_alone(synth_voice, tmp_path):
     exported = export_voice(synth_voice, tmp_path / "exported")
     assert exported.has_onnx and exported.onnx["opset"] == 17
     assert (tmp_path / "exported" / "acoustic.onnx").is_file()
+    assert (tmp_path / "exported" / "acoustic-single.onnx").is_file()
     assert not (tmp_path / "exported" / "vocoder.onnx").exists()  # Griffin-Lim needs none
     assert not read_voice(synth_voice).has_onnx and not (synth_voice / "acoustic.onnx").exists()
     assert (
@@ -100,7 +119,12 @@ def test_runtime_names_a_missing_weights_file(synth_onnx_voice, tmp_path):
 
     copy = tmp_path / "voice"
     copy.mkdir()
-    for name in ("voice.json", "acoustic.onnx", "vocoder.onnx"):
+    for name in ("voice.json", "acoustic.onnx", "acoustic-single.onnx", "vocoder.onnx"):
         (copy / name).write_bytes((synth_onnx_voice / name).read_bytes())
     with pytest.raises(VoiceError, match=r"acoustic.onnx keeps its weights in acoustic.safetensors"):
+        OnnxSynthesizer.load(copy)
+    for name in ("acoustic.safetensors", "vocoder.safetensors"):
+        (copy / name).write_bytes((synth_onnx_voice / name).read_bytes())
+    (copy / "acoustic-single.onnx").unlink()
+    with pytest.raises(VoiceError, match=r"incomplete: acoustic-single.onnx is missing"):
         OnnxSynthesizer.load(copy)

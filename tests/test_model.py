@@ -151,6 +151,23 @@ def test_padding_does_not_leak():
             torch.testing.assert_close(together["mel"][i, :, :t], alone["mel"][0], atol=1e-5, rtol=1e-5)
 
 
+def test_a_batch_of_one_without_masks_gives_the_same_numbers():
+    """`padded=False` skips every mask in the transformers (the runtime's batch-of-one graph): the output must
+    not change, and a padded batch must be refused rather than silently attend to its padding."""
+    torch.manual_seed(0)
+    model = FastPitch(tiny_cfg().model).eval()
+    model.set_pitch_stats(150.0, 30.0)
+    text = torch.randint(1, N_SYMBOLS, (1, 23))
+    lens = torch.tensor([23])
+    with torch.no_grad():
+        masked = model.infer(text, lens, pace=1.2, pitch_shift=1.0)
+        unmasked = model.infer(text, lens, pace=1.2, pitch_shift=1.0, padded=False)
+    for key in ("mel", "mel_lens", "durations", "pitch"):
+        assert torch.equal(masked[key], unmasked[key]), key
+    with pytest.raises(FastPitchError, match="padded=False needs a batch of one"):
+        model.infer(text.repeat(2, 1), lens.repeat(2), padded=False)
+
+
 def test_every_parameter_learns_and_gradients_are_finite():
     torch.manual_seed(0)
     cfg = tiny_cfg()

@@ -4,6 +4,7 @@ import json
 import shutil
 import subprocess
 import sys
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -86,6 +87,29 @@ def test_matches_torch_with_griffin_lim(onnx_gl_voice):
         np.testing.assert_allclose(ours.mel, ref.mel, atol=MEL_ATOL)
         np.testing.assert_allclose(ours.pitch, ref.pitch, atol=PITCH_ATOL)
         assert len(ours.audio) == len(ref.audio)
+
+
+def test_one_sentence_runs_the_batch_of_one_graph_and_older_exports_still_work(synth_onnx_voice, tmp_path):
+    """One sentence goes through acoustic-single.onnx, several through acoustic.onnx; a voice exported before
+    the single graph existed (voice.json without it) speaks through acoustic.onnx alone, with the same audio."""
+    tts = OnnxSynthesizer.load(synth_onnx_voice)
+    calls = []
+    for name in ("acoustic", "acoustic_single"):
+        session = getattr(tts, name)
+        setattr(tts, name, SimpleNamespace(run=lambda *a, s=session, n=name: calls.append(n) or s.run(*a)))
+    one = tts.synthesize("Hello there.")[0]
+    assert calls == ["acoustic_single"]
+    tts.synthesize_batch(["Hello there.", "Another, longer sentence here."])
+    assert calls[1:] == ["acoustic"]
+
+    old = shutil.copytree(synth_onnx_voice, tmp_path / "old")
+    data = json.loads((old / "voice.json").read_text())
+    del data["onnx"]["acoustic_single"]
+    (old / "voice.json").write_text(json.dumps(data))
+    (old / "acoustic-single.onnx").unlink()
+    legacy = OnnxSynthesizer.load(old)
+    assert legacy.acoustic_single is None
+    np.testing.assert_allclose(legacy.synthesize("Hello there.")[0], one, atol=AUDIO_ATOL)
 
 
 def test_voice_without_onnx_is_a_clear_error(synth_voice):

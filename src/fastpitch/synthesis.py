@@ -80,6 +80,7 @@ class Synthesizer(SpeechEngine):
                 pitch_shift=controls.pitch_shift,
                 pitch_range=controls.pitch_range,
                 energy=controls.energy,
+                padded=len(ids) > 1,
             )
             mel = out["mel"].float().cpu().numpy()
             mel_lens = out["mel_lens"].cpu().numpy()

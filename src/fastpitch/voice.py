@@ -6,6 +6,7 @@
       acoustic.safetensors  FastPitch inference weights (no aligner), fp16 or fp32; loaded as fp32
       vocoder.safetensors   vocoder weights; absent for Griffin-Lim, which has none
       acoustic.onnx         optional, written by `fastpitch export`
+      acoustic-single.onnx  optional, likewise: the same model for a batch of one, without padding masks
       vocoder.onnx          optional, likewise (absent for Griffin-Lim)
       MODEL_CARD.md         what the voice is, how it was made, how well it speaks
 
@@ -39,6 +40,7 @@ VOICE_JSON = "voice.json"
 ACOUSTIC_WEIGHTS = "acoustic.safetensors"
 VOCODER_WEIGHTS = "vocoder.safetensors"
 ACOUSTIC_ONNX = "acoustic.onnx"
+ACOUSTIC_SINGLE_ONNX = "acoustic-single.onnx"
 VOCODER_ONNX = "vocoder.onnx"
 MODEL_CARD = "MODEL_CARD.md"
 ACOUSTIC_TAG = "fastpitch-acoustic"  # safetensors metadata "format" of acoustic.safetensors
@@ -67,7 +69,7 @@ class Voice:
     provenance: dict[str, Any] = field(default_factory=dict)
     onnx: dict[str, Any] = field(
         default_factory=dict
-    )  # {"acoustic": file, "vocoder": file | None, "opset": n}
+    )  # {"acoustic": file, "acoustic_single": file, "vocoder": file | None, "opset": n}
     description: str = ""
 
     def file(self, name: str) -> Path:
@@ -384,7 +386,7 @@ def save_voice(
     """
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    for stale in (ACOUSTIC_ONNX, VOCODER_ONNX, VOCODER_WEIGHTS):
+    for stale in (ACOUSTIC_ONNX, ACOUSTIC_SINGLE_ONNX, VOCODER_ONNX, VOCODER_WEIGHTS):
         (out / stale).unlink(missing_ok=True)
     mean, std = acoustic_state["pitch_mean"].float(), acoustic_state["pitch_std"].float()
     voice = Voice(

@@ -254,7 +254,7 @@ def export_command(
 
     with console.status("exporting to ONNX"):
         made = export_voice(voice, out, standalone=standalone)
-    files = [made.onnx["acoustic"], *([made.onnx["vocoder"]] if made.onnx.get("vocoder") else [])]
+    files = [made.onnx[k] for k in ("acoustic", "acoustic_single", "vocoder") if made.onnx.get(k)]
     console.print(f"wrote {', '.join(files)} to {made.path}", highlight=False)
 
 

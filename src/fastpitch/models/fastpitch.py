@@ -175,7 +175,7 @@ class FastPitch(nn.Module):
         speaker = torch.as_tensor(speaker, dtype=torch.long, device=device).flatten()
         return speaker.expand(batch_size) if speaker.numel() == 1 else speaker
 
-    def _encode(self, text: torch.Tensor, text_mask: torch.Tensor, speaker: torch.Tensor):
+    def _encode(self, text: torch.Tensor, text_mask: torch.Tensor | None, speaker: torch.Tensor):
         """Symbol embeddings and the encoder output h, conditioned on the speaker when there are several."""
         emb = self.embedding(text)
         cond = None
@@ -255,23 +255,27 @@ class FastPitch(nn.Module):
         energy: float = 1.0,
         durations: torch.Tensor | None = None,
         pitch: torch.Tensor | None = None,
+        padded: bool = True,
     ) -> dict[str, torch.Tensor]:
         """Synthesize mels from symbol ids (B, N) and lengths (B,).
 
         pace > 1 speaks faster (2.0 halves the length); pitch_shift is in semitones; pitch_range scales the
         distance from the speaker's mean pitch (0 flattens the melody); energy scales the predicted loudness
         contour (1.0 = as predicted). `durations` (B, N) frames and `pitch` (B, N) Hz replace the
-        predictions (as returned by an earlier call, possibly edited). Returns mel (B, n_mels, T), mel_lens
+        predictions (as returned by an earlier call, possibly edited). `padded=False` is for a batch of one
+        unpadded sequence: the transformers then skip every mask (the same numbers, fewer operations). Returns mel (B, n_mels, T), mel_lens
         (B,), durations (B, N) in frames, pitch (B, N) in Hz, all after the controls.
         """
         if not (pace > 0 and energy > 0 and pitch_range >= 0):
             raise FastPitchError(
                 f"pace and energy must be positive and pitch_range not negative, got {pace}, {energy}, {pitch_range}"
             )
+        if not padded and text.size(0) != 1:
+            raise FastPitchError(f"padded=False needs a batch of one sequence, got {text.size(0)}")
         text_mask = mask_from_lens(text_lens, text.size(1))
         fmask = text_mask.float()
         speaker = self._speaker(speaker, text.size(0), text.device)
-        _, h = self._encode(text, text_mask, speaker)
+        _, h = self._encode(text, text_mask if padded else None, speaker)
 
         if durations is None:
             durations = (torch.exp(self.duration_predictor(h, text_mask)) - 1).clamp(0, MAX_DURATION)
@@ -293,7 +297,10 @@ class FastPitch(nn.Module):
 
         mel_lens = dur.sum(dim=1)
         n_frames = mel_lens.max()
-        mel_mask = mask_from_lens(mel_lens, n_frames)
         frames = length_regulate(g, dur, n_frames)
-        mel = self.proj(self.decoder(frames, mel_mask)).transpose(1, 2) * mel_mask[:, None, :]
+        if padded:
+            mel_mask = mask_from_lens(mel_lens, n_frames)
+            mel = self.proj(self.decoder(frames, mel_mask)).transpose(1, 2) * mel_mask[:, None, :]
+        else:
+            mel = self.proj(self.decoder(frames, None)).transpose(1, 2)
         return {"mel": mel, "mel_lens": mel_lens, "durations": dur, "pitch": hz * fmask}

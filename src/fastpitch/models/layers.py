@@ -63,8 +63,9 @@ class MultiHeadAttention(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
-        """x (B, T, d_model), key_bias (B, 1, 1, T) 0 on real keys, -inf on padding (see `attention_bias`)."""
+    def forward(self, x: torch.Tensor, key_bias: torch.Tensor | None) -> torch.Tensor:
+        """x (B, T, d_model), key_bias (B, 1, 1, T) 0 on real keys, -inf on padding (see `attention_bias`), or
+        None when there is no padding."""
         b, t, _ = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4).unbind(0)
         attn = F.scaled_dot_product_attention(
@@ -84,12 +85,14 @@ class ConvFeedForward(nn.Module):
         self.drop = nn.Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """x (B, T, d_model) zero on padding; mask float (B, 1, 1, T)."""
+    def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
+        """x (B, T, d_model) zero on padding; mask float (B, 1, 1, T), or None when there is no padding."""
         # (B, T, C) -> (B, C, 1, T) as an unsqueeze then one permute, and back as one permute then a squeeze: in
         # that order ONNX Runtime folds both into its NCHWc reorders. `contiguous` (a no-op in ONNX) keeps torch
         # channels-first, as its own 1-D path does: a channels-last view makes oneDNN up to 2x slower here.
-        h = F.relu(conv_as_2d(self.conv1, x[:, None].permute(0, 3, 1, 2).contiguous())) * mask
+        h = F.relu(conv_as_2d(self.conv1, x[:, None].permute(0, 3, 1, 2).contiguous()))
+        if mask is not None:
+            h = h * mask
         h = conv_as_2d(self.conv2, h).permute(0, 2, 3, 1).squeeze(1)
         return self.norm(x + self.drop(h))
 
@@ -111,8 +114,12 @@ class FFTBlock(nn.Module):
         self.attn = MultiHeadAttention(d_model, n_heads, d_head, dropout, dropatt)
         self.ff = ConvFeedForward(d_model, d_inner, kernel_size, dropout)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
-        """x (B, T, d_model); mask bool (B, T); key_bias from `attention_bias`."""
+    def forward(
+        self, x: torch.Tensor, mask: torch.Tensor | None, key_bias: torch.Tensor | None
+    ) -> torch.Tensor:
+        """x (B, T, d_model); mask bool (B, T); key_bias from `attention_bias`; both None without padding."""
+        if mask is None:
+            return self.ff(self.attn(x, None), None)
         fmask = mask.to(x.dtype)
         x = self.attn(x, key_bias) * fmask[:, :, None]
         return self.ff(x, fmask[:, None, None, :]) * fmask[:, :, None]
@@ -142,15 +149,22 @@ class FFTransformer(nn.Module):
         )
 
     def forward(
-        self, x: torch.Tensor, mask: torch.Tensor, conditioning: torch.Tensor | None = None
+        self, x: torch.Tensor, mask: torch.Tensor | None, conditioning: torch.Tensor | None = None
     ) -> torch.Tensor:
-        """x (B, T, d_model), mask bool (B, T), conditioning broadcastable to x (e.g. a speaker (B, 1, d))."""
-        fmask = mask.to(x.dtype)[:, :, None]
-        x = x + self.pos_enc(x.size(1), x.dtype)[None] * fmask
+        """x (B, T, d_model), mask bool (B, T) or None when no sequence is padded (a batch of one: every mask
+        multiply is then skipped), conditioning broadcastable to x (e.g. a speaker (B, 1, d))."""
+        fmask = key_bias = None
+        pos = self.pos_enc(x.size(1), x.dtype)[None]
+        if mask is not None:
+            fmask = mask.to(x.dtype)[:, :, None]
+            pos = pos * fmask
+            key_bias = attention_bias(mask, x.dtype)
+        x = x + pos
         if conditioning is not None:
             x = x + conditioning
-        x = self.drop(x) * fmask
-        key_bias = attention_bias(mask, x.dtype)
+        x = self.drop(x)
+        if fmask is not None:
+            x = x * fmask
         for layer in self.layers:
             x = layer(x, mask, key_bias)
         return x

@@ -81,6 +81,11 @@ class OnnxSynthesizer(SpeechEngine):
         self.acoustic = session(
             voice.file(voice.onnx["acoustic"]), threads, ACOUSTIC_INPUTS, "acoustic model"
         )
+        # The maskless graph for one sequence at a time (voices exported before it existed have none).
+        single = voice.onnx.get("acoustic_single")
+        self.acoustic_single = (
+            session(voice.file(single), threads, ACOUSTIC_INPUTS, "acoustic model") if single else None
+        )
         self.vocoder: Any
         if voice.vocoder_type == GRIFFIN_LIM:
             from fastpitch.vocoders.griffin_lim import GriffinLim
@@ -108,7 +113,8 @@ class OnnxSynthesizer(SpeechEngine):
             "pitch_range": np.array(controls.pitch_range, dtype=np.float32),
             "energy": np.array(controls.energy, dtype=np.float32),
         }
-        mel, mel_lens, durations, pitch = self.acoustic.run(list(ACOUSTIC_OUTPUTS), feed)
+        graph = self.acoustic_single if len(ids) == 1 and self.acoustic_single else self.acoustic
+        mel, mel_lens, durations, pitch = graph.run(list(ACOUSTIC_OUTPUTS), feed)
         return [
             AcousticOutput(mel[i, :, : mel_lens[i]], durations[i, :n], pitch[i, :n])
             for i, n in enumerate(lens)
