@@ -330,3 +330,76 @@ def test_bad_configs_are_refused():
     with pytest.raises(ConfigError, match="equal"):
         FastPitch(tiny_cfg("model.out_fft_output_size=48").model)
     assert math.isfinite(count_flops_per_frame(tiny_cfg().model))
+
+
+# ------------------------------------------------------------------------------------------------ CPU kernels
+
+
+@pytest.mark.parametrize("kernel", [3, 5])
+def test_feed_forward_as_matrix_products_equals_the_convolutions(kernel):
+    """`conv_feed_forward` (the CPU path) against two nn.Conv1d with the same weights, forward and backward, on a
+    padded batch; and torch's numerical gradient check in float64."""
+    from fastpitch.models.conv_ff import conv_feed_forward
+
+    torch.manual_seed(0)
+    conv1 = torch.nn.Conv1d(6, 10, kernel, padding=kernel // 2).double()
+    conv2 = torch.nn.Conv1d(10, 6, kernel, padding=kernel // 2).double()
+    mask = (torch.arange(9)[None] < torch.tensor([9, 6, 2])[:, None]).double()[:, :, None]
+    x = (torch.randn(3, 9, 6, dtype=torch.double) * mask).requires_grad_()
+    ref = conv2(torch.relu(conv1(x.transpose(1, 2))) * mask.transpose(1, 2)).transpose(1, 2)
+    got = conv_feed_forward(x, mask, conv1, conv2)
+    torch.testing.assert_close(got, ref)
+    grad = torch.randn_like(ref)
+    params = [x, conv1.weight, conv1.bias, conv2.weight, conv2.bias]
+    for a, b in zip(
+        torch.autograd.grad(got, params, grad), torch.autograd.grad(ref, params, grad), strict=True
+    ):
+        torch.testing.assert_close(a, b)
+
+    inputs = [t.detach().clone().requires_grad_() for t in params]
+    assert torch.autograd.gradcheck(lambda *t: conv_feed_forward(t[0], mask, *_convs(*t[1:])), inputs)
+
+
+def _convs(w1, b1, w2, b2):  # type: ignore[no-untyped-def]
+    """Stand-ins for two convolutions whose weights are the given tensors (for gradcheck)."""
+    from types import SimpleNamespace
+
+    return SimpleNamespace(weight=w1, bias=b1), SimpleNamespace(weight=w2, bias=b2)
+
+
+def test_cpu_dropout_drops_at_its_rate_keeps_the_mean_and_is_seeded():
+    from fastpitch.models.layers import Dropout
+
+    drop = Dropout(0.1).train()
+    x = torch.ones(200_000, requires_grad=True)
+    torch.manual_seed(3)
+    y = drop(x)
+    kept = y != 0
+    assert abs(kept.float().mean().item() - 0.9) < 0.003
+    assert y.mean().item() == pytest.approx(1.0, abs=0.004)
+    assert torch.allclose(y[kept], torch.full_like(y[kept], 65536 / (65536 - 6554)))  # 0.1 of 65536, rounded
+    y.sum().backward()
+    assert torch.equal(x.grad, y.detach())  # the gradient goes through the same mask
+    torch.manual_seed(3)
+    assert torch.equal(drop(x), y)
+    assert torch.equal(drop.eval()(x), x)
+    assert torch.equal(Dropout(1.0).train()(x), torch.zeros_like(x))
+
+
+def test_attention_written_out_for_dropout_is_the_fused_attention(monkeypatch):
+    """On CPU in training, attention with dropout is computed by hand (for the cheaper dropout mask); without
+    the drop it must give what scaled_dot_product_attention gives."""
+    import fastpitch.models.layers as layers
+
+    torch.manual_seed(0)
+    attn = layers.MultiHeadAttention(16, 2, 8, dropout=0.0, dropatt=0.2).train()
+    x = torch.randn(2, 7, 16)
+    mask = torch.arange(7)[None] < torch.tensor([7, 4])[:, None]
+    bias = layers.attention_bias(mask, x.dtype)
+    monkeypatch.setattr(layers, "dropout_mask", lambda t, p: torch.ones_like(t))
+    by_hand = attn(x, bias)
+    attn.dropatt = 0.0  # the fused path
+    torch.testing.assert_close(by_hand, attn(x, bias))
+    attn.dropatt = 0.2
+    monkeypatch.undo()
+    assert not torch.allclose(attn(x, bias), by_hand)  # the real mask drops something

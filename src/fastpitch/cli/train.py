@@ -108,7 +108,9 @@ def bench_train_command(
         None, "--device", help="cpu or cuda (default: cpu, and cuda if present)."
     ),
     steps: int = typer.Option(4, "--steps", help="Timed training steps per config (after warm-up)."),
-    batch_frames: int = typer.Option(4000, "--batch-frames", help="Mel frames per batch."),
+    batch_frames: int | None = typer.Option(
+        None, "--batch-frames", help="Mel frames per batch (default: each preset's train.batch_frames)."
+    ),
     profile: bool = typer.Option(
         True, "--profile/--no-profile", help="Profile one step with torch.profiler."
     ),

@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from fastpitch.models.conv_ff import conv_feed_forward
+
 
 def conv_as_2d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     """`conv` over x (B, C, 1, T) as a 2-D convolution of height 1 -> (B, C_out, 1, T).
@@ -21,6 +23,28 @@ def conv_as_2d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
     feed-forward runs 1.2-1.4x faster there than on its 1-D path (im2col + GEMM per call).
     """
     return F.conv2d(x, conv.weight[:, :, None], conv.bias, padding=(0, conv.padding[0]))
+
+
+class Dropout(nn.Dropout):
+    """`nn.Dropout` whose CPU mask is cut from 64-bit random draws, 16 bits per element: 3x faster than
+    `bernoulli_`, which draws a float for every element and took 6-12 % of a CPU training step. The drop
+    probability is rounded to a multiple of 1/65536 and what is kept is scaled by the exact inverse of its share.
+    Elsewhere (GPU, eval) it is `nn.Dropout`."""
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        if not self.training or self.p == 0 or x.device.type != "cpu":
+            return super().forward(x)
+        return x * dropout_mask(x, self.p)
+
+
+def dropout_mask(x: torch.Tensor, p: float) -> torch.Tensor:
+    """A mask shaped like x: 0 with probability p (to 1/65536), else 1 / (1 - p), from the global CPU generator."""
+    drop = min(round(p * 65536), 65536)
+    if drop == 65536:
+        return torch.zeros_like(x)
+    bits = torch.empty((x.numel() + 3) // 4, dtype=torch.int64).random_(-(2**63), None)  # all 64 bits random
+    keep = bits.view(torch.int16)[: x.numel()].view(x.shape) >= drop - 32768
+    return keep.to(x.dtype).mul_(65536 / (65536 - drop))
 
 
 def mask_from_lens(lens: torch.Tensor, max_len: int | None = None) -> torch.Tensor:
@@ -60,7 +84,7 @@ class MultiHeadAttention(nn.Module):
         self.n_heads, self.d_head, self.dropatt = n_heads, d_head, dropatt
         self.qkv = nn.Linear(d_model, 3 * n_heads * d_head)
         self.out = nn.Linear(n_heads * d_head, d_model, bias=False)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor, key_bias: torch.Tensor | None) -> torch.Tensor:
@@ -68,31 +92,44 @@ class MultiHeadAttention(nn.Module):
         None when there is no padding."""
         b, t, _ = x.shape
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4).unbind(0)
-        attn = F.scaled_dot_product_attention(
-            q, k, v, attn_mask=key_bias, dropout_p=self.dropatt if self.training else 0.0
-        )
+        if self.training and self.dropatt > 0 and x.device.type == "cpu":
+            # SDPA's own dropout on CPU draws with bernoulli_: written out, the weights take `dropout_mask`.
+            scores = q @ k.transpose(-1, -2) * self.d_head**-0.5
+            weights = torch.softmax(scores if key_bias is None else scores + key_bias, dim=-1)
+            attn = (weights * dropout_mask(weights, self.dropatt)) @ v
+        else:
+            attn = F.scaled_dot_product_attention(
+                q, k, v, attn_mask=key_bias, dropout_p=self.dropatt if self.training else 0.0
+            )
         attn = attn.transpose(1, 2).reshape(b, t, self.n_heads * self.d_head)
         return self.norm(x + self.drop(self.out(attn)))
 
 
 class ConvFeedForward(nn.Module):
-    """Position-wise feed-forward made of two 1-D convolutions (kernel 3 in FastPitch); post-norm residual."""
+    """Position-wise feed-forward made of two 1-D convolutions (kernel 3 in FastPitch); post-norm residual.
+
+    On CPU torch computes it as matrix products (`fastpitch.models.conv_ff`: faster forward and backward);
+    on GPUs and in ONNX export as convolutions, of height-1 2-D form for ONNX Runtime (see `conv_as_2d`).
+    """
 
     def __init__(self, d_model: int, d_inner: int, kernel_size: int, dropout: float) -> None:
         super().__init__()
         self.conv1 = nn.Conv1d(d_model, d_inner, kernel_size, padding=kernel_size // 2)
         self.conv2 = nn.Conv1d(d_inner, d_model, kernel_size, padding=kernel_size // 2)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
         self.norm = nn.LayerNorm(d_model)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor | None) -> torch.Tensor:
-        """x (B, T, d_model) zero on padding; mask float (B, 1, 1, T), or None when there is no padding."""
+        """x (B, T, d_model) zero on padding; mask float (B, T), or None when there is no padding."""
+        if x.device.type == "cpu" and not torch.onnx.is_in_onnx_export():
+            h = conv_feed_forward(x, None if mask is None else mask[:, :, None], self.conv1, self.conv2)
+            return self.norm(x + self.drop(h))
         # (B, T, C) -> (B, C, 1, T) as an unsqueeze then one permute, and back as one permute then a squeeze: in
         # that order ONNX Runtime folds both into its NCHWc reorders. `contiguous` (a no-op in ONNX) keeps torch
         # channels-first, as its own 1-D path does: a channels-last view makes oneDNN up to 2x slower here.
         h = F.relu(conv_as_2d(self.conv1, x[:, None].permute(0, 3, 1, 2).contiguous()))
         if mask is not None:
-            h = h * mask
+            h = h * mask[:, None, None, :]
         h = conv_as_2d(self.conv2, h).permute(0, 2, 3, 1).squeeze(1)
         return self.norm(x + self.drop(h))
 
@@ -122,7 +159,7 @@ class FFTBlock(nn.Module):
             return self.ff(self.attn(x, None), None)
         fmask = mask.to(x.dtype)
         x = self.attn(x, key_bias) * fmask[:, :, None]
-        return self.ff(x, fmask[:, None, None, :]) * fmask[:, :, None]
+        return self.ff(x, fmask) * fmask[:, :, None]
 
 
 class FFTransformer(nn.Module):
@@ -142,7 +179,7 @@ class FFTransformer(nn.Module):
     ) -> None:
         super().__init__()
         self.pos_enc = PositionalEncoding(d_model)
-        self.drop = nn.Dropout(dropemb)
+        self.drop = Dropout(dropemb)
         self.layers = nn.ModuleList(
             FFTBlock(d_model, n_heads, d_head, d_inner, kernel_size, dropout, dropatt)
             for _ in range(n_layers)
@@ -177,7 +214,7 @@ class ConvReLUNorm(nn.Module):
         super().__init__()
         self.conv = nn.Conv1d(in_channels, out_channels, kernel_size, padding=kernel_size // 2)
         self.norm = nn.LayerNorm(out_channels)
-        self.drop = nn.Dropout(dropout)
+        self.drop = Dropout(dropout)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """x (B, C, T), mask float (B, 1, T) -> (B, out_channels, T)."""

@@ -5,6 +5,7 @@ optimiser, EMA) on synthetic speech-shaped batches, peak memory, the model's ana
 (`fastpitch.models.count_flops_per_frame`), the FLOP/s that makes, and that as a fraction of the FLOP/s of the
 model's largest matrix product (the decoder's conv feed-forward as one GEMM: frames x (kernel*d) x d_inner)
 timed in the same process. One step is profiled with torch.profiler: time per phase and the top operators.
+Batches are the preset's own size (`train.batch_frames`) unless told otherwise.
 
 Each measurement runs in a fresh process so that peak memory (RSS on CPU) belongs to that config alone.
 """
@@ -97,7 +98,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, profile: bool) -> str:
+def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int | None, profile: bool) -> str:
     """One (config, device) measurement; runs in its own process and returns JSON."""
     from fastpitch.allocator import reuse_freed_memory
     from fastpitch.train.loop import Engine
@@ -108,7 +109,7 @@ def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int, 
     torch.manual_seed(0)
     engine = Engine(cfg, device)
     engine.raw_model.set_pitch_stats(150.0, 30.0)
-    batch = synthetic_batch(cfg, batch_frames)
+    batch = synthetic_batch(cfg, batch_frames or cfg.train.batch_frames)
     with _labelled_mas():
         return json.dumps(_timed_run(preset_name, engine, batch, device, steps, profile))
 
@@ -225,10 +226,12 @@ def bench_train(
     presets: list[str],
     devices: list[str],
     steps: int = 4,
-    batch_frames: int = 4000,
+    batch_frames: int | None = None,
     profile: bool = True,
 ) -> dict[str, Any]:
-    """Measure every (device, preset) pair, each in a fresh process; returns the JSON-able report."""
+    """Measure every (device, preset) pair, each in a fresh process; returns the JSON-able report. Batches hold
+    `batch_frames` mel frames, by default each preset's own `train.batch_frames` (16,000 for NVIDIA's config):
+    the optimiser's fixed cost per step weighs as it does in training."""
     runs = []
     ctx = get_context("spawn")
     for device in devices:

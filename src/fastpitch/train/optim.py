@@ -99,8 +99,8 @@ class Lamb(torch.optim.Optimizer):
         w_norm = torch.stack(torch._foreach_norm(params))
         u_norm = torch.stack(torch._foreach_norm(u))
         scale = torch.where((w_norm > 0) & (u_norm > 0), w_norm / u_norm, torch.full_like(w_norm, c))
-        torch._foreach_mul_(u, list((scale * group["lr"]).unbind()))
-        torch._foreach_sub_(params, u)
+        # w -= (lr * scale) * u in one pass over each tensor (the scales broadcast as 0-d tensors)
+        torch._foreach_addcmul_(params, u, list((scale * group["lr"]).unbind()), value=-1.0)
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
