@@ -403,3 +403,21 @@ def test_attention_written_out_for_dropout_is_the_fused_attention(monkeypatch):
     attn.dropatt = 0.2
     monkeypatch.undo()
     assert not torch.allclose(attn(x, bias), by_hand)  # the real mask drops something
+
+
+def test_the_boundary_cost_shapes_the_durations_but_the_attention_binarizes_to_plain_mas():
+    """With a MAS cost on a symbol, the duration targets come from the costed path (the symbol may get no frame)
+    while the binarization target (`attn_hard`) stays plain MAS, where every symbol has a frame."""
+    from fastpitch.models.aligner import durations_to_alignment
+
+    torch.manual_seed(0)
+    model = FastPitch(tiny_cfg().model).eval()
+    batch = without(synthetic_batch(b=4), "durations")
+    model.mas_cost[batch["text"][0, 2]] = 50.0  # an interior symbol of the first utterance, as if it were `|`
+    with torch.no_grad():
+        out = model(batch)
+    args = (out["attn_logprob"], batch["text"], batch["text_lens"], batch["mel_lens"])
+    costed, plain = model.mas_durations(*args), model.mas_durations(*args, boundary_cost=False)
+    assert not torch.equal(costed, plain)  # the cost made a difference here
+    assert torch.equal(out["dur_tgt"], costed)
+    assert torch.equal(out["attn_hard"], durations_to_alignment(plain, batch["mel"].size(2)))

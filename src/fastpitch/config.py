@@ -131,8 +131,8 @@ class TrainConfig:
     binarization_start_step: int = 6000
     binarization_warmup_steps: int = 6000
     kl_loss_weight: float = 1.0
-    # Nats per frame that MAS charges a word boundary, which may then get no frame (`FastPitch.set_boundary_cost`).
-    # Configs saved before this setting read 0: their runs had none.
+    # Nats per frame that MAS charges a word boundary, which may then get no frame, in the durations the model
+    # learns from (`FastPitch.set_boundary_cost`). Configs saved before this setting read 0: their runs had none.
     mas_boundary_cost: float = field(default=4.0, metadata={"absent": 0.0})
     # bookkeeping
     log_every: int = 50

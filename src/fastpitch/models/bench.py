@@ -307,7 +307,9 @@ def train_aligner_only(
             logprob, soft = aligner_outputs(model, batch)
             loss = terms["attn"] = forward_sum_loss(logprob, batch["text_lens"], batch["mel_lens"])
             if step >= tc.binarization_start_step:
-                durations = model.mas_durations(logprob, batch["text"], batch["text_lens"], batch["mel_lens"])
+                durations = model.mas_durations(  # plain MAS, as in joint training (see FastPitch.forward)
+                    logprob, batch["text"], batch["text_lens"], batch["mel_lens"], boundary_cost=False
+                )
                 hard = durations_to_alignment(durations, batch["mel"].size(2))
                 terms["kl"] = binarization_loss(hard, soft)
                 ramp = min(

@@ -153,16 +153,23 @@ class FastPitch(nn.Module):
         """Let MAS give the word boundary of `symbols` (the run's table) zero frames where it sounds like nothing,
         charging `cost` nats per frame it takes. A word boundary has no sound of its own unless the speaker
         pauses, yet without a cost MAS gives each one at least a frame, taken from the phones around it
-        (festival's timings give most boundaries none). 0 keeps every symbol at one frame or more."""
+        (festival's timings give most boundaries none). 0 keeps every symbol at one frame or more. The cost
+        applies to the durations the model learns from; the aligner's binarization target stays plain MAS."""
         self.mas_cost.zero_()
         if WORD_BOUNDARY in symbols:
             self.mas_cost[list(symbols).index(WORD_BOUNDARY)] = max(cost, 0.0)
 
     def mas_durations(
-        self, attn_logprob: torch.Tensor, text: torch.Tensor, text_lens: torch.Tensor, mel_lens: torch.Tensor
+        self,
+        attn_logprob: torch.Tensor,
+        text: torch.Tensor,
+        text_lens: torch.Tensor,
+        mel_lens: torch.Tensor,
+        boundary_cost: bool = True,
     ) -> torch.Tensor:
-        """Hard durations (B, N) from the aligner's output by MAS, with this model's boundary cost."""
-        cost = self.mas_cost[text] if bool(self.mas_cost.any()) else None
+        """Hard durations (B, N) from the aligner's output by MAS, with this model's boundary cost unless
+        `boundary_cost=False` (plain MAS, every symbol at least one frame)."""
+        cost = self.mas_cost[text] if boundary_cost and bool(self.mas_cost.any()) else None
         return hard_durations(attn_logprob, text_lens, mel_lens, cost)
 
     def inference_state_dict(self) -> dict[str, torch.Tensor]:
@@ -202,16 +209,21 @@ class FastPitch(nn.Module):
         if self.aligner is not None:
             log_prior = beta_binomial_log_prior(text_lens, mel_lens, text.size(1), n_frames)
             attn_logprob, attn_soft = self.aligner(mel, emb, text_mask, mel_mask, log_prior)
-        durations = batch.get("durations")
+        durations = binarize_to = batch.get("durations")
         if durations is None:
             if attn_logprob is None:
                 raise FastPitchError("the batch has no durations and the model has no aligner to learn them")
-            durations = self.mas_durations(attn_logprob, text, text_lens, mel_lens)
+            durations = binarize_to = self.mas_durations(attn_logprob, text, text_lens, mel_lens)
+            if bool(self.mas_cost.any()):
+                # The boundary cost shapes the durations FastPitch learns, not the attention: binarized towards
+                # the costed path, the `|` embedding learned to take no frames, and the `|` at the start of an
+                # utterance, which must take its leading silence, left it to the first phone.
+                binarize_to = self.mas_durations(attn_logprob, text, text_lens, mel_lens, boundary_cost=False)
         durations = durations * text_mask
         if not torch.equal(durations.sum(dim=1), mel_lens):
             raise FastPitchError("external durations must sum to each utterance's mel length")
         if attn_soft is not None:
-            attn_hard = durations_to_alignment(durations, n_frames)
+            attn_hard = durations_to_alignment(binarize_to * text_mask, n_frames)
 
         voiced = batch.get("voiced")
         voiced = (batch["pitch"] != 0) if voiced is None else voiced
