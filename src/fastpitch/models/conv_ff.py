@@ -58,7 +58,7 @@ class _ConvFeedForward(torch.autograd.Function):
     def forward(ctx: Any, x, mask, w1, b1, w2, b2):  # type: ignore[no-untyped-def]
         b, t, _ = x.shape
         k, c_out = w1.size(2), w2.size(0)
-        w1m = w1.view(w1.size(0), -1)  # (hidden, C_in * k), the order of im2col's columns
+        w1m = w1.reshape(w1.size(0), -1)  # (hidden, C_in * k), the order of im2col's columns
         w2m = w2.permute(2, 0, 1).reshape(-1, w2.size(1))  # (k * C_out, hidden), tap by tap
         h = im2col(x, k).mm(w1m.t()).add_(b1).relu_()  # addmm would first copy the bias to every row: slower
         if mask is not None:
@@ -76,7 +76,7 @@ class _ConvFeedForward(torch.autograd.Function):
         gz = spread(grad_y, k)  # (B * T, k * C_out)
         gw2 = gz.t().mm(h).view(k, c_out, -1).permute(1, 2, 0).contiguous()
         # ReLU's own backward kernel (h is zero on padding and where the ReLU was off): 7x faster than `* (h > 0)`
-        gh = torch.ops.aten.threshold_backward(gz.mm(w2m), h, 0)
+        gh = torch.ops.aten.threshold_backward(gz.mm(w2m), h, 0.0)
         gw1 = gh.t().mm(im2col(x, k)).view(-1, c_in, k)
         gx = None
         if ctx.needs_input_grad[0]:

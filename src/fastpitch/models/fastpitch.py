@@ -216,8 +216,7 @@ class FastPitch(nn.Module):
             durations = binarize_to = self.mas_durations(attn_logprob, text, text_lens, mel_lens)
             if bool(self.mas_cost.any()):
                 # The boundary cost shapes the durations FastPitch learns, not the attention: binarized towards
-                # the costed path, the `|` embedding learned to take no frames, and the `|` at the start of an
-                # utterance, which must take its leading silence, left it to the first phone.
+                # the costed path, the aligner agreed less with reference timings (`fastpitch bench align`).
                 binarize_to = self.mas_durations(attn_logprob, text, text_lens, mel_lens, boundary_cost=False)
         durations = durations * text_mask
         if not torch.equal(durations.sum(dim=1), mel_lens):
