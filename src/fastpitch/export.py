@@ -5,7 +5,7 @@ controls pace, pitch_shift (semitones), pitch_range, energy; outputs mel (B, n_m
 durations (B, N) frames and pitch (B, N) Hz. Batch, text length and mel length are dynamic.
 acoustic-single.onnx: the same interface for B = 1 without padding: no mask is multiplied in, which spares
 ONNX Runtime a layout change around every feed-forward (each of its convolution pairs then stays in the
-blocked NCHWc layout) and makes a single sentence, the common call, about 7 % faster.
+blocked NCHWc layout) and makes a single sentence, the common call, about a tenth faster.
 vocoder.onnx: mel (B, n_mels, T) -> audio (B, T * hop), T dynamic. Griffin-Lim voices have none.
 
 The graphs are traced with torch's TorchScript-based exporter (`dynamo=False`): FastPitch's output length

@@ -274,8 +274,8 @@ class FastPitch(nn.Module):
         distance from the speaker's mean pitch (0 flattens the melody); energy scales the predicted loudness
         contour (1.0 = as predicted). `durations` (B, N) frames and `pitch` (B, N) Hz replace the
         predictions (as returned by an earlier call, possibly edited). `padded=False` is for a batch of one
-        unpadded sequence: the transformers then skip every mask (the same numbers, fewer operations). Returns mel (B, n_mels, T), mel_lens
-        (B,), durations (B, N) in frames, pitch (B, N) in Hz, all after the controls.
+        unpadded sequence: the transformers then skip every mask (the same numbers, fewer operations). Returns
+        mel (B, n_mels, T), mel_lens (B,), durations (B, N) in frames, pitch (B, N) in Hz, all after the controls.
         """
         if not (pace > 0 and energy > 0 and pitch_range >= 0):
             raise FastPitchError(
