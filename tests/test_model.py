@@ -1,8 +1,12 @@
-"""FastPitch: shapes, masking, padding invariance, overfitting, inference controls, speakers, loss, FLOPs."""
+"""FastPitch: shapes, masking, padding invariance, overfitting, inference controls, speakers, loss, FLOPs.
+
+The shape, padding and learning tests run on the CPU, or on the device named by FASTPITCH_TEST_DEVICE.
+"""
 
 from __future__ import annotations
 
 import math
+import os
 
 import pytest
 import torch
@@ -13,6 +17,10 @@ from fastpitch.models import FastPitch, FastPitchLoss, count_flops_per_frame
 from fastpitch.models.fastpitch import length_regulate
 
 N_SYMBOLS = 20
+DEVICE = os.environ.get("FASTPITCH_TEST_DEVICE", "cpu")
+# The same numbers to float rounding. cuDNN picks its convolution algorithm per shape, so on CUDA a padded
+# batch sums in another order (differences of a few 1e-5); a leak would move outputs by far more.
+CLOSE = {"atol": 1e-5, "rtol": 1e-5} if DEVICE == "cpu" else {"atol": 2e-4, "rtol": 1e-3}
 
 
 @pytest.fixture(autouse=True)
@@ -68,6 +76,10 @@ def synthetic_batch(b: int = 8, max_symbols: int = 10, seed: int = 0, n_speakers
     }
 
 
+def on_device(batch: dict) -> dict:
+    return {k: v.to(DEVICE) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
+
+
 def without(batch: dict, key: str) -> dict:
     return {k: v for k, v in batch.items() if k != key}
 
@@ -96,8 +108,8 @@ def select(batch: dict, i: int) -> dict:
 
 def test_forward_shapes_and_masked_outputs():
     cfg = tiny_cfg()
-    model = FastPitch(cfg.model)
-    batch = synthetic_batch(b=4)
+    model = FastPitch(cfg.model).to(DEVICE)
+    batch = on_device(synthetic_batch(b=4))
     b, n = batch["text"].shape
     t = batch["mel"].shape[2]
     for external in (True, False):
@@ -117,8 +129,8 @@ def test_forward_shapes_and_masked_outputs():
 def test_padding_does_not_leak():
     """Each utterance alone (no padding), in its batch, and in an over-padded batch: the same numbers."""
     torch.manual_seed(0)
-    model = FastPitch(tiny_cfg().model).eval()
-    batch = synthetic_batch(b=3)
+    model = FastPitch(tiny_cfg().model).eval().to(DEVICE)
+    batch = on_device(synthetic_batch(b=3))
     for learned in (False, True):
         src = without(batch, "durations") if learned else batch
         with torch.no_grad():
@@ -130,15 +142,11 @@ def test_padding_does_not_leak():
                 one = model(select(batch, i) if not learned else without(select(batch, i), "durations"))
                 n, t = int(batch["text_lens"][i]), int(batch["mel_lens"][i])
                 for out in (full, padded):
-                    torch.testing.assert_close(
-                        out["mel_out"][i, :, :t], one["mel_out"][0], atol=1e-5, rtol=1e-5
-                    )
+                    torch.testing.assert_close(out["mel_out"][i, :, :t], one["mel_out"][0], **CLOSE)
                     for key in ("log_dur_pred", "pitch_pred", "energy_pred", "pitch_tgt", "energy_tgt"):
-                        torch.testing.assert_close(out[key][i, :n], one[key][0], atol=1e-5, rtol=1e-5)
+                        torch.testing.assert_close(out[key][i, :n], one[key][0], **CLOSE)
                     assert torch.equal(out["dur_tgt"][i, :n], one["dur_tgt"][0])
-                    torch.testing.assert_close(
-                        out["attn_soft"][i, :t, :n], one["attn_soft"][0], atol=1e-5, rtol=1e-5
-                    )
+                    torch.testing.assert_close(out["attn_soft"][i, :t, :n], one["attn_soft"][0], **CLOSE)
     # Inference too: a sentence synthesized alone or in a padded batch.
     model.set_pitch_stats(150.0, 30.0)
     text, lens = batch["text"], batch["text_lens"]
@@ -148,17 +156,17 @@ def test_padding_does_not_leak():
             alone = model.infer(text[i : i + 1, : int(lens[i])], lens[i : i + 1])
             t = int(alone["mel_lens"][0])
             assert int(together["mel_lens"][i]) == t
-            torch.testing.assert_close(together["mel"][i, :, :t], alone["mel"][0], atol=1e-5, rtol=1e-5)
+            torch.testing.assert_close(together["mel"][i, :, :t], alone["mel"][0], **CLOSE)
 
 
 def test_a_batch_of_one_without_masks_gives_the_same_numbers():
     """`padded=False` skips every mask in the transformers (the runtime's batch-of-one graph): the output must
     not change, and a padded batch must be refused rather than silently attend to its padding."""
     torch.manual_seed(0)
-    model = FastPitch(tiny_cfg().model).eval()
+    model = FastPitch(tiny_cfg().model).eval().to(DEVICE)
     model.set_pitch_stats(150.0, 30.0)
-    text = torch.randint(1, N_SYMBOLS, (1, 23))
-    lens = torch.tensor([23])
+    text = torch.randint(1, N_SYMBOLS, (1, 23)).to(DEVICE)
+    lens = torch.tensor([23], device=DEVICE)
     with torch.no_grad():
         masked = model.infer(text, lens, pace=1.2, pitch_shift=1.0)
         unmasked = model.infer(text, lens, pace=1.2, pitch_shift=1.0, padded=False)
@@ -171,8 +179,8 @@ def test_a_batch_of_one_without_masks_gives_the_same_numbers():
 def test_every_parameter_learns_and_gradients_are_finite():
     torch.manual_seed(0)
     cfg = tiny_cfg()
-    model = FastPitch(cfg.model)
-    batch = without(synthetic_batch(b=4), "durations")
+    model = FastPitch(cfg.model).to(DEVICE)
+    batch = on_device(without(synthetic_batch(b=4), "durations"))
     total, terms = FastPitchLoss(cfg.train)(model(batch), batch, step=10_000)
     assert set(terms) == {"mel", "duration", "pitch", "energy", "attn", "kl", "total"}
     total.backward()
@@ -184,9 +192,9 @@ def test_every_parameter_learns_and_gradients_are_finite():
 def test_overfits_eight_utterances_with_the_learned_aligner():
     torch.manual_seed(0)
     cfg = tiny_cfg()
-    model = FastPitch(cfg.model)
+    model = FastPitch(cfg.model).to(DEVICE)
     loss_fn = FastPitchLoss(cfg.train)
-    batch = without(synthetic_batch(b=8), "durations")
+    batch = on_device(without(synthetic_batch(b=8), "durations"))
     opt = torch.optim.Adam(model.parameters(), lr=1e-2)
     first = last = None
     for step in range(120):

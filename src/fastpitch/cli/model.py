@@ -33,12 +33,14 @@ def bench_model_command(
     ),
     repeats: int = typer.Option(5, "--repeats", help="Timed calls per case (the fastest is kept)."),
     threads: int = typer.Option(0, "--threads", help="torch threads (0: torch's default)."),
+    device: str = typer.Option("cpu", "--device", help="cpu or cuda."),
     out: Path = typer.Option(Path("bench-results/model.json"), "--out", help="Where to write the JSON."),
 ) -> None:
     """Inference time of the acoustic model alone (eager and torch.compile), 6 frames per symbol."""
     import torch
 
     from fastpitch.models.bench import bench_model
+    from fastpitch.train.loop import pick_device
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -49,6 +51,7 @@ def bench_model_command(
             _ints(symbols),
             compile=compile,
             repeats=repeats,
+            device=str(pick_device(device)),
         )
     _write(result, out)
 

@@ -48,7 +48,21 @@ def machine() -> dict[str, Any]:
         "cpu_count": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
         "processor": platform.processor() or platform.machine(),
+        "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
+
+
+def _synced(fn: Callable[..., Any], device: torch.device) -> Callable[..., Any]:
+    """fn, waiting for the GPU to finish before returning, so that wall-clock timing covers the work."""
+    if device.type != "cuda":
+        return fn
+
+    def call(*args: Any, **kwargs: Any) -> Any:
+        out = fn(*args, **kwargs)
+        torch.cuda.synchronize(device)
+        return out
+
+    return call
 
 
 def _best_time(
@@ -155,27 +169,35 @@ def bench_model(
     compile: bool = True,
     repeats: int = 5,
     budget_s: float = 20.0,
+    device: str = "cpu",
 ) -> dict[str, Any]:
-    """Inference time of the acoustic model alone, eager and compiled (compile time reported apart)."""
+    """Inference time of the acoustic model alone, eager and compiled (compile time reported apart), in fp32."""
     timing = {"repeats": repeats, "budget_s": budget_s}
-    results: dict[str, Any] = {"machine": machine(), "frames_per_symbol": FRAMES_PER_SYMBOL, "configs": []}
+    dev = torch.device(device)
+    results: dict[str, Any] = {
+        "machine": machine(),
+        "device": str(dev),
+        "frames_per_symbol": FRAMES_PER_SYMBOL,
+        "configs": [],
+    }
     for name in presets:
         cfg = preset(name, [f"model.n_symbols={N_SYMBOLS}"])
         torch.manual_seed(0)
-        model = FastPitch(cfg.model, aligner=False).eval()
+        model = FastPitch(cfg.model, aligner=False).eval().to(dev)
         model.set_pitch_stats(150.0, 30.0)
         params = sum(p.numel() for p in model.parameters())
-        compiled = torch.compile(model.infer, dynamic=True) if compile else None
+        infer = _synced(model.infer, dev)
+        compiled = _synced(torch.compile(model.infer, dynamic=True), dev) if compile else None
         for b in batch_sizes:
             for n in symbol_counts:
-                text = torch.randint(1, N_SYMBOLS, (b, n))
-                lens = torch.full((b,), n)
-                durations = torch.full((b, n), float(FRAMES_PER_SYMBOL))
+                text = torch.randint(1, N_SYMBOLS, (b, n)).to(dev)
+                lens = torch.full((b,), n, device=dev)
+                durations = torch.full((b, n), float(FRAMES_PER_SYMBOL), device=dev)
                 row: dict[str, Any] = {"preset": name, "params": params, "batch": b, "symbols": n}
                 row["frames"] = n * FRAMES_PER_SYMBOL
                 audio_s = b * row["frames"] * cfg.audio.hop_length / cfg.audio.sample_rate
                 with torch.inference_mode():
-                    eager = _best_time(model.infer, text, lens, durations=durations, **timing)
+                    eager = _best_time(infer, text, lens, durations=durations, **timing)
                     row["eager_ms"] = round(eager * 1e3, 1)
                     row["eager_x_realtime"] = round(audio_s / eager, 1)
                     if compiled is not None:

@@ -196,6 +196,7 @@ def _timed_run(
 
 def _profile(engine: Any, batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
     """Where one training step's time goes: phases (forward, backward, …) and the top operators by self time."""
+    from torch.autograd import DeviceType
     from torch.profiler import ProfilerActivity, profile
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda" else [])
@@ -206,15 +207,28 @@ def _profile(engine: Any, batch: dict[str, Any], device: torch.device) -> dict[s
     wall = time.perf_counter() - start
     events = prof.key_averages()
     time_attr = "self_device_time_total" if device.type == "cuda" else "self_cpu_time_total"
-    total_self = sum(getattr(e, time_attr) for e in events) or 1.0
-    phases = {e.key: e.cpu_time_total / 1e6 for e in events if e.key in PHASES}
+    phases: dict[str, float] = {}
+    for e in events:  # on CUDA each phase also appears as a GPU annotation with no CPU time: keep the larger
+        if e.key in PHASES:
+            phases[e.key] = max(phases.get(e.key, 0.0), e.cpu_time_total / 1e6)
+    # On CUDA the kernels alone: an operator's self device time repeats that of the kernels it launched.
     ops = sorted(
-        (e for e in events if e.key not in PHASES and not e.key.startswith("ProfilerStep")),
+        (
+            e
+            for e in events
+            if e.key not in PHASES
+            and not e.key.startswith("ProfilerStep")
+            and (device.type != "cuda" or e.device_type == DeviceType.CUDA)
+        ),
         key=lambda e: getattr(e, time_attr),
         reverse=True,
     )
+    total_self = sum(getattr(e, time_attr) for e in ops) or 1.0
+    report: dict[str, Any] = {"step_seconds_profiled": wall}
+    if device.type == "cuda":  # the share of the step the GPU computed; the rest it waited for the CPU
+        report["device_busy_fraction"] = total_self / 1e6 / wall
     return {
-        "step_seconds_profiled": wall,
+        **report,
         "phase_seconds": phases,
         "top_ops": [
             {"op": e.key, "share": getattr(e, time_attr) / total_self, "calls": e.count} for e in ops[:12]
