@@ -61,7 +61,7 @@ def test_mas_recovers_a_clear_diagonal_exactly():
     np.testing.assert_array_equal(got[1], [2, 2, 2, 0, 0])
 
 
-def test_vectorised_mas_equals_the_plain_loop_on_random_inputs():
+def test_compiled_mas_equals_the_plain_loop_on_random_inputs():
     log_attn, text_lens, mel_lens = random_alignment(6, 23, 90, seed=3)
     got = mas(log_attn, text_lens, mel_lens)
     for i in range(6):

@@ -83,7 +83,7 @@ def bench_align_command(
     max_utterances: int = typer.Option(200, "--max-utterances", help="Utterances scored at most."),
     out: Path = typer.Option(Path("bench-results/align.json"), "--out", help="Where to write the JSON."),
 ) -> None:
-    """MAS speed (vectorised vs a plain Python loop); with a corpus, the aligner's boundary error."""
+    """MAS speed (compiled vs a plain Python loop); with a corpus, the aligner's boundary error."""
     from fastpitch.models.bench import bench_align
 
     with console.status("benchmarking the aligner"):

@@ -4,8 +4,7 @@ Symbols and mel frames are encoded by small conv stacks; the soft alignment of e
 softmax of the negative squared L2 distance (times a temperature) plus a beta-binomial prior that favours the
 diagonal. The forward-sum loss (CTC with one blank) maximises the likelihood of all monotonic paths; monotonic
 alignment search (Viterbi) picks the best one as hard durations (word boundaries may get none), and a
-binarization loss pulls the soft alignment towards it. MAS here is vectorised over the batch in numpy: one
-Python step per mel frame.
+binarization loss pulls the soft alignment towards it. MAS here is compiled with numba.
 """
 
 from __future__ import annotations
@@ -147,51 +146,25 @@ def mas(
 
     Viterbi for the best path that starts on the first symbol, ends on the last and, per frame, stays on its
     symbol or moves to the next one (ties move on, as in NVIDIA's `mas_width1`); with `skippable` (B, N) bool,
-    it may also jump over a skippable symbol between the first and the last, which then gets zero frames. One
-    vectorised step per frame over all utterances and symbols. Every frame belongs to exactly one symbol, so
-    each row sums to its mel length; when an utterance has fewer frames than symbols, the remaining symbols get
-    zero frames.
+    it may also jump over a skippable symbol between the first and the last, which then gets zero frames.
+    Every frame belongs to exactly one symbol, so each row sums to its mel length; when an utterance has fewer
+    frames than symbols, the remaining symbols get zero frames. Compiled with numba (single-threaded, so that it
+    stays safe in processes that fork data-loader workers).
     """
     log_attn = np.asarray(log_attn)
     if log_attn.dtype != np.float64:  # float64 stays exact (the tests compare with float64 loops)
-        log_attn = log_attn.astype(np.float32, copy=False)
-    b_size, t_max, n_max = log_attn.shape
-    text_lens = np.asarray(text_lens, dtype=np.int64)
-    mel_lens = np.asarray(mel_lens, dtype=np.int64)
+        log_attn = np.ascontiguousarray(log_attn, dtype=np.float32)
+    from fastpitch.models.mas_kernel import mas_batch  # numba: imported and compiled only where MAS runs
 
-    # Forward. Padding needs no mask: the best path into (t, j) only involves frames <= t and symbols <= j,
-    # and the backtrack starts from each utterance's own last frame and symbol.
-    score = np.full((b_size, n_max), -np.inf, dtype=log_attn.dtype)
-    score[:, 0] = log_attn[:, 0, 0]
-    back = np.zeros((t_max, b_size, n_max), dtype=np.int8)  # best way into (t, j) came from j - back
-    shifted = np.full((b_size, n_max), -np.inf, dtype=log_attn.dtype)
-    jumped = np.full((b_size, n_max), -np.inf, dtype=log_attn.dtype)
-    over = np.asarray(skippable, dtype=bool)[:, 1:-1] if skippable is not None else None
-    for t in range(1, t_max):
-        shifted[:, 1:] = score[:, :-1]
-        if over is not None:
-            np.copyto(jumped[:, 2:], np.where(over, score[:, :-2], -np.inf))
-        np.greater_equal(shifted, score, out=back[t], casting="unsafe")
-        np.maximum(shifted, score, out=score)
-        if over is not None:  # ties jump; only from a reachable state, so a path never runs off the left
-            back[t][(jumped >= score) & (jumped > -np.inf)] = 2
-            np.maximum(jumped, score, out=score)
-        score += log_attn[:, t]
-
-    # Backtrack all utterances at once. Never move left of the first symbol or before an utterance's last
-    # frame; a flat index into `back` keeps each step to one gather.
-    back[:, :, 0] = 0
-    back[np.arange(t_max)[:, None] >= mel_lens[None, :]] = 0
-    back = back.reshape(-1)
-    offsets = np.arange(t_max)[:, None] * (b_size * n_max) + np.arange(b_size)[None, :] * n_max
-    j = text_lens - 1
-    path = np.empty((t_max, b_size), dtype=np.int64)
-    for t in range(t_max - 1, -1, -1):
-        path[t] = j
-        j = j - back[offsets[t] + j]
-    active = np.arange(t_max)[:, None] < mel_lens[None, :]
-    flat = (np.arange(b_size)[None, :] * n_max + path)[active]
-    return np.bincount(flat, minlength=b_size * n_max).reshape(b_size, n_max)
+    b_size, _, n_max = log_attn.shape
+    if skippable is None:
+        skippable = np.zeros((b_size, n_max), dtype=np.bool_)
+    return mas_batch(
+        log_attn,
+        np.asarray(text_lens, dtype=np.int64),
+        np.asarray(mel_lens, dtype=np.int64),
+        np.ascontiguousarray(skippable, dtype=np.bool_),
+    )
 
 
 def symbol_index(durations: torch.Tensor, n_frames: int | torch.Tensor) -> torch.Tensor:

@@ -2,7 +2,7 @@
 
 * model: `FastPitch.infer` alone (no vocoder) for each config, batch size and text length, eager and
   `torch.compile`d, with durations fixed at 6 frames per symbol so that every run makes the same mel length.
-* align: the vectorised MAS against a plain Python loop on the same inputs (and that both agree), the cost of
+* align: the compiled MAS against a plain Python loop on the same inputs (and that both agree), the cost of
   the beta-binomial prior; and, given a features cache and reference timings, the learned aligner's boundary
   error against them (mean absolute error, share of boundaries off by more than 50 ms), after training for
   a few minutes or from a checkpoint.
@@ -84,7 +84,7 @@ def _best_time(
 
 
 def mas_reference(log_attn: np.ndarray) -> np.ndarray:
-    """MAS for one utterance (T, N) in plain Python loops: the baseline the vectorised `mas` must match."""
+    """MAS for one utterance (T, N) in plain Python loops: the baseline the compiled `mas` must match."""
     rows = np.asarray(log_attn, dtype=np.float64).tolist()
     t_len, n_len = len(rows), len(rows[0])
     neg = float("-inf")
@@ -130,7 +130,7 @@ def bench_mas(
     shapes: Sequence[tuple[int, int, int]] = ((1, 50, 300), (16, 100, 600), (16, 200, 1200)),
     repeats: int = 5,
 ) -> list[dict[str, Any]]:
-    """Vectorised MAS vs the plain loop per (batch, symbols, frames); also the prior's cost."""
+    """Compiled MAS vs the plain loop per (batch, symbols, frames); also the prior's cost."""
     rows = []
     for b, n, t in shapes:
         log_attn, text_lens, mel_lens = random_alignment(b, n, t)
@@ -147,7 +147,7 @@ def bench_mas(
                 "batch": b,
                 "symbols": n,
                 "frames": t,
-                "vectorized_ms": round(fast * 1e3, 2),
+                "compiled_ms": round(fast * 1e3, 2),
                 "python_loop_ms": round(loop * 1e3, 1),
                 "speedup": round(loop / fast, 1),
                 "identical_paths": agree,
