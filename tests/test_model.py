@@ -345,27 +345,39 @@ def test_bad_configs_are_refused():
 
 @pytest.mark.parametrize("kernel", [3, 5])
 def test_feed_forward_as_matrix_products_equals_the_convolutions(kernel):
-    """`conv_feed_forward` (the CPU path) against two nn.Conv1d with the same weights, forward and backward, on a
-    padded batch; and torch's numerical gradient check in float64."""
+    """`conv_feed_forward` (the CPU path, products over the real frames only) against two nn.Conv1d with the same
+    weights, forward and backward, on a padded batch (one utterance empty); and torch's numerical gradient check
+    in float64."""
     from fastpitch.models.conv_ff import conv_feed_forward
 
     torch.manual_seed(0)
     conv1 = torch.nn.Conv1d(6, 10, kernel, padding=kernel // 2).double()
     conv2 = torch.nn.Conv1d(10, 6, kernel, padding=kernel // 2).double()
-    mask = (torch.arange(9)[None] < torch.tensor([9, 6, 2])[:, None]).double()[:, :, None]
-    x = (torch.randn(3, 9, 6, dtype=torch.double) * mask).requires_grad_()
-    ref = conv2(torch.relu(conv1(x.transpose(1, 2))) * mask.transpose(1, 2)).transpose(1, 2)
+    mask = (torch.arange(9)[None] < torch.tensor([9, 6, 2, 0])[:, None]).double()[:, :, None]
+    x = (torch.randn(4, 9, 6, dtype=torch.double) * mask).requires_grad_()
+    ref = conv2(torch.relu(conv1(x.transpose(1, 2))) * mask.transpose(1, 2)).transpose(1, 2) * mask
     got = conv_feed_forward(x, mask, conv1, conv2)
     torch.testing.assert_close(got, ref)
     grad = torch.randn_like(ref)
     params = [x, conv1.weight, conv1.bias, conv2.weight, conv2.bias]
-    for a, b in zip(
-        torch.autograd.grad(got, params, grad), torch.autograd.grad(ref, params, grad), strict=True
-    ):
+    got_grads = torch.autograd.grad(got, params, grad)
+    ref_grads = torch.autograd.grad(ref, params, grad)
+    # The packed products never read padding: its gradient is 0 (in FastPitch it meets a mask anyway).
+    torch.testing.assert_close(got_grads[0], ref_grads[0] * mask)
+    for a, b in zip(got_grads[1:], ref_grads[1:], strict=True):
         torch.testing.assert_close(a, b)
 
     inputs = [t.detach().clone().requires_grad_() for t in params]
     assert torch.autograd.gradcheck(lambda *t: conv_feed_forward(t[0], mask, *_convs(*t[1:])), inputs)
+
+
+def test_the_matrix_product_feed_forward_needs_prefix_masks():
+    from fastpitch.models.conv_ff import conv_feed_forward
+
+    conv = torch.nn.Conv1d(2, 2, 3, padding=1)
+    holed = torch.tensor([[1.0, 0.0, 1.0]])[:, :, None]
+    with pytest.raises(ValueError, match="prefix"):
+        conv_feed_forward(torch.zeros(1, 3, 2), holed, conv, conv)
 
 
 def _convs(w1, b1, w2, b2):  # type: ignore[no-untyped-def]
