@@ -94,8 +94,13 @@ class MultiHeadAttention(nn.Module):
         q, k, v = self.qkv(x).view(b, t, 3, self.n_heads, self.d_head).permute(2, 0, 3, 1, 4).unbind(0)
         if self.training and self.dropatt > 0 and x.device.type == "cpu":
             # SDPA's own dropout on CPU draws with bernoulli_: written out, the weights take `dropout_mask`.
-            scores = q @ k.transpose(-1, -2) * self.d_head**-0.5
-            weights = torch.softmax(scores if key_bias is None else scores + key_bias, dim=-1)
+            # The scale goes on q and the key mask into the product (baddbmm): no extra pass over the T x T scores.
+            q, k = (q * self.d_head**-0.5).flatten(0, 1), k.flatten(0, 1).transpose(1, 2)
+            if key_bias is None:
+                scores = torch.bmm(q, k)
+            else:
+                scores = torch.baddbmm(key_bias.expand(b, self.n_heads, 1, t).flatten(0, 1), q, k)
+            weights = torch.softmax(scores.view(b, self.n_heads, t, t), dim=-1)
             attn = (weights * dropout_mask(weights, self.dropatt)) @ v
         else:
             attn = F.scaled_dot_product_attention(
