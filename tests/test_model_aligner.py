@@ -215,3 +215,22 @@ def test_bench_commands_write_json(tmp_path):
     assert row["frames"] == 7 * 6 and row["eager_ms"] > 0
     mas_rows = bench_mas(((3, 9, 40),), repeats=1)
     assert mas_rows[0]["identical_paths"] and mas_rows[0]["durations_sum_to_mel_lens"]
+
+
+def test_mas_compiles_without_a_writable_cache(monkeypatch):
+    """A read-only install and home leave numba no place for its cache: MAS must still import and run."""
+    import importlib
+
+    from numba.core import caching
+
+    from fastpitch.models import mas_kernel
+
+    monkeypatch.setattr(caching.CacheImpl, "_locator_classes", [])
+    try:
+        kernel = importlib.reload(mas_kernel)
+        log_attn = np.log(np.array([[[0.9, 0.1], [0.1, 0.9], [0.1, 0.9], [0.1, 0.9]]], dtype=np.float32))
+        got = kernel.mas_batch(log_attn, np.array([2]), np.array([4]), np.zeros((1, 2), dtype=bool))
+        assert got.tolist() == [[1, 3]]
+    finally:
+        monkeypatch.undo()
+        importlib.reload(mas_kernel)
