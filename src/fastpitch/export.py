@@ -1,7 +1,8 @@
 """A voice's models as ONNX, for `fastpitch.runtime` (numpy + ONNX Runtime, no torch).
 
-acoustic.onnx: inputs text (B, N) int64 symbol ids, text_lens (B,), speaker (B,) int64, and the scalar float
-controls pace, pitch_shift (semitones), pitch_range, energy; outputs mel (B, n_mels, T), mel_lens (B,),
+acoustic.onnx: inputs text (B, N) int64 symbol ids, text_lens (B,), speaker (B,) int64, and the float controls
+pace, pitch_shift (semitones), pitch_range, energy, each (B, N): one value per symbol, so that speech markup
+can slow or raise one span (voices exported before took one number each; the runtime still reads them); outputs mel (B, n_mels, T), mel_lens (B,),
 durations (B, N) frames and pitch (B, N) Hz. Batch, text length and mel length are dynamic.
 acoustic-single.onnx: the same interface for B = 1 without padding: no mask is multiplied in, which spares
 ONNX Runtime a layout change around every feed-forward (each of its convolution pairs then stays in the
@@ -224,7 +225,11 @@ def _acoustic_example(n_symbols: int, n_speakers: int, batch: int, length: int, 
     lens = torch.tensor([length - (i * 3) % max(length // 2, 1) for i in range(batch)])
     text = text * (torch.arange(length)[None] < lens[:, None])
     speaker = torch.randint(0, n_speakers, (batch,), generator=gen)
-    controls = [torch.tensor(v, dtype=torch.float32) for v in (1.0, 0.0, 1.0, 1.0)]
+    # One value per symbol (speech markup's per-span controls), varied so that nothing folds to a constant.
+    controls = [
+        base + spread * torch.rand((batch, length), generator=gen)
+        for base, spread in ((0.9, 0.2), (-1.0, 2.0), (0.9, 0.2), (0.9, 0.2))
+    ]
     return (text, lens, speaker, *controls)
 
 
@@ -246,6 +251,7 @@ def export_acoustic(
         "text": {0: "batch", 1: "symbols"},
         "text_lens": {0: "batch"},
         "speaker": {0: "batch"},
+        **{name: {0: "batch", 1: "symbols"} for name in ACOUSTIC_INPUTS[3:]},
         "mel": {0: "batch", 2: "frames"},
         "mel_lens": {0: "batch"},
         "durations": {0: "batch", 1: "symbols"},
@@ -274,7 +280,11 @@ def verify_acoustic(model: nn.Module, path: str | Path, padded: bool = True) -> 
         text, lens, speaker, *_ = _acoustic_example(
             cfg.n_symbols, cfg.n_speakers, batch=3 if padded else 1, length=37, seed=seed
         )
-        values = [torch.tensor(v, dtype=torch.float32) for v in controls]
+        # The second set changes from the middle of each sequence on, as an SSML span would.
+        half = (torch.arange(text.size(1)) >= text.size(1) // 2).float()[None].expand(text.shape)
+        values = [
+            v + (v - d) * half * (seed - 1) for v, d in zip(controls, (1.0, 0.0, 1.0, 1.0), strict=True)
+        ]
         with torch.inference_mode():
             ref = AcousticGraph(model)(text, lens, speaker, *values)
         feed = {

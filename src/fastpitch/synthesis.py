@@ -13,6 +13,7 @@ deterministic: the models run in eval mode under `torch.inference_mode`, and Gri
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -20,8 +21,17 @@ import numpy as np
 import torch
 
 from fastpitch.allocator import reuse_freed_memory
-from fastpitch.runtime.pipeline import AcousticOutput, Controls, SpeechEngine, SynthesisResult, pad_ids
-from fastpitch.text import TextFrontend
+from fastpitch.runtime.pipeline import (
+    AcousticOutput,
+    Controls,
+    SpeechEngine,
+    SymbolControls,
+    SynthesisResult,
+    pad_ids,
+    symbol_controls,
+    voice_frontend,
+)
+from fastpitch.text import LexiconSource
 from fastpitch.vocoders import GriffinLim
 from fastpitch.voice import LoadedVoice, Voice, load_voice
 
@@ -39,12 +49,14 @@ class Synthesizer(SpeechEngine):
         device: str | torch.device = "cpu",
         threads: int | None = None,
         max_chars: int | None = None,
+        lexicon: LexiconSource | None = None,
     ) -> None:
         self.voice: Voice = loaded.voice
         self.model = loaded.acoustic.eval()
         self.vocoder: Any = loaded.vocoder  # numpy GriffinLim or a torch NeuralVocoder
         self.device = torch.device(device)
-        self.frontend = TextFrontend(self.voice.text)
+        self.frontend = voice_frontend(self.voice, lexicon)
+        self.pitch_means = [float(self.voice.pitch.get(s, {}).get("mean", 0.0)) for s in self.voice.speakers]
         self.sample_rate = self.voice.audio.sample_rate
         self.hop_length = self.voice.audio.hop_length
         self.n_mels = self.voice.audio.n_mels
@@ -64,22 +76,41 @@ class Synthesizer(SpeechEngine):
         vocoder: str | Path | None = None,
         threads: int | None = None,
         max_chars: int | None = None,
+        lexicon: LexiconSource | None = None,
     ) -> Synthesizer:
         """Load a voice directory (None: the installed default voice); `vocoder` overrides the voice's own
-        ("griffin-lim" or a vocoder checkpoint); `threads` sets torch's CPU threads."""
-        return cls(load_voice(path, device=device, vocoder=vocoder), device, threads, max_chars)
+        ("griffin-lim" or a vocoder checkpoint); `threads` sets torch's CPU threads; `lexicon` (a CMUdict-format
+        file or a word -> ARPAbet mapping) wins over the voice's `lexicon.txt`, the dictionary and the G2P."""
+        loaded = load_voice(path, device=device, vocoder=vocoder)
+        return cls(loaded, device, threads, max_chars, lexicon)
 
-    def _acoustic(self, ids: list[list[int]], speaker: int, controls: Controls) -> list[AcousticOutput]:
+    def _acoustic(
+        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
+    ) -> list[AcousticOutput]:
         text, lens = pad_ids(ids)
+        speakers = np.broadcast_to(np.asarray(speaker, dtype=np.int64), (len(ids),))
+        if isinstance(controls, SymbolControls):
+            arrays = symbol_controls(controls, text.shape)
+            pace, shift, rng, energy = (
+                torch.from_numpy(a).to(self.device)
+                for a in (arrays.pace, arrays.pitch_shift, arrays.pitch_range, arrays.energy)
+            )
+        else:
+            pace, shift, rng, energy = (
+                controls.pace,
+                controls.pitch_shift,
+                controls.pitch_range,
+                controls.energy,
+            )
         with torch.inference_mode():
             out = self.model.infer(
                 torch.from_numpy(text).to(self.device),
                 torch.from_numpy(lens).to(self.device),
-                speaker=torch.full((len(ids),), speaker, dtype=torch.long, device=self.device),
-                pace=controls.pace,
-                pitch_shift=controls.pitch_shift,
-                pitch_range=controls.pitch_range,
-                energy=controls.energy,
+                speaker=torch.from_numpy(speakers.copy()).to(self.device),
+                pace=pace,
+                pitch_shift=shift,
+                pitch_range=rng,
+                energy=energy,
                 padded=len(ids) > 1,
             )
             mel = out["mel"].float().cpu().numpy()

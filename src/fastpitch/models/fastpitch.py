@@ -270,6 +270,7 @@ class FastPitch(nn.Module):
     ) -> dict[str, torch.Tensor]:
         """Synthesize mels from symbol ids (B, N) and lengths (B,).
 
+        Each control is a number or a (B, N) tensor with one value per symbol (speech markup's spans).
         pace > 1 speaks faster (2.0 halves the length); pitch_shift is in semitones; pitch_range scales the
         distance from the speaker's mean pitch (0 flattens the melody); energy scales the predicted loudness
         contour (1.0 = as predicted). `durations` (B, N) frames and `pitch` (B, N) Hz replace the
@@ -277,7 +278,11 @@ class FastPitch(nn.Module):
         unpadded sequence: the transformers then skip every mask (the same numbers, fewer operations). Returns
         mel (B, n_mels, T), mel_lens (B,), durations (B, N) in frames, pitch (B, N) in Hz, all after the controls.
         """
-        if not (pace > 0 and energy > 0 and pitch_range >= 0):
+        if not torch.jit.is_tracing() and not (
+            bool((torch.as_tensor(pace) > 0).all())
+            and bool((torch.as_tensor(energy) > 0).all())
+            and bool((torch.as_tensor(pitch_range) >= 0).all())
+        ):
             raise FastPitchError(
                 f"pace and energy must be positive and pitch_range not negative, got {pace}, {energy}, {pitch_range}"
             )

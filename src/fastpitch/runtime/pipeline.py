@@ -7,6 +7,12 @@ length and run through the acoustic model in bounded batches, vocoded one by one
 joined with silences whose length follows the punctuation (a comma is shorter than a full stop, a paragraph
 longer). `fastpitch.Synthesizer` (PyTorch) and `fastpitch.runtime.OnnxSynthesizer` (ONNX Runtime) subclass
 `SpeechEngine` and supply only `_acoustic` and `_vocode`. Nothing here imports torch.
+
+Markup (SSML, `{ARPAbet}`; `fastpitch.text.markup`) arrives as utterances whose symbols carry styles: they
+become per-symbol pace, pitch shift, range and energy arrays that both backends hand to the model, which
+scales durations and pitch per symbol before the length regulator. Timestamps (`SynthesisResult.words`,
+`.phones`, `.marks`) are read off the durations the model used, the joining silences included, so both
+backends report the same times.
 """
 
 from __future__ import annotations
@@ -17,12 +23,14 @@ import math
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import numpy as np
 
 from fastpitch.audio import LOG_CLAMP
 from fastpitch.errors import FastPitchError
-from fastpitch.text import TextError
+from fastpitch.text import LexiconSource, Style, TextError, TextFrontend, Utterance, is_markup
+from fastpitch.text.lexicon import LEXICON_FILE
 from fastpitch.text.symbols import PAD, PAUSES, WORD_BOUNDARY
 
 # Silence after a piece, in seconds at pace 1.0, by the punctuation that ends it.
@@ -39,6 +47,7 @@ SENTENCE_PAUSE = 0.25  # a sentence without final punctuation
 WORD_PAUSE = 0.05  # a long sentence cut at a word boundary
 PARAGRAPH_PAUSE = 0.60
 SILENT_SYMBOLS = frozenset((PAD, WORD_BOUNDARY, *PAUSES))
+SILENCE_DB = -40.0  # a frame this far below a piece's loudest is silence (timestamps and breaks)
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _CLOSERS = "\"'”’)]}»"
 
@@ -70,6 +79,51 @@ class Controls:
 
 
 @dataclass
+class SymbolControls:
+    """Controls per symbol for a padded batch, each (B, N) float32: what the acoustic model takes."""
+
+    pace: np.ndarray
+    pitch_shift: np.ndarray
+    pitch_range: np.ndarray
+    energy: np.ndarray
+
+    @classmethod
+    def uniform(cls, controls: Controls, shape: tuple[int, int]) -> SymbolControls:
+        return cls(
+            *(
+                np.full(shape, value, np.float32)
+                for value in (controls.pace, controls.pitch_shift, controls.pitch_range, controls.energy)
+            )
+        )
+
+    def scalar(self) -> Controls | None:
+        """The same controls as scalars when every symbol has the same ones (None otherwise)."""
+        values = []
+        for a in (self.pace, self.pitch_shift, self.pitch_range, self.energy):
+            if a.size and not (a == a.flat[0]).all():
+                return None
+            values.append(float(a.flat[0]) if a.size else 1.0)
+        return Controls(*values)
+
+
+def symbol_controls(controls: Controls | SymbolControls, shape: tuple[int, int]) -> SymbolControls:
+    """Per-symbol arrays of `shape` from scalar controls (or the arrays themselves)."""
+    return controls if isinstance(controls, SymbolControls) else SymbolControls.uniform(controls, shape)
+
+
+@dataclass(frozen=True)
+class Timestamp:
+    """A word, phone or mark and where it lies in the output audio, in seconds (a mark has start == end)."""
+
+    text: str
+    start: float
+    end: float
+
+    def to_dict(self) -> dict[str, float | str]:
+        return {"text": self.text, "start": round(self.start, 4), "end": round(self.end, 4)}
+
+
+@dataclass
 class Piece:
     """A stretch of text the acoustic model speaks in one go: a sentence, or part of a long one."""
 
@@ -77,7 +131,13 @@ class Piece:
     sentence: str
     symbols: list[str]
     ids: list[int]
-    pause: float  # seconds of silence after it at pace 1.0
+    pause: float  # seconds of silence after it at pace 1.0 (at any pace when `fixed`)
+    words: list[tuple[str, int, int]] = field(default_factory=list)  # word, its symbols' [start, end)
+    marks: list[tuple[str, int]] = field(default_factory=list)  # name, index of the symbol it precedes
+    styles: list[Style] | None = None  # per symbol, from markup
+    speaker: int | None = None  # from markup; None: the caller's
+    fixed: bool = False  # the pause is a <break>: its length does not follow the pace
+    trim_lead: bool = False  # follows a <break>: its leading silence is cut, so the break is what was asked
 
 
 @dataclass
@@ -87,6 +147,7 @@ class AcousticOutput:
     mel: np.ndarray  # (n_mels, T) log mel
     durations: np.ndarray  # (N,) frames per input symbol
     pitch: np.ndarray  # (N,) Hz per input symbol, after shift and range
+    word_ends: list[int] | None = None  # frame where each word's sound dies away (`sound_ends`)
 
 
 @dataclass
@@ -105,10 +166,36 @@ class SynthesisResult:
     durations: np.ndarray  # (S,) frames per symbol
     symbols: list[str]
     sentences: list[str] = field(default_factory=list)
+    words: list[Timestamp] = field(default_factory=list)
+    phones: list[Timestamp] = field(default_factory=list)
+    marks: list[Timestamp] = field(default_factory=list)
 
     @property
     def seconds(self) -> float:
         return len(self.audio) / self.sample_rate
+
+    def timestamps(self, phones: bool = False) -> dict:
+        """Words and marks (and phones) as a JSON-ready dict."""
+        out: dict = {
+            "duration": round(self.seconds, 4),
+            "words": [w.to_dict() for w in self.words],
+            "marks": [m.to_dict() for m in self.marks],
+        }
+        if phones:
+            out["phones"] = [p.to_dict() for p in self.phones]
+        return out
+
+
+@dataclass
+class StreamChunk:
+    """One chunk of `SpeechEngine.stream_detailed`: audio, where it starts in the whole stream, and the
+    words, phones and marks it holds, timed from the start of the stream."""
+
+    audio: np.ndarray
+    start: float
+    words: list[Timestamp]
+    phones: list[Timestamp]
+    marks: list[Timestamp]
 
 
 def pause_after(sentence: str) -> float:
@@ -119,24 +206,55 @@ def pause_after(sentence: str) -> float:
 
 def split_symbols(symbols: list[str], max_symbols: int) -> list[tuple[list[str], float]]:
     """Cut a symbol sequence into pieces of at most `max_symbols`, preferring pauses, then word boundaries."""
-    pieces: list[tuple[list[str], float]] = []
-    rest = symbols
-    while len(rest) > max_symbols:
-        head = rest[:max_symbols]
+    return [(symbols[a:b], pause) for a, b, pause in split_points(symbols, max_symbols)]
+
+
+def split_points(symbols: list[str], max_symbols: int) -> list[tuple[int, int, float]]:
+    """`split_symbols` as (start, end, pause) ranges: a word boundary where a piece is cut belongs to none."""
+    pieces: list[tuple[int, int, float]] = []
+    start, n = 0, len(symbols)
+    while n - start > max_symbols:
+        head = symbols[start : start + max_symbols]
         cut = max((i for i, s in enumerate(head) if s in PAUSE_SECONDS), default=-1)
         if cut > 0:
-            pieces.append((head[: cut + 1], PAUSE_SECONDS[head[cut]]))
-            rest = rest[cut + 1 :]
+            pieces.append((start, start + cut + 1, PAUSE_SECONDS[head[cut]]))
+            start += cut + 1
             continue
         cut = max((i for i, s in enumerate(head) if s == WORD_BOUNDARY), default=-1)
         if cut > 0:
-            pieces.append((head[:cut], WORD_PAUSE))
-            rest = rest[cut + 1 :]
+            pieces.append((start, start + cut, WORD_PAUSE))
+            start += cut + 1
         else:
-            pieces.append((head, 0.0))
-            rest = rest[max_symbols:]
-    pieces.append((rest, 0.0))
+            pieces.append((start, start + max_symbols, 0.0))
+            start += max_symbols
+    pieces.append((start, n, 0.0))
     return pieces
+
+
+def voice_frontend(voice: object, lexicon: LexiconSource | None = None) -> TextFrontend:
+    """The text frontend for a voice: its symbol table, its own `lexicon.txt` if it has one, then the user's."""
+    path = getattr(voice, "path", None)
+    own = Path(path) / LEXICON_FILE if path is not None else None
+    return TextFrontend(voice.text, lexicon, own if own is not None and own.is_file() else None)  # type: ignore[attr-defined]
+
+
+def sound_ends(mel: np.ndarray, durations: np.ndarray, words: list[tuple[str, int, int]]) -> list[int]:
+    """The frame at which each word's sound has died away: its last symbol's end, or later while the mel
+    stays within `SILENCE_DB` of the piece's loudest frame (a release or a vowel's decay runs on into the
+    pause after it), never past the next word's start."""
+    if not words or mel.shape[-1] == 0:
+        return []
+    power = np.exp(2.0 * mel.astype(np.float64)).sum(axis=0)
+    loud = 10.0 * np.log10(power / power.max() + 1e-30) > SILENCE_DB
+    edges = np.concatenate([[0], np.cumsum(durations)]).astype(int)
+    ends = []
+    for k, (_, _, b) in enumerate(words):
+        end = int(edges[b])
+        limit = int(edges[words[k + 1][1]]) if k + 1 < len(words) else mel.shape[-1]
+        while end < limit and loud[end]:
+            end += 1
+        ends.append(end)
+    return ends
 
 
 def pad_ids(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -154,11 +272,13 @@ def speakable(symbols: Iterable[str]) -> bool:
 
 
 class SpeechEngine(abc.ABC):
-    """Sentence splitting, batching, pauses and streaming over an acoustic model and a vocoder.
+    """Sentence splitting, batching, pauses, markup, timestamps and streaming over an acoustic model and a vocoder.
 
-    Subclasses set `frontend`, `sample_rate`, `hop_length`, `speakers` and implement `_acoustic` and `_vocode`.
-    `max_chars` bounds the text accepted (None: no limit), `max_symbols` the length of one piece and
-    `batch_size` / `batch_symbols` the acoustic model's batches.
+    Subclasses set `frontend`, `sample_rate`, `hop_length`, `speakers` (and `pitch_means`, each speaker's mean
+    pitch in Hz, for SSML pitches in Hz) and implement `_acoustic` and `_vocode`. `max_chars` bounds the text
+    accepted (None: no limit), `max_symbols` the length of one piece and `batch_size` / `batch_symbols` the
+    acoustic model's batches. Every entry point takes `ssml`: True reads the text as SSML, False as plain
+    text (with `{ARPAbet}`), None (the default) as SSML when it starts with `<speak`.
     """
 
     frontend: object
@@ -166,6 +286,7 @@ class SpeechEngine(abc.ABC):
     hop_length: int
     n_mels: int
     speakers: list[str]
+    pitch_means: list[float] | None = None
     max_chars: int | None = None
     max_symbols: int = 300
     batch_size: int = 16
@@ -174,8 +295,11 @@ class SpeechEngine(abc.ABC):
     # ---- what a backend provides -----------------------------------------------------------------------------
 
     @abc.abstractmethod
-    def _acoustic(self, ids: list[list[int]], speaker: int, controls: Controls) -> list[AcousticOutput]:
-        """Mel, durations and pitch for each symbol-id sequence."""
+    def _acoustic(
+        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
+    ) -> list[AcousticOutput]:
+        """Mel, durations and pitch for each symbol-id sequence; `speaker` is one for all or one per sequence,
+        `controls` scalars or (B, N) arrays over the padded batch (`symbol_controls`)."""
 
     @abc.abstractmethod
     def _vocode(self, mel: np.ndarray) -> np.ndarray:
@@ -191,10 +315,11 @@ class SpeechEngine(abc.ABC):
         pitch_shift: float = 0.0,
         pitch_range: float = 1.0,
         energy: float = 1.0,
+        ssml: bool | None = None,
     ) -> tuple[np.ndarray, int]:
         """Float32 audio (nominally within [-1, 1]) and its sample rate, for text of any length."""
         controls = Controls(pace, pitch_shift, pitch_range, energy)
-        result = self._synthesize_all([text], self.speaker_id(speaker), controls, detailed=False)[0]
+        result = self._synthesize_all([text], self.speaker_id(speaker), controls, False, ssml)[0]
         return result.audio, self.sample_rate
 
     def synthesize_batch(
@@ -205,10 +330,11 @@ class SpeechEngine(abc.ABC):
         pitch_shift: float = 0.0,
         pitch_range: float = 1.0,
         energy: float = 1.0,
+        ssml: bool | None = None,
     ) -> list[np.ndarray]:
         """Audio for each text, sharing the acoustic model's batches across texts (all at `self.sample_rate`)."""
         controls = Controls(pace, pitch_shift, pitch_range, energy)
-        results = self._synthesize_all(list(texts), self.speaker_id(speaker), controls, detailed=False)
+        results = self._synthesize_all(list(texts), self.speaker_id(speaker), controls, False, ssml)
         return [r.audio for r in results]
 
     def synthesize_detailed(
@@ -219,10 +345,12 @@ class SpeechEngine(abc.ABC):
         pitch_shift: float = 0.0,
         pitch_range: float = 1.0,
         energy: float = 1.0,
+        ssml: bool | None = None,
     ) -> SynthesisResult:
-        """Audio with its mel, per-frame pitch contour (Hz), symbols and their durations."""
+        """Audio with its mel, per-frame pitch contour (Hz), symbols and their durations, and the timestamps
+        of every word, phone and SSML mark."""
         controls = Controls(pace, pitch_shift, pitch_range, energy)
-        return self._synthesize_all([text], self.speaker_id(speaker), controls, detailed=True)[0]
+        return self._synthesize_all([text], self.speaker_id(speaker), controls, True, ssml)[0]
 
     def stream(
         self,
@@ -232,21 +360,46 @@ class SpeechEngine(abc.ABC):
         pitch_shift: float = 0.0,
         pitch_range: float = 1.0,
         energy: float = 1.0,
+        ssml: bool | None = None,
     ) -> Iterator[np.ndarray]:
         """Audio chunks in order, one per sentence (with its following pause); the first as soon as it is ready.
 
         The first sentence is synthesized alone so that it comes out quickly; later ones go in batches of
         consecutive sentences. Joined, the chunks are the audio `synthesize` returns.
         """
+        for chunk in self.stream_detailed(text, speaker, pace, pitch_shift, pitch_range, energy, ssml):
+            yield chunk.audio
+
+    def stream_detailed(
+        self,
+        text: str,
+        speaker: str | int | None = None,
+        pace: float = 1.0,
+        pitch_shift: float = 0.0,
+        pitch_range: float = 1.0,
+        energy: float = 1.0,
+        ssml: bool | None = None,
+    ) -> Iterator[StreamChunk]:
+        """`stream`, each chunk with its own words, phones and marks (times from the start of the stream)."""
         controls = Controls(pace, pitch_shift, pitch_range, energy)
         speaker_id = self.speaker_id(speaker)
-        pieces = self._speakable_pieces(self._plan([text]), [text])
+        pieces = self._speakable_pieces(self._plan([text], ssml), [text])
         batch: list[Piece] = list(itertools.islice(pieces, 1))
+        start = 0  # frames so far
         while batch:
-            outputs = self._checked_acoustic([p.ids for p in batch], speaker_id, controls)
+            outputs = self._run_acoustic(batch, speaker_id, controls)
             for piece, out in zip(batch, outputs, strict=True):
-                gap = self._silence_frames(piece.pause, controls) * self.hop_length
-                yield np.concatenate([self._checked_vocode(out.mel), np.zeros(gap, np.float32)])
+                out, audio = self._vocoded(piece, out)
+                gap = self._gap_frames(piece, out, controls)
+                words, phones, marks = self._times(piece, out, start)
+                yield StreamChunk(
+                    np.concatenate([audio, np.zeros(gap * self.hop_length, np.float32)]),
+                    start * self.hop_length / self.sample_rate,
+                    words,
+                    phones,
+                    marks,
+                )
+                start += int(out.durations.sum()) + gap
             batch = list(itertools.islice(pieces, self.batch_size))
 
     def speaker_id(self, speaker: str | int | None) -> int:
@@ -266,7 +419,7 @@ class SpeechEngine(abc.ABC):
 
     # ---- internals -------------------------------------------------------------------------------------------
 
-    def _plan(self, texts: list[str]) -> Iterator[Piece]:
+    def _plan(self, texts: list[str], ssml: bool | None = None) -> Iterator[Piece]:
         """Pieces of every text in order, lazily: paragraphs, then sentences, then bounded symbol runs."""
         for index, text in enumerate(texts):
             if not isinstance(text, str):
@@ -275,6 +428,9 @@ class SpeechEngine(abc.ABC):
                 raise SynthesisError(
                     f"text is {len(text):,} characters long; this synthesizer accepts at most {self.max_chars:,}"
                 )
+            if ssml or (ssml is None and is_markup(text)):
+                yield from self._markup_pieces(index, text, ssml)
+                continue
             paragraphs = [p for p in _PARAGRAPHS.split(text) if p.strip()]
             for n, paragraph in enumerate(paragraphs):
                 sentences = [s for s in self.frontend.split_sentences(paragraph) if s.strip()]
@@ -287,22 +443,77 @@ class SpeechEngine(abc.ABC):
 
     def _sentence_pieces(self, source: int, sentence: str, pause: float) -> Iterator[Piece]:
         """One sentence as pieces of at most `max_symbols`; the last one is followed by `pause`."""
+        words: list[tuple[str, int, int]] = []
         try:
-            symbols = self.frontend.to_symbols(sentence)
+            symbols = self.frontend.to_symbols(sentence, words)
         except TextError:  # lone punctuation or unreadable characters: a pause, not an error
             symbols = []
+        yield from self._cut(Piece(source, sentence, symbols, [], pause, words))
+
+    def _markup_pieces(self, source: int, text: str, ssml: bool | None) -> Iterator[Piece]:
+        """A markup document's utterances as pieces, with their styles, speakers, marks and breaks."""
+        utterances: list[Utterance] = self.frontend.utterances(text, ssml)
+        for k, utt in enumerate(utterances):
+            fixed = utt.end == "break"
+            if fixed:
+                pause = utt.seconds
+            elif utt.end == "paragraph":
+                pause = PARAGRAPH_PAUSE
+            elif utt.end == "sentence":
+                last = next((s for s in reversed(utt.symbols) if s != WORD_BOUNDARY), "")
+                pause = PAUSE_SECONDS.get(last, SENTENCE_PAUSE)
+            else:
+                pause = 0.0
+            speaker = None if utt.speaker is None else self.speaker_id(utt.speaker)
+            piece = Piece(
+                source, utt.text, utt.symbols, [], pause, utt.words, utt.marks, utt.styles, speaker, fixed
+            )
+            piece.trim_lead = k > 0 and utterances[k - 1].end == "break"
+            yield from self._cut(piece)
+
+    def _cut(self, piece: Piece) -> Iterator[Piece]:
+        """A piece as pieces of at most `max_symbols` symbols, each with its own words, marks and styles."""
+        symbols = piece.symbols
         edges = self.frontend.edge_boundaries and len(symbols) >= 2
-        parts = (
-            split_symbols(symbols[1:-1], self.max_symbols - 2)
-            if edges
-            else split_symbols(symbols, self.max_symbols)
-        )
-        for k, (part, part_pause) in enumerate(parts):
+        if len(symbols) <= self.max_symbols:
+            piece.ids = self.frontend.symbols.encode(symbols)
+            yield piece
+            return
+        inner = symbols[1:-1] if edges else symbols
+        offset = 1 if edges else 0
+        parts = split_points(inner, self.max_symbols - 2 * offset)
+        taken = -1  # marks up to this index went to earlier pieces
+        for k, (a, b, part_pause) in enumerate(parts):
             last = k == len(parts) - 1
+            start, end = a + offset, b + offset
+            part = symbols[start:end]
+            shift = -start
             if edges:  # every piece is an utterance of its own, with the edges the model was trained on
                 part = [WORD_BOUNDARY, *part, WORD_BOUNDARY]
+                shift += 1
+            styles = None
+            if piece.styles is not None:
+                own = piece.styles[start:end]
+                styles = [own[0], *own, own[-1]] if edges else own
+            words = [(w, i + shift, j + shift) for w, i, j in piece.words if start <= i and j <= end]
+            marks = [
+                (name, min(max(i + shift, 0), len(part)))
+                for name, i in piece.marks
+                if taken < i and (i < end or last)
+            ]
+            taken = end - 1
             yield Piece(
-                source, sentence, part, self.frontend.symbols.encode(part), pause if last else part_pause
+                piece.source,
+                piece.sentence,
+                part,
+                self.frontend.symbols.encode(part),
+                piece.pause if last else part_pause,
+                words,
+                marks,
+                styles,
+                piece.speaker,
+                piece.fixed and last,
+                piece.trim_lead and k == 0,
             )
 
     def _speakable_pieces(self, pieces: Iterable[Piece], texts: list[str]) -> Iterator[Piece]:
@@ -328,24 +539,38 @@ class SpeechEngine(abc.ABC):
                 raise SynthesisError(f"nothing to say in {shown!r}: the text has no letters, digits or words")
 
     def _synthesize_all(
-        self, texts: list[str], speaker: int, controls: Controls, detailed: bool
+        self,
+        texts: list[str],
+        speaker: int,
+        controls: Controls,
+        detailed: bool,
+        ssml: bool | None = None,
     ) -> list[SynthesisResult]:
         """Plan every piece, run them sorted by length in bounded batches, and join each text's pieces."""
-        pieces = list(self._speakable_pieces(self._plan(texts), texts))
+        pieces = list(self._speakable_pieces(self._plan(texts, ssml), texts))
         audios: list[np.ndarray] = [np.empty(0, np.float32)] * len(pieces)
         outputs: list[AcousticOutput | None] = [None] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
         for batch in self._batches(order, [len(p.ids) for p in pieces]):
-            outs = self._checked_acoustic([pieces[i].ids for i in batch], speaker, controls)
+            outs = self._run_acoustic([pieces[i] for i in batch], speaker, controls)
             for i, out in zip(batch, outs, strict=True):
-                audios[i] = self._checked_vocode(out.mel)
-                outputs[i] = out if detailed else None
+                out, audios[i] = self._vocoded(pieces[i], out)
+                # Only the durations are needed (for the pauses) unless the caller wants the details.
+                outputs[i] = (
+                    out
+                    if detailed
+                    else AcousticOutput(out.mel[:, :0], out.durations, out.pitch[:0], out.word_ends)
+                )
         by_text: list[list[int]] = [[] for _ in texts]
         for i, piece in enumerate(pieces):
             by_text[piece.source].append(i)
         return [
             self._join(
-                [pieces[i] for i in mine], [audios[i] for i in mine], [outputs[i] for i in mine], controls
+                [pieces[i] for i in mine],
+                [audios[i] for i in mine],
+                [outputs[i] for i in mine],  # type: ignore[misc]
+                controls,
+                detailed,
             )
             for mine in by_text
         ]
@@ -363,8 +588,36 @@ class SpeechEngine(abc.ABC):
         if batch:
             yield batch
 
+    def _run_acoustic(self, pieces: list[Piece], speaker: int, controls: Controls) -> list[AcousticOutput]:
+        """The acoustic model on pieces: the caller's controls, or per-symbol ones where markup set styles."""
+        speakers = [speaker if p.speaker is None else p.speaker for p in pieces]
+        ids = [p.ids for p in pieces]
+        one_speaker: int | list[int] = speakers[0] if len(set(speakers)) == 1 else speakers
+        if all(p.styles is None for p in pieces):
+            return self._checked_acoustic(ids, one_speaker, controls)
+        shape = (len(pieces), max(len(x) for x in ids))
+        arrays = SymbolControls.uniform(controls, shape)
+        for row, (piece, spk) in enumerate(zip(pieces, speakers, strict=True)):
+            if piece.styles is None:
+                continue
+            mean = self._mean_pitch(spk)
+            n = len(piece.styles)
+            arrays.pace[row, :n] = [controls.pace * s.pace for s in piece.styles]
+            arrays.pitch_shift[row, :n] = [controls.pitch_shift + s.semitones(mean) for s in piece.styles]
+            arrays.pitch_range[row, :n] = [controls.pitch_range * s.pitch_range for s in piece.styles]
+            arrays.energy[row, :n] = [controls.energy * s.energy for s in piece.styles]
+        np.clip(arrays.pace, 0.05, 20.0, out=arrays.pace)
+        np.clip(arrays.pitch_shift, -36.0, 36.0, out=arrays.pitch_shift)
+        np.clip(arrays.pitch_range, 0.0, 20.0, out=arrays.pitch_range)
+        np.clip(arrays.energy, 0.01, 20.0, out=arrays.energy)
+        return self._checked_acoustic(ids, one_speaker, arrays)
+
+    def _mean_pitch(self, speaker: int) -> float:
+        means = self.pitch_means
+        return float(means[speaker]) if means and 0 <= speaker < len(means) and means[speaker] > 0 else 200.0
+
     def _checked_acoustic(
-        self, ids: list[list[int]], speaker: int, controls: Controls
+        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
     ) -> list[AcousticOutput]:
         outputs = self._acoustic(ids, speaker, controls)
         for out in outputs:
@@ -383,18 +636,71 @@ class SpeechEngine(abc.ABC):
             raise SynthesisError("the vocoder produced NaN or infinite audio: its weights are broken")
         return audio
 
+    def _vocoded(self, piece: Piece, out: AcousticOutput) -> tuple[AcousticOutput, np.ndarray]:
+        """A piece's audio, with its leading silent symbols cut (durations zeroed) when it follows a break."""
+        audio = self._checked_vocode(out.mel)
+        out.word_ends = sound_ends(out.mel, out.durations, piece.words)
+        if not piece.trim_lead or not piece.words:
+            return out, audio
+        first = piece.words[0][1]
+        lead = int(out.durations[:first].sum())
+        if lead == 0:
+            return out, audio
+        durations = out.durations.copy()
+        durations[:first] = 0
+        ends = [e - lead for e in out.word_ends]
+        trimmed = AcousticOutput(out.mel[:, lead:], durations, out.pitch, ends)
+        return trimmed, audio[lead * self.hop_length :]
+
     def _silence_frames(self, pause: float, controls: Controls) -> int:
         return round(pause / controls.pace * self.sample_rate / self.hop_length)
+
+    def _gap_frames(self, piece: Piece, out: AcousticOutput, controls: Controls) -> int:
+        """Frames of silence after a piece. A <break> is measured from the end of the last word: the silent
+        symbols the model ends the piece with count towards it."""
+        if not piece.fixed:
+            return self._silence_frames(piece.pause, controls)
+        wanted = round(piece.pause * self.sample_rate / self.hop_length)
+        total = int(out.durations.sum())
+        end = out.word_ends[-1] if out.word_ends else total
+        return max(0, wanted - (total - end))
+
+    def _times(
+        self, piece: Piece, out: AcousticOutput, offset: int
+    ) -> tuple[list[Timestamp], list[Timestamp], list[Timestamp]]:
+        """Words (to where their sound ends), phones and marks of one piece whose first frame is frame
+        `offset` of the output."""
+        seconds = self.hop_length / self.sample_rate
+        edges = np.concatenate([[0], np.cumsum(out.durations)]) + offset
+        times = (edges * seconds).tolist()
+        ends = (
+            out.word_ends
+            if out.word_ends is not None
+            else [int(edges[b]) - offset for _, _, b in piece.words]
+        )
+        words = [
+            Timestamp(w, times[a], (end + offset) * seconds)
+            for (w, a, b), end in zip(piece.words, ends, strict=True)
+            if b > a
+        ]
+        phones = [
+            Timestamp(s, times[i], times[i + 1])
+            for i, s in enumerate(piece.symbols)
+            if s not in SILENT_SYMBOLS
+        ]
+        marks = [Timestamp(name, times[i], times[i]) for name, i in piece.marks]
+        return words, phones, marks
 
     def _join(
         self,
         pieces: list[Piece],
         audios: list[np.ndarray],
-        outputs: list[AcousticOutput | None],
+        outputs: list[AcousticOutput],
         controls: Controls,
+        detailed: bool = True,
     ) -> SynthesisResult:
-        """One text's pieces joined by their pauses; mel, pitch and symbols too when the outputs were kept."""
-        gaps = [self._silence_frames(p.pause, controls) for p in pieces]
+        """One text's pieces joined by their pauses; mel, pitch, symbols and timestamps when `detailed`."""
+        gaps = [self._gap_frames(p, out, controls) for p, out in zip(pieces, outputs, strict=True)]
         chunks = []
         for audio, gap in zip(audios, gaps, strict=True):
             chunks += [audio, np.zeros(gap * self.hop_length, np.float32)]
@@ -405,17 +711,26 @@ class SpeechEngine(abc.ABC):
             )
         sentences = list(dict.fromkeys(p.sentence for p in pieces))
         empty = np.empty(0, np.float32)
-        if any(out is None for out in outputs):
+        if not detailed:
             return SynthesisResult(
                 audio, self.sample_rate, self.hop_length, empty, empty, empty, [], sentences
             )
         mels, pitches, durations, symbols = [], [], [], []
+        words: list[Timestamp] = []
+        phones: list[Timestamp] = []
+        marks: list[Timestamp] = []
+        start = 0
         for piece, out, gap in zip(pieces, outputs, gaps, strict=True):
             pitch = np.where([s in SILENT_SYMBOLS for s in piece.symbols], 0.0, out.pitch).astype(np.float32)
             mels += [out.mel, np.full((out.mel.shape[0], gap), math.log(LOG_CLAMP), np.float32)]
             pitches += [np.repeat(pitch, out.durations), np.zeros(gap, np.float32)]
             durations += [out.durations.astype(np.int64), np.array([gap] if gap else [], np.int64)]
             symbols += [*piece.symbols, *([" "] if gap else [])]
+            w, p, m = self._times(piece, out, start)
+            words += w
+            phones += p
+            marks += m
+            start += int(out.durations.sum()) + gap
         return SynthesisResult(
             audio=audio,
             sample_rate=self.sample_rate,
@@ -425,4 +740,7 @@ class SpeechEngine(abc.ABC):
             durations=np.concatenate(durations),
             symbols=symbols,
             sentences=sentences,
+            words=words,
+            phones=phones,
+            marks=marks,
         )

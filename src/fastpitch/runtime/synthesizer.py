@@ -10,14 +10,24 @@ vocoder.onnx: the numpy Griffin-Lim of `fastpitch.vocoders.griffin_lim` runs ins
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import onnxruntime as ort
 
-from fastpitch.runtime.pipeline import AcousticOutput, Controls, SpeechEngine, pad_ids
-from fastpitch.text import TextFrontend
+from fastpitch.runtime.pipeline import (
+    AcousticOutput,
+    Controls,
+    SpeechEngine,
+    SymbolControls,
+    SynthesisError,
+    pad_ids,
+    symbol_controls,
+    voice_frontend,
+)
+from fastpitch.text import LexiconSource
 from fastpitch.voice import GRIFFIN_LIM, Voice, VoiceError, read_voice
 
 # The exported graphs' interface (fastpitch.export writes them with these names).
@@ -60,7 +70,13 @@ def session(path: Path, threads: int | None, inputs: tuple[str, ...], what: str)
 class OnnxSynthesizer(SpeechEngine):
     """A voice's ONNX models behind the synthesis API; `threads` sets ONNX Runtime's intra-op threads."""
 
-    def __init__(self, voice: Voice, threads: int | None = None, max_chars: int | None = None) -> None:
+    def __init__(
+        self,
+        voice: Voice,
+        threads: int | None = None,
+        max_chars: int | None = None,
+        lexicon: LexiconSource | None = None,
+    ) -> None:
         if not voice.onnx.get("acoustic"):
             raise VoiceError(
                 f"voice {voice.path} has no ONNX models: run `fastpitch export {voice.path}` first"
@@ -72,7 +88,8 @@ class OnnxSynthesizer(SpeechEngine):
                     "which is missing (copy the whole voice directory)"
                 )
         self.voice = voice
-        self.frontend = TextFrontend(voice.text)
+        self.frontend = voice_frontend(voice, lexicon)
+        self.pitch_means = [float(voice.pitch.get(s, {}).get("mean", 0.0)) for s in voice.speakers]
         self.sample_rate = voice.audio.sample_rate
         self.hop_length = voice.audio.hop_length
         self.n_mels = voice.audio.n_mels
@@ -86,6 +103,8 @@ class OnnxSynthesizer(SpeechEngine):
         self.acoustic_single = (
             session(voice.file(single), threads, ACOUSTIC_INPUTS, "acoustic model") if single else None
         )
+        # Exports before speech markup took each control as one number; newer ones take one per symbol.
+        self.per_symbol = len(self.acoustic.get_inputs()[3].shape) == 2
         self.vocoder: Any
         if voice.vocoder_type == GRIFFIN_LIM:
             from fastpitch.vocoders.griffin_lim import GriffinLim
@@ -97,22 +116,37 @@ class OnnxSynthesizer(SpeechEngine):
 
     @classmethod
     def load(
-        cls, path: str | Path | None = None, threads: int | None = None, max_chars: int | None = None
+        cls,
+        path: str | Path | None = None,
+        threads: int | None = None,
+        max_chars: int | None = None,
+        lexicon: LexiconSource | None = None,
     ) -> OnnxSynthesizer:
-        """Load an exported voice directory (None: the installed default voice)."""
-        return cls(read_voice(path), threads, max_chars)
+        """Load an exported voice directory (None: the installed default voice); `lexicon` as for `Synthesizer`."""
+        return cls(read_voice(path), threads, max_chars, lexicon)
 
-    def _acoustic(self, ids: list[list[int]], speaker: int, controls: Controls) -> list[AcousticOutput]:
+    def _acoustic(
+        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
+    ) -> list[AcousticOutput]:
         text, lens = pad_ids(ids)
         feed = {
             "text": text,
             "text_lens": lens,
-            "speaker": np.full(len(ids), speaker, dtype=np.int64),
-            "pace": np.array(controls.pace, dtype=np.float32),
-            "pitch_shift": np.array(controls.pitch_shift, dtype=np.float32),
-            "pitch_range": np.array(controls.pitch_range, dtype=np.float32),
-            "energy": np.array(controls.energy, dtype=np.float32),
+            "speaker": np.broadcast_to(np.asarray(speaker, dtype=np.int64), (len(ids),)).copy(),
         }
+        if self.per_symbol:
+            arrays = symbol_controls(controls, text.shape)
+            values = (arrays.pace, arrays.pitch_shift, arrays.pitch_range, arrays.energy)
+        else:
+            scalar = controls.scalar() if isinstance(controls, SymbolControls) else controls
+            if scalar is None:
+                raise SynthesisError(
+                    f"this voice's ONNX export predates per-span controls (SSML prosody, emphasis); "
+                    f"run `fastpitch export {self.voice.path}` again"
+                )
+            values = (scalar.pace, scalar.pitch_shift, scalar.pitch_range, scalar.energy)
+        for name, value in zip(ACOUSTIC_INPUTS[3:], values, strict=True):
+            feed[name] = np.asarray(value, dtype=np.float32)
         graph = self.acoustic_single if len(ids) == 1 and self.acoustic_single else self.acoustic
         mel, mel_lens, durations, pitch = graph.run(list(ACOUSTIC_OUTPUTS), feed)
         return [

@@ -14,11 +14,16 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 
 from fastpitch.config import TextConfig
 from fastpitch.errors import FastPitchError
+from fastpitch.text.lexicon import load_lexicon, parse_arpabet
+from fastpitch.text.markup import DEFAULT_STYLE, Run, Style, has_braces, is_ssml, parse
 from fastpitch.text.normalize import NON_FINAL, Normalizer
-from fastpitch.text.phonemize import MODES, Phonemizer, default_lexicon
+from fastpitch.text.phonemize import MODES, PAUSE_STRENGTH, Phonemizer, default_lexicon
 from fastpitch.text.symbols import (
     CONSONANTS,
     GRAPHEMES,
@@ -30,7 +35,15 @@ from fastpitch.text.symbols import (
     get_symbol_table,
 )
 
-__all__ = ["TextError", "TextFrontend", "get_symbol_table"]
+__all__ = [
+    "LexiconSource",
+    "Style",
+    "TextError",
+    "TextFrontend",
+    "Utterance",
+    "get_symbol_table",
+    "is_markup",
+]
 
 log = logging.getLogger(__name__)
 
@@ -46,10 +59,46 @@ _SENTENCE_END = re.compile(r"[.!?]{1,8}[\"')\]]{0,4}\s+(?=[\"'(\[]?[A-Z0-9])|\n\
 _LAST_WORD = re.compile(r"(?<![A-Za-z.])([A-Za-z][A-Za-z.]{0,15})\.$")
 
 
-class TextFrontend:
-    """Normalize, phonemize and encode English text for one model's symbol table."""
+WordSpan = tuple[str, int, int]  # a word as written or spoken, and its symbols' [start, end) in an utterance
 
-    def __init__(self, cfg: TextConfig | None = None) -> None:
+
+@dataclass
+class Utterance:
+    """What the acoustic model speaks in one go, from markup: symbols with their words, per-symbol styles
+    (None: all default), marks (name, index of the symbol they precede) and how it ends: "sentence",
+    "paragraph", "break" (`seconds` of silence), "join" (another speaker follows at once) or "last"."""
+
+    symbols: list[str]
+    words: list[WordSpan]
+    styles: list[Style] | None
+    marks: list[tuple[str, int]]
+    end: str
+    seconds: float = 0.0
+    text: str = ""
+    speaker: str | None = None
+
+
+def is_markup(text: str) -> bool:
+    """Whether `text` needs the markup path: an SSML document or `{ARPAbet}` in plain text."""
+    return is_ssml(text) or has_braces(text)
+
+
+LexiconSource = str | Path | Mapping[str, str | Sequence[str]]
+
+
+class TextFrontend:
+    """Normalize, phonemize and encode English text for one model's symbol table.
+
+    `lexicon` (a CMUdict-format file or a word -> pronunciation mapping) wins over the built-in dictionary
+    and the G2P; `voice_lexicon` is a voice directory's own file, under the user's.
+    """
+
+    def __init__(
+        self,
+        cfg: TextConfig | None = None,
+        lexicon: LexiconSource | None = None,
+        voice_lexicon: str | Path | None = None,
+    ) -> None:
         cfg = cfg or TextConfig()
         if cfg.mode not in MODES:
             raise FastPitchError(f"unknown text mode {cfg.mode!r}; choose one of: {', '.join(MODES)}")
@@ -61,8 +110,11 @@ class TextFrontend:
             self.symbols = get_symbol_table(cfg.symbol_set)
         self._check_coverage()
         self.lexicon = default_lexicon()
-        self._normalizer = Normalizer(is_word=self.lexicon.__contains__)
-        self._phonemizer = Phonemizer(self.mode, self.lexicon)
+        self.user_lexicon = user_lexicon(voice_lexicon, lexicon)
+        user = self.user_lexicon
+        is_word = (lambda w: w in user or w in self.lexicon) if user else self.lexicon.__contains__
+        self._normalizer = Normalizer(is_word=is_word)
+        self._phonemizer = Phonemizer(self.mode, self.lexicon, user=user)
         self._replacement: dict[str, str | None] = {}
         producible = (WORD_BOUNDARY, *PAUSES, *PHONES, *GRAPHEMES)
         self._complete = all(s in self.symbols for s in producible)  # no per-symbol check needed
@@ -76,29 +128,68 @@ class TextFrontend:
             raise TextError(f"nothing to read aloud in {_preview(text)}")
         return normalized
 
-    def to_symbols(self, text: str) -> list[str]:
-        """Raw text -> symbols of this frontend's table (see the module docstring for missing symbols)."""
-        return self.phonemize(self.normalize(text))
+    def to_symbols(self, text: str, words: list[WordSpan] | None = None) -> list[str]:
+        """Raw text -> symbols of this frontend's table (see the module docstring for missing symbols);
+        `words`, when given, receives each word with the span of its symbols."""
+        return self.phonemize(self.normalize(text), words)
 
-    def phonemize(self, normalized: str) -> list[str]:
-        """Normalized text (from `normalize`) -> symbols of this frontend's table."""
-        symbols = self._phonemizer(normalized)
+    def phonemize(self, normalized: str, words: list[WordSpan] | None = None) -> list[str]:
+        """Normalized text (from `normalize`) -> symbols of this frontend's table (`words` as in `to_symbols`)."""
+        found: list[WordSpan] | None = [] if words is not None else None
+        symbols = self._phonemizer(normalized, found)
         if not symbols:
             raise TextError(f"nothing to read aloud in {_preview(normalized)}")
         if self.edge_boundaries:
             symbols = [WORD_BOUNDARY, *symbols, WORD_BOUNDARY]
+            if found:
+                found = [(w, a + 1, b + 1) for w, a, b in found]
         if self._complete:
+            if words is not None and found:
+                words.extend(found)
             return symbols
+        out, position = self._in_table(symbols)
+        if words is not None and found:
+            words.extend((w, position[a], position[b]) for w, a, b in found)
+        return out
+
+    def utterances(self, text: str, ssml: bool | None = None) -> list[Utterance]:
+        """Markup (SSML when `ssml`, or when None and it starts with `<speak`; else text with `{ARPAbet}`)
+        -> utterances in order. Markup errors are `MarkupError`s; a document with nothing to say a `TextError`."""
+        if not isinstance(text, str) or not text.strip():
+            raise TextError("text is empty")
+        builder = _UtteranceBuilder(self)
+        for run in parse(text, ssml):
+            builder.add(run)
+        return builder.finish(text)
+
+    def words_symbols(self, words: str) -> list[tuple[str, tuple[str, ...]]]:
+        """Already spoken-form words (or pauses) -> (word, symbols) items: the markup path's phonemizer."""
+        return self._phonemizer.items(words)
+
+    def normalize_fragment(self, text: str) -> str:
+        """Normalize a piece of a document, which may hold no words at all (then "")."""
+        return self._normalizer(text) if text.strip() else ""
+
+    def in_table(self, symbols: list[str]) -> tuple[list[str], list[int]]:
+        """Symbols mapped onto this frontend's table, and where each input symbol (and the end) landed."""
+        if self._complete:
+            return symbols, list(range(len(symbols) + 1))
+        return self._in_table(symbols)
+
+    def _in_table(self, symbols: list[str]) -> tuple[list[str], list[int]]:
         table = self.symbols
-        out = []
+        out: list[str] = []
+        position = []
         for s in symbols:
+            position.append(len(out))
             if s in table:
                 out.append(s)
             else:
                 r = self._replace(s)
                 if r is not None:
                     out.append(r)
-        return out
+        position.append(len(out))
+        return out, position
 
     def encode(self, text: str) -> list[int]:
         """Raw text -> symbol ids (0 is padding and never produced)."""
@@ -149,6 +240,139 @@ class TextFrontend:
         action = f"using {replacement!r}" if replacement else "dropping it"
         log.warning("symbol %r is not in symbol table %r; %s", symbol, table.version, action)
         return replacement
+
+
+def user_lexicon(*sources: LexiconSource | None) -> dict[str, tuple[str, ...]]:
+    """Pronunciations from files or mappings, later sources winning; every symbol checked (see `lexicon`)."""
+    entries: dict[str, tuple[str, ...]] = {}
+    for source in sources:
+        if source is None:
+            continue
+        if isinstance(source, (str, Path)):
+            entries.update(load_lexicon(source))
+            continue
+        for word, phones in source.items():
+            text = phones if isinstance(phones, str) else " ".join(phones)
+            entries[str(word).lower()] = tuple(parse_arpabet(text, f"lexicon entry {word!r}"))
+    return entries
+
+
+_END_PAUSE = {"sentence": ".", "paragraph": ".", "last": ".", "break": ",", "join": ","}
+_END_RANK = {"join": 0, "sentence": 1, "paragraph": 2, "break": 3, "last": 0}
+
+
+@dataclass
+class _UtteranceBuilder:
+    """Assembles runs into utterances the way `Phonemizer` assembles one sentence: a word boundary between
+    words, runs of punctuation collapsed to the strongest pause, and a final pause on every utterance."""
+
+    frontend: TextFrontend
+    done: list[Utterance] = field(default_factory=list)
+    symbols: list[str] = field(default_factory=list)
+    styles: list[Style] = field(default_factory=list)
+    words: list[WordSpan] = field(default_factory=list)
+    marks: list[tuple[str, int]] = field(default_factory=list)
+    texts: list[str] = field(default_factory=list)
+    speaker: str | None = None
+    last_pause: str = ""
+
+    def add(self, run: Run) -> None:
+        style = run.style
+        if run.kind in ("text", "words", "symbols") and style.speaker != self.speaker:
+            if self.words:
+                self.close("join")
+            self.speaker = style.speaker
+        if style.speaker is not None:
+            style = replace(style, speaker=None)
+        if run.kind == "text":
+            if not run.text.strip():
+                return
+            sentences = self.frontend.split_sentences(run.text)
+            for k, sentence in enumerate(sentences):
+                self.texts.append(sentence)
+                normalized = self.frontend.normalize_fragment(sentence)
+                for word, symbols in self.frontend.words_symbols(normalized):
+                    self.item(word, symbols, style)
+                if k < len(sentences) - 1:
+                    self.close("sentence")
+        elif run.kind == "words":
+            self.texts.append(run.text)
+            for word, symbols in self.frontend.words_symbols(run.text):
+                self.item(word, symbols, style)
+        elif run.kind == "symbols":
+            self.texts.append(run.text)
+            self.item(run.text, run.symbols, style)
+        elif run.kind == "mark":
+            self.marks.append((run.text, len(self.symbols)))
+        elif run.kind == "break":
+            if self.words:
+                self.close("break", run.seconds)
+            elif self.done:
+                last = self.done[-1]
+                last.seconds = run.seconds + (last.seconds if last.end == "break" else 0.0)
+                last.end = "break"
+        elif self.words:
+            self.close(run.kind)
+        elif self.done and _END_RANK[run.kind] > _END_RANK[self.done[-1].end]:
+            self.done[-1].end = run.kind
+
+    def item(self, word: str, symbols: tuple[str, ...], style: Style) -> None:
+        if not symbols:  # a pause
+            if not self.words:
+                return
+            if self.last_pause:
+                if PAUSE_STRENGTH[word] > PAUSE_STRENGTH[self.last_pause]:
+                    self.symbols[-1] = self.last_pause = word
+            else:
+                self.symbols.append(word)
+                self.styles.append(style)
+                self.last_pause = word
+            return
+        if self.words:
+            self.symbols.append(WORD_BOUNDARY)
+            self.styles.append(style)
+        start = len(self.symbols)
+        self.symbols.extend(symbols)
+        self.styles.extend([style] * len(symbols))
+        self.words.append((word, start, len(self.symbols)))
+        self.last_pause = ""
+
+    def close(self, end: str, seconds: float = 0.0) -> None:
+        """End the utterance being built (if it has words) with `end`."""
+        if not self.words:
+            return
+        symbols, styles, words, marks = self.symbols, self.styles, self.words, self.marks
+        if not self.last_pause:
+            symbols.append(_END_PAUSE[end])
+            styles.append(styles[-1])
+        if self.frontend.edge_boundaries:
+            symbols = [WORD_BOUNDARY, *symbols, WORD_BOUNDARY]
+            styles = [styles[0], *styles, styles[-1]]
+            words = [(w, a + 1, b + 1) for w, a, b in words]
+            marks = [(name, min(i + 1, len(symbols) - 1)) for name, i in marks]
+        out, position = self.frontend.in_table(symbols)
+        if len(out) != len(symbols):
+            styles = [styles[i] for i in range(len(symbols)) if position[i + 1] > position[i]]
+            words = [(w, position[a], position[b]) for w, a, b in words]
+            marks = [(name, position[i]) for name, i in marks]
+        plain = all(s == DEFAULT_STYLE for s in styles)
+        self.done.append(
+            Utterance(
+                out, words, None if plain else styles, marks, end, seconds, " ".join(self.texts), self.speaker
+            )
+        )
+        self.symbols, self.styles, self.words, self.texts = [], [], [], []
+        self.marks, self.last_pause = [], ""
+
+    def finish(self, text: str) -> list[Utterance]:
+        self.close("last")
+        if not self.done:
+            raise TextError(f"nothing to read aloud in {_preview(text)}")
+        last = self.done[-1]
+        last.marks.extend((name, len(last.symbols)) for name, _ in self.marks)  # marks after the last word
+        if last.end != "break":
+            last.end = "last"
+        return self.done
 
 
 def _non_final_abbreviation(text: str, dot: int) -> bool:

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import gzip
 import re
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -28,7 +29,7 @@ MAX_G2P_LETTERS = 64
 # Letter names for spelled-out capitals; cmudict's first entry for "a" is the article (AH0).
 LETTER_A = ("EY1",)
 _PAUSE_OF = {",": ",", ".": ".", "?": "?", "!": "!", ";": ";", ":": ":", "-": "-", "(": ",", ")": ","}
-_STRENGTH = {",": 1, "-": 2, ":": 3, ";": 3, ".": 4, "!": 5, "?": 6}
+PAUSE_STRENGTH = {",": 1, "-": 2, ":": 3, ";": 3, ".": 4, "!": 5, "?": 6}
 _TOKEN = re.compile(r"'?[A-Za-z][A-Za-z']*(?:-'?[A-Za-z][A-Za-z']*)*|[.,?!;:()\-]")
 _SPELLED_LETTER = re.compile(r"[A-Z](?:'s)?")
 _VOICELESS = frozenset({"P", "T", "K", "F", "TH"})
@@ -88,17 +89,25 @@ class Phonemizer:
     """Turns normalized text into a symbol sequence in one of `MODES`; results per word are cached."""
 
     def __init__(
-        self, mode: str = "phonemes", lexicon: Lexicon | None = None, g2p: G2P | None = None
+        self,
+        mode: str = "phonemes",
+        lexicon: Lexicon | None = None,
+        g2p: G2P | None = None,
+        user: Mapping[str, Sequence[str]] | None = None,
     ) -> None:
+        """`user` maps lowercase words to the symbols a user chose for them; it wins over the dictionary
+        and the G2P (and over spelling in graphemes mode, since the user asked for those sounds)."""
         if mode not in MODES:
             raise ValueError(f"unknown text mode {mode!r}; choose one of: {', '.join(MODES)}")
         self.mode = mode
         self.lexicon = lexicon or _LEXICON
         self.g2p = g2p or default_g2p()
+        self.user = user or {}
         self._cache: dict[str, tuple[str, ...]] = {}
 
-    def __call__(self, text: str) -> list[str]:
-        """Symbols for normalized `text`; empty when it holds no word."""
+    def __call__(self, text: str, words: list[tuple[str, int, int]] | None = None) -> list[str]:
+        """Symbols for normalized `text`; empty when it holds no word. With `words`, each word is appended to
+        it as (word, first symbol, end symbol) so that timestamps can name what was said."""
         out: list[str] = []
         tokens = _TOKEN.findall(text)
         last_pause = ""  # pause symbol at the end of `out`, if any
@@ -109,7 +118,7 @@ class Phonemizer:
                 if not n_words:
                     continue  # nothing to pause after yet
                 if last_pause:
-                    if _STRENGTH[pause] > _STRENGTH[last_pause]:
+                    if PAUSE_STRENGTH[pause] > PAUSE_STRENGTH[last_pause]:
                         out[-1] = last_pause = pause
                 else:
                     out.append(pause)
@@ -117,14 +126,32 @@ class Phonemizer:
                 continue
             if n_words:
                 out.append(WORD_BOUNDARY)
+            start = len(out)
             if token == "A" and self.mode != "graphemes" and _spelled_neighbour(tokens, i):
                 out.extend(LETTER_A)
             else:
                 out.extend(self.word(token))
+            if words is not None:
+                words.append((token, start, len(out)))
             n_words += 1
             last_pause = ""
         if n_words and not last_pause:
             out.append(".")
+        return out
+
+    def items(self, text: str) -> list[tuple[str, tuple[str, ...]]]:
+        """Normalized `text` as (word, its symbols) and (pause symbol, ()) items, in order and uncollapsed:
+        the pieces that markup assembles across its own spans."""
+        tokens = _TOKEN.findall(text)
+        out: list[tuple[str, tuple[str, ...]]] = []
+        for i, token in enumerate(tokens):
+            pause = _PAUSE_OF.get(token)
+            if pause is not None:
+                out.append((pause, ()))
+            elif token == "A" and self.mode != "graphemes" and _spelled_neighbour(tokens, i):
+                out.append((token, LETTER_A))
+            else:
+                out.append((token, self.word(token)))
         return out
 
     def word(self, word: str) -> tuple[str, ...]:
@@ -138,6 +165,8 @@ class Phonemizer:
         return symbols
 
     def _word(self, word: str) -> list[str]:
+        if word in self.user:
+            return list(self.user[word])
         if self.mode == "graphemes":
             return _graphemes(word)
         phones = self._lookup(word)
@@ -176,7 +205,8 @@ class Phonemizer:
         return phones
 
     def in_dictionary(self, word: str) -> bool:
-        return self._lookup(word.lower()) is not None
+        key = word.lower()
+        return key in self.user or self._lookup(key) is not None
 
 
 def _graphemes(word: str) -> list[str]:
