@@ -26,8 +26,17 @@ ENGINE_HELP = "torch, onnx (ONNX Runtime, needs `fastpitch export`), or auto: on
 VOCODER_HELP = "Use another vocoder: griffin-lim, or a vocoder file/run/checkpoint (torch engine)."
 
 
+SSML_HELP = "Read the text as SSML (default: when it starts with <speak); --no-ssml reads tags as text."
+LEXICON_HELP = "Pronunciations (CMUdict format: WORD  HH AH0 L OW1) that win over the dictionary and G2P."
+
+
 def _synthesizer(
-    voice: Path | None, engine: str, vocoder: str | None, threads: int | None, max_chars: int | None
+    voice: Path | None,
+    engine: str,
+    vocoder: str | None,
+    threads: int | None,
+    max_chars: int | None,
+    lexicon: Path | None = None,
 ) -> Any:
     """A torch `Synthesizer` or a torch-free `OnnxSynthesizer`, as `engine` asks."""
     from fastpitch.voice import read_voice
@@ -40,7 +49,7 @@ def _synthesizer(
             raise FastPitchError("--vocoder needs the torch engine (an ONNX voice brings its own vocoder)")
         from fastpitch.runtime import OnnxSynthesizer
 
-        return OnnxSynthesizer(meta, threads=threads, max_chars=max_chars)
+        return OnnxSynthesizer(meta, threads=threads, max_chars=max_chars, lexicon=lexicon)
     if importlib.util.find_spec("torch") is None:
         raise FastPitchError(
             f"voice {meta.path} has no ONNX models and PyTorch is not installed: install the 'torch' extra "
@@ -48,7 +57,7 @@ def _synthesizer(
         )
     from fastpitch.synthesis import Synthesizer
 
-    return Synthesizer.load(meta.path, vocoder=vocoder, threads=threads, max_chars=max_chars)
+    return Synthesizer.load(meta.path, vocoder=vocoder, threads=threads, max_chars=max_chars, lexicon=lexicon)
 
 
 def _read_text(text: str | None, text_file: Path | None) -> str:
@@ -87,27 +96,39 @@ def say_command(
     engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads (default: the engine's choice)."),
     max_chars: int | None = typer.Option(None, "--max-chars", help="Refuse longer text (default: no limit)."),
+    ssml: bool | None = typer.Option(None, "--ssml/--no-ssml", help=SSML_HELP),
+    lexicon: Path | None = typer.Option(None, "--lexicon", help=LEXICON_HELP),
+    timestamps: Path | None = typer.Option(
+        None, "--timestamps", help="Also write word timestamps: .json (words, marks), .srt or .vtt."
+    ),
+    phones: bool = typer.Option(False, "--phones", help="Add every phone's times to the .json timestamps."),
 ) -> None:
-    """Speak text into an audio file; long text is split into sentences and joined with natural pauses."""
+    """Speak text (or SSML) into an audio file; long text is split into sentences and joined with pauses."""
     from fastpitch.audio import AUDIO_FORMATS, save_audio
+    from fastpitch.runtime.subtitles import TIMESTAMP_FORMATS, write_timestamps
 
     if out.suffix.lower() not in AUDIO_FORMATS:
         raise FastPitchError(
             f"unsupported output format {out.suffix!r}; use one of {', '.join(AUDIO_FORMATS)}"
         )
-    content = _read_text(text, text_file)
-    tts = _synthesizer(voice, engine, vocoder, threads, max_chars)
-    with console.status("speaking"):
-        audio, sr = tts.synthesize(
-            content,
-            speaker=speaker,
-            pace=pace,
-            pitch_shift=pitch_shift,
-            pitch_range=pitch_range,
-            energy=energy,
+    if timestamps is not None and timestamps.suffix.lower() not in TIMESTAMP_FORMATS:
+        raise FastPitchError(
+            f"unsupported timestamps format {timestamps.suffix!r}; use one of {', '.join(TIMESTAMP_FORMATS)}"
         )
+    content = _read_text(text, text_file)
+    tts = _synthesizer(voice, engine, vocoder, threads, max_chars, lexicon)
+    controls = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
+    with console.status("speaking"):
+        if timestamps is None:
+            audio, sr = tts.synthesize(content, speaker=speaker, ssml=ssml, **controls)
+        else:
+            result = tts.synthesize_detailed(content, speaker=speaker, ssml=ssml, **controls)
+            audio, sr = result.audio, result.sample_rate
     save_audio(out, audio, sr)
     console.print(f"wrote {out} ({len(audio) / sr:.2f} s at {sr} Hz)", highlight=False)
+    if timestamps is not None:
+        write_timestamps(timestamps, result, phones)
+        console.print(f"wrote {timestamps} ({len(result.words)} words)", highlight=False)
 
 
 def _read_lines(path: Path) -> list[tuple[str, str]]:
@@ -143,6 +164,8 @@ def synth_command(
     engine: str = typer.Option("auto", "--engine", help=ENGINE_HELP),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads."),
     batch: int = typer.Option(16, "--batch", help="Lines synthesized together."),
+    ssml: bool | None = typer.Option(None, "--ssml/--no-ssml", help=SSML_HELP),
+    lexicon: Path | None = typer.Option(None, "--lexicon", help=LEXICON_HELP),
 ) -> None:
     """Speak every line of a file into its own audio file (LINE_NUMBER.wav, or ID.wav for id|text lines)."""
     from fastpitch.audio import save_audio
@@ -150,7 +173,7 @@ def synth_command(
     if f".{audio_format.lower()}" not in (".wav", ".flac", ".ogg"):
         raise FastPitchError(f"unsupported format {audio_format!r}; use wav, flac or ogg")
     items = _read_lines(lines)
-    tts = _synthesizer(voice, engine, vocoder, threads, None)
+    tts = _synthesizer(voice, engine, vocoder, threads, None, lexicon)
     out_dir.mkdir(parents=True, exist_ok=True)
     controls = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
     progress = Progress(
@@ -161,7 +184,7 @@ def synth_command(
         task = progress.add_task("synth", total=len(items))
         for start in range(0, len(items), max(batch, 1)):
             chunk = items[start : start + max(batch, 1)]
-            audios = tts.synthesize_batch([t for _, t in chunk], speaker=speaker, **controls)
+            audios = tts.synthesize_batch([t for _, t in chunk], speaker=speaker, ssml=ssml, **controls)
             for (name, _), audio in zip(chunk, audios, strict=True):
                 save_audio(out_dir / f"{name}.{audio_format.lower()}", audio, tts.sample_rate)
                 seconds += len(audio) / tts.sample_rate

@@ -23,15 +23,25 @@ def text_command(
     as_json: bool = typer.Option(
         False, "--json", help="Print JSON (sentences, normalized text, symbols, ids)."
     ),
+    ssml: bool | None = typer.Option(
+        None, "--ssml/--no-ssml", help="Read the text as SSML (default: when it starts with <speak)."
+    ),
+    lexicon: Path | None = typer.Option(None, "--lexicon", help="Pronunciations in CMUdict format."),
 ) -> None:
-    """Show how text is normalized and which symbols the model reads, sentence by sentence."""
-    from fastpitch.text import TextError, TextFrontend
+    """Show how text is normalized and which symbols the model reads, sentence by sentence; for markup
+    (SSML, {ARPAbet}) the words and symbols of each utterance."""
+    from fastpitch.text import TextError, TextFrontend, is_markup
 
     if text == "-":
         text = sys.stdin.read()
-    frontend = TextFrontend(TextConfig(mode=mode, symbol_set=symbol_set))
+    frontend = TextFrontend(TextConfig(mode=mode, symbol_set=symbol_set), lexicon=lexicon)
     sentences = []
-    for sentence in frontend.split_sentences(text):
+    if ssml or (ssml is None and is_markup(text)):
+        for utt in frontend.utterances(text, ssml):
+            words = " ".join(w for w, _, _ in utt.words)
+            ids = frontend.symbols.encode(utt.symbols)
+            sentences.append({"text": utt.text, "normalized": words, "symbols": utt.symbols, "ids": ids})
+    for sentence in frontend.split_sentences(text) if not sentences else []:
         try:
             normalized = frontend.normalize(sentence)
         except TextError:  # a "sentence" of emoji or punctuation only: nothing to say, skip it
