@@ -2,6 +2,7 @@
 
     POST /v1/audio/speech   OpenAI's API: {"model", "input", "voice", "response_format", "speed"} → audio
     GET  /api/tts           ?text=…&voice=…&speaker=…&pace=…&pitch_shift=…&pitch_range=…&format=…&stream=…
+                            (&ssml=true for SSML, &timestamps=word|phone for JSON with the words' times)
     POST /api/synthesize    JSON in; JSON out with the audio, the mel and the pitch contour (the page plots them)
     GET  /api/voices        loaded voices, their speakers, the formats and limits
     GET  /healthz           liveness and load; never needs the API key
@@ -40,8 +41,43 @@ PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+TIMESTAMPED = {
+    "type": "object",
+    "description": "With `timestamps=word|phone`: the audio as base64 and the times (seconds) of each word and mark.",
+    "properties": {
+        "voice": {"type": "string"},
+        "format": {"type": "string"},
+        "sample_rate": {"type": "integer"},
+        "audio_base64": {"type": "string"},
+        "duration": {"type": "number"},
+        **{
+            key: {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {
+                        "text": {"type": "string"},
+                        "start": {"type": "number"},
+                        "end": {"type": "number"},
+                    },
+                },
+            }
+            for key in ("words", "marks", "phones")
+        },
+    },
+}
 AUDIO_RESPONSES = {
-    200: {"content": {"audio/wav": {}, "audio/flac": {}, "audio/mpeg": {}, "audio/ogg": {}, "audio/L16": {}}}
+    200: {
+        "content": {
+            "audio/wav": {},
+            "audio/flac": {},
+            "audio/mpeg": {},
+            "audio/ogg": {},
+            "audio/L16": {},
+            "application/json": {"schema": TIMESTAMPED},
+            "application/x-ndjson": {"schema": TIMESTAMPED},
+        }
+    }
 }
 
 router = APIRouter()
@@ -66,7 +102,11 @@ async def openai_speech(req: SpeechRequest, svc: ServiceDep) -> Response:
     voice.check_speaker(controls.speaker)
     out_rate = 24000 if fmt == "pcm" else None
     if req.stream:
-        return await svc.stream_response(voice, req.input, controls, fmt, out_rate)
+        return await svc.stream_response(voice, req.input, controls, fmt, out_rate, req.timestamps)
+    if req.timestamps != "none":
+        return await svc.timestamped_response(
+            voice, req.input, controls, fmt, req.timestamps == "phone", out_rate
+        )
     return await svc.audio_response(voice, req.input, controls, fmt, out_rate)
 
 
@@ -83,7 +123,11 @@ async def tts(query: Annotated[TtsQuery, Query()], svc: ServiceDep) -> Response:
     voice, controls = _prepare(svc, query)
     svc.check_format(query.format, query.stream, "format")
     if query.stream:
-        return await svc.stream_response(voice, query.text, controls, query.format)
+        return await svc.stream_response(voice, query.text, controls, query.format, None, query.timestamps)
+    if query.timestamps != "none":
+        return await svc.timestamped_response(
+            voice, query.text, controls, query.format, query.timestamps == "phone"
+        )
     return await svc.audio_response(voice, query.text, controls, query.format)
 
 

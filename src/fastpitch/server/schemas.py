@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Literal
+
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from fastpitch.server import voices
@@ -46,9 +48,22 @@ class Controls(BaseModel):
         description="Scale of pitch movement around the mean: 0 monotone, 1 as predicted.",
     )
     energy: float = Field(1.0, gt=0.0, le=4.0, description="Loudness scale of the predicted energy.")
+    ssml: bool | None = Field(
+        None,
+        description="Read the text as SSML (see docs/ssml.md); default: when it starts with `<speak`. "
+        "Plain text may hold `{ARPAbet}` pronunciations either way.",
+    )
 
     def controls(self, pace: float) -> voices.Controls:
-        return voices.Controls(self.speaker, pace, self.pitch_shift, self.pitch_range, self.energy)
+        return voices.Controls(self.speaker, pace, self.pitch_shift, self.pitch_range, self.energy, self.ssml)
+
+
+TIMESTAMPS_HELP = (
+    "`word` (or `phone`, which adds every phone) answers JSON instead of audio bytes: "
+    "{audio_base64, format, sample_rate, duration, words: [{text, start, end}], marks, phones}, times in "
+    "seconds; with `stream`, newline-delimited JSON, one such object per sentence with `start`."
+)
+Timestamps = Literal["none", "word", "phone"]
 
 
 class SpeechRequest(Controls):
@@ -65,6 +80,7 @@ class SpeechRequest(Controls):
     )
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate: 2 is twice as fast.")
     stream: bool = Field(False, description="Send audio sentence by sentence as it is made (wav, pcm).")
+    timestamps: Timestamps = Field("none", description=TIMESTAMPS_HELP)
 
     _check_input = field_validator("input")(_not_blank)
 
@@ -86,3 +102,4 @@ class TtsQuery(SpeakRequest):
 
     format: str = Field("wav", description="wav, flac, pcm, mp3 or opus (where this server has the codec).")
     stream: bool = Field(False, description="Send audio sentence by sentence as it is made (wav, pcm).")
+    timestamps: Timestamps = Field("none", description=TIMESTAMPS_HELP)

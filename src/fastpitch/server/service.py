@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import logging
 import threading
 import time
@@ -17,10 +18,10 @@ from dataclasses import dataclass
 from typing import Any, TypeVar
 
 import numpy as np
-from fastapi.responses import Response, StreamingResponse
+from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from fastpitch.errors import FastPitchError
-from fastpitch.runtime.pipeline import SynthesisError
+from fastpitch.runtime.pipeline import StreamChunk, SynthesisError
 from fastpitch.server.encoding import (
     STREAMABLE,
     available_formats,
@@ -35,6 +36,8 @@ from fastpitch.server.errors import ApiError
 from fastpitch.server.limits import Busy, Limiter, Slot
 from fastpitch.server.voices import Controls, Voice, VoiceSet
 from fastpitch.text import TextError
+from fastpitch.text.lexicon import PronunciationError
+from fastpitch.text.markup import MarkupError
 
 log = logging.getLogger("fastpitch.server")
 T = TypeVar("T")
@@ -114,6 +117,24 @@ class Service:
         }
         return Response(body, media_type=media_type(fmt, rate), headers=headers)
 
+    async def timestamped_response(
+        self, voice: Voice, text: str, controls: Controls, fmt: str, phones: bool, out_rate: int | None = None
+    ) -> JSONResponse:
+        """The audio (base64, in `fmt`) with the words' and marks' times (and the phones' with `phones`)."""
+
+        def job() -> dict:
+            result = voice.analyze(text, controls)
+            body, rate = encode(result.audio, result.sample_rate, fmt, out_rate)
+            return {
+                "voice": voice.name,
+                "format": fmt,
+                "sample_rate": rate,
+                "audio_base64": base64.b64encode(body).decode("ascii"),
+                **result.timestamps(phones),
+            }
+
+        return JSONResponse(await self.run(job), headers={"Cache-Control": "no-store"})
+
     async def analysis(self, voice: Voice, text: str, controls: Controls) -> dict:
         def job() -> dict:
             result = voice.analyze(text, controls)
@@ -126,14 +147,23 @@ class Service:
                 "frame_rate": result.sample_rate / result.hop_length,
                 "mel": pack_mel(result.mel),
                 "pitch_hz": [round(float(f), 1) for f in result.pitch],
+                "words": [w.to_dict() for w in result.words],
+                "marks": [m.to_dict() for m in result.marks],
             }
 
         return await self.run(job)
 
     async def stream_response(
-        self, voice: Voice, text: str, controls: Controls, fmt: str, out_rate: int | None = None
+        self,
+        voice: Voice,
+        text: str,
+        controls: Controls,
+        fmt: str,
+        out_rate: int | None = None,
+        timestamps: str = "none",
     ) -> StreamingResponse:
-        """Chunked audio, one sentence at a time; errors before the first sentence still get a status code."""
+        """Chunked audio, one sentence at a time; errors before the first sentence still get a status code.
+        With `timestamps`, newline-delimited JSON: each sentence's audio (base64 PCM or WAV) with its times."""
         timeout = self.settings.timeout_s
         slot = await self._acquire(time.monotonic() + timeout)
         loop = asyncio.get_running_loop()
@@ -142,11 +172,15 @@ class Service:
 
         def produce() -> None:
             try:
-                for chunk in voice.stream(text, controls):
+                for chunk in voice.stream_detailed(text, controls):
                     if stop.is_set():
                         return
-                    pcm = to_pcm16(convert_rate(chunk, voice.sample_rate, fmt, out_rate)[0])
-                    loop.call_soon_threadsafe(chunks.put_nowait, pcm)
+                    samples, rate = convert_rate(chunk.audio, voice.sample_rate, fmt, out_rate)
+                    if timestamps == "none":
+                        data = to_pcm16(samples)
+                    else:
+                        data = timed_chunk(chunk, samples, rate, fmt, timestamps == "phone")
+                    loop.call_soon_threadsafe(chunks.put_nowait, data)
             except BaseException as e:
                 loop.call_soon_threadsafe(chunks.put_nowait, e)
             finally:
@@ -173,7 +207,7 @@ class Service:
 
         async def body() -> AsyncIterator[bytes]:
             try:
-                if fmt == "wav":
+                if fmt == "wav" and timestamps == "none":
                     yield streaming_wav_header(rate)
                 chunk = first
                 while chunk is not _END:
@@ -187,7 +221,8 @@ class Service:
                 slot.release()
 
         headers = {"X-Sample-Rate": str(rate), "Cache-Control": "no-store"}
-        return StreamingResponse(body(), media_type=media_type(fmt, rate), headers=headers)
+        kind = media_type(fmt, rate) if timestamps == "none" else "application/x-ndjson"
+        return StreamingResponse(body(), media_type=kind, headers=headers)
 
     def health(self) -> dict:
         return {
@@ -206,10 +241,25 @@ class Service:
 def synthesis_error(e: Exception) -> ApiError:
     """Text or settings that cannot be spoken are the request's fault (422). Anything else (a missing model file,
     a bug) is the server's: logged here with its traceback, answered as a plain 500 that reveals no paths."""
-    if isinstance(e, (TextError, SynthesisError)):
+    if isinstance(e, (TextError, SynthesisError, MarkupError, PronunciationError)):
         return ApiError(422, str(e))
     log.error("synthesis failed: %s", e, exc_info=not isinstance(e, FastPitchError))
     return ApiError(500, "internal error while synthesizing (see the server log)")
+
+
+def timed_chunk(chunk: StreamChunk, samples: np.ndarray, rate: int, fmt: str, phones: bool) -> bytes:
+    """One line of a timestamped stream: the chunk's audio (a whole WAV, or raw PCM) and its times."""
+    audio = encode(samples, rate, "wav")[0] if fmt == "wav" else to_pcm16(samples)
+    line = {
+        "start": round(chunk.start, 4),
+        "sample_rate": rate,
+        "audio_base64": base64.b64encode(audio).decode("ascii"),
+        "words": [w.to_dict() for w in chunk.words],
+        "marks": [m.to_dict() for m in chunk.marks],
+    }
+    if phones:
+        line["phones"] = [p.to_dict() for p in chunk.phones]
+    return (json.dumps(line) + "\n").encode()
 
 
 def pack_mel(mel: np.ndarray) -> dict:

@@ -13,7 +13,7 @@ from pathlib import Path
 import numpy as np
 
 from fastpitch.errors import FastPitchError
-from fastpitch.runtime.pipeline import SynthesisResult
+from fastpitch.runtime.pipeline import StreamChunk, SynthesisResult
 from fastpitch.server.errors import ApiError
 
 log = logging.getLogger("fastpitch.server")
@@ -28,6 +28,7 @@ class Controls:
     pitch_shift: float = 0.0
     pitch_range: float = 1.0
     energy: float = 1.0
+    ssml: bool | None = None
 
 
 class Voice:
@@ -63,6 +64,7 @@ class Voice:
             "pitch_shift": controls.pitch_shift,
             "pitch_range": controls.pitch_range,
             "energy": controls.energy,
+            "ssml": controls.ssml,
         }
 
     def synthesize(self, text: str, controls: Controls) -> tuple[np.ndarray, int]:
@@ -75,6 +77,10 @@ class Voice:
     def stream(self, text: str, controls: Controls) -> Iterator[np.ndarray]:
         """Audio chunks, one per sentence, each as soon as it is ready."""
         return iter(self.synthesizer.stream(text, **self._kwargs(controls)))
+
+    def stream_detailed(self, text: str, controls: Controls) -> Iterator[StreamChunk]:
+        """`stream` with each chunk's words, phones and marks."""
+        return iter(self.synthesizer.stream_detailed(text, **self._kwargs(controls)))
 
     def describe(self) -> dict:
         return {"name": self.name, "speakers": self.speakers, "sample_rate": self.sample_rate}

@@ -116,6 +116,7 @@ async function speak() {
     pace: Number($("pace").value),
     pitch_shift: Number($("pitch_shift").value),
     pitch_range: Number($("pitch_range").value),
+    ssml: $("ssml").checked ? true : null,
   };
   speakButton.disabled = true;
   document.body.dataset.state = "busy";
@@ -156,9 +157,47 @@ function showResult(result, seconds) {
   download.removeAttribute("aria-disabled");
   download.removeAttribute("tabindex");
   drawPlot(result);
+  showWords(result.words || []);
   setStatus(`Spoke ${result.duration_s.toFixed(2)} s of audio in ${seconds.toFixed(2)} s.`);
   document.body.dataset.state = "done";
 }
+
+// --- words, highlighted as they are said -------------------------------------------------------------------
+const wordBox = $("words");
+let wordSpans = [];
+let wordTimes = [];
+let frame = 0;
+
+function showWords(words) {
+  wordBox.replaceChildren();
+  wordSpans = words.map((w) => {
+    const span = document.createElement("span");
+    span.textContent = w.text;
+    span.dataset.start = w.start;
+    wordBox.append(span, " ");
+    return span;
+  });
+  wordTimes = words;
+  highlightWord();
+}
+
+function highlightWord() {
+  const t = audio.currentTime;
+  let current = -1;
+  for (let i = 0; i < wordTimes.length && wordTimes[i].start <= t; i++) current = i;
+  wordSpans.forEach((span, i) => span.classList.toggle("current", i === current));
+  wordBox.dataset.current = String(current);
+  if (!audio.paused && !audio.ended && !frame) {
+    frame = requestAnimationFrame(() => {
+      frame = 0;
+      highlightWord();
+    });
+  }
+}
+
+audio.addEventListener("play", highlightWord);
+audio.addEventListener("seeked", highlightWord);
+audio.addEventListener("timeupdate", highlightWord);
 
 // --- plot ---------------------------------------------------------------------------------------------------
 // A perceptually ordered dark-to-bright colour map (close to "magma"), 256 entries.
