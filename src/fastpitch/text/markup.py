@@ -31,7 +31,8 @@ log = logging.getLogger(__name__)
 
 MAX_DEPTH = 64
 MAX_BREAK_SECONDS = 10.0
-SSML_START = re.compile(r"\s*(?:<\?xml[^>]{0,200}\?>\s*)?<speak[\s>/]")
+# A document type declaration counts as SSML, so that it is refused rather than read out.
+SSML_START = re.compile(r"\s*(?:<\?xml[^>]{0,200}\?>\s*)?(?:<speak[\s>/]|<!DOCTYPE)", re.I)
 BRACES = re.compile(r"\{([^{}]*)\}")
 
 # SSML's named break strengths, in seconds.
@@ -102,7 +103,8 @@ class Run:
 
 
 def is_ssml(text: str) -> bool:
-    """Whether `text` is an SSML document (it starts with `<speak`, after an optional XML declaration)."""
+    """Whether `text` is an SSML document (it starts with `<speak` or `<!DOCTYPE`, after an optional XML
+    declaration)."""
     return bool(SSML_START.match(text))
 
 
