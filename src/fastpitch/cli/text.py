@@ -30,14 +30,16 @@ def text_command(
 ) -> None:
     """Show how text is normalized and which symbols the model reads, sentence by sentence; for markup
     (SSML, {ARPAbet}) the words and symbols of each utterance."""
-    from fastpitch.text import TextError, TextFrontend, is_markup
+    from fastpitch.text import TextError, TextFrontend
+    from fastpitch.text.markup import has_braces, is_ssml
 
     if text == "-":
         text = sys.stdin.read()
     frontend = TextFrontend(TextConfig(mode=mode, symbol_set=symbol_set), lexicon=lexicon)
     sentences = []
-    if ssml or (ssml is None and is_markup(text)):
-        for utt in frontend.utterances(text, ssml):
+    markup = is_ssml(text) if ssml is None else ssml
+    if markup or has_braces(text):
+        for utt in frontend.utterances(text, markup):
             words = " ".join(w for w, _, _ in utt.words)
             ids = frontend.symbols.encode(utt.symbols)
             sentences.append({"text": utt.text, "normalized": words, "symbols": utt.symbols, "ids": ids})

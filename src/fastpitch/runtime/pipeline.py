@@ -29,8 +29,9 @@ import numpy as np
 
 from fastpitch.audio import LOG_CLAMP
 from fastpitch.errors import FastPitchError
-from fastpitch.text import LexiconSource, Style, TextError, TextFrontend, Utterance, is_markup
+from fastpitch.text import LexiconSource, Style, TextError, TextFrontend, Utterance
 from fastpitch.text.lexicon import LEXICON_FILE
+from fastpitch.text.markup import has_braces, is_ssml
 from fastpitch.text.symbols import PAD, PAUSES, WORD_BOUNDARY
 
 # Silence after a piece, in seconds at pace 1.0, by the punctuation that ends it.
@@ -47,7 +48,7 @@ SENTENCE_PAUSE = 0.25  # a sentence without final punctuation
 WORD_PAUSE = 0.05  # a long sentence cut at a word boundary
 PARAGRAPH_PAUSE = 0.60
 SILENT_SYMBOLS = frozenset((PAD, WORD_BOUNDARY, *PAUSES))
-SILENCE_DB = -40.0  # a frame this far below a piece's loudest is silence (timestamps and breaks)
+SILENCE_DBFS = -50.0  # a frame whose RMS is below this is silence (timestamps and breaks)
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _CLOSERS = "\"'”’)]}»"
 
@@ -147,7 +148,7 @@ class AcousticOutput:
     mel: np.ndarray  # (n_mels, T) log mel
     durations: np.ndarray  # (N,) frames per input symbol
     pitch: np.ndarray  # (N,) Hz per input symbol, after shift and range
-    word_ends: list[int] | None = None  # frame where each word's sound dies away (`sound_ends`)
+    words: list[tuple[int, int]] | None = None  # each word's frames as heard (`word_bounds`)
 
 
 @dataclass
@@ -238,23 +239,41 @@ def voice_frontend(voice: object, lexicon: LexiconSource | None = None) -> TextF
     return TextFrontend(voice.text, lexicon, own if own is not None and own.is_file() else None)  # type: ignore[attr-defined]
 
 
-def sound_ends(mel: np.ndarray, durations: np.ndarray, words: list[tuple[str, int, int]]) -> list[int]:
-    """The frame at which each word's sound has died away: its last symbol's end, or later while the mel
-    stays within `SILENCE_DB` of the piece's loudest frame (a release or a vowel's decay runs on into the
-    pause after it), never past the next word's start."""
-    if not words or mel.shape[-1] == 0:
+def loud_frames(audio: np.ndarray, hop_length: int, n_frames: int) -> np.ndarray:
+    """Whether each frame's RMS reaches `SILENCE_DBFS`: an absolute level, so that a piece, a stream chunk
+    and the whole text agree."""
+    frames = np.zeros((n_frames, hop_length), np.float64)
+    usable = min(len(audio) // hop_length, n_frames)
+    frames[:usable] = audio[: usable * hop_length].reshape(usable, hop_length)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    return rms >= 10.0 ** (SILENCE_DBFS / 20.0)
+
+
+def word_bounds(
+    loud: np.ndarray, durations: np.ndarray, words: list[tuple[str, int, int]]
+) -> list[tuple[int, int]]:
+    """Each word's (start, end) frames as heard. A word starts where its first symbol does (the durations
+    follow the aligner's boundaries), but the decoder lets its decay spill into the silent symbols after it
+    (a release after a stop, a vowel dying away into a pause) and may leave a final closure silent: where
+    silence follows a word, its end moves to its last loud frame before that silence; between words spoken
+    without a pause the symbols' edge stands. `loud` is `loud_frames` of the piece's audio."""
+    n_frames = len(loud)
+    if not words or n_frames == 0:
         return []
-    power = np.exp(2.0 * mel.astype(np.float64)).sum(axis=0)
-    loud = 10.0 * np.log10(power / power.max() + 1e-30) > SILENCE_DB
+    quiet = np.flatnonzero(~loud)
     edges = np.concatenate([[0], np.cumsum(durations)]).astype(int)
-    ends = []
-    for k, (_, _, b) in enumerate(words):
-        end = int(edges[b])
-        limit = int(edges[words[k + 1][1]]) if k + 1 < len(words) else mel.shape[-1]
-        while end < limit and loud[end]:
-            end += 1
-        ends.append(end)
-    return ends
+    bounds = []
+    for k, (_, a, b) in enumerate(words):
+        start, end = int(edges[a]), int(edges[b])
+        high = int(edges[words[k + 1][1]]) if k + 1 < len(words) else n_frames
+        after = quiet[(quiet >= end) & (quiet < high)]
+        if after.size or k + 1 == len(words):
+            end = int(after[0]) if after.size else high
+        own = np.flatnonzero(loud[start:end])
+        if own.size:
+            end = start + int(own[-1]) + 1
+        bounds.append((start, max(end, start)))
+    return bounds
 
 
 def pad_ids(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
@@ -428,8 +447,9 @@ class SpeechEngine(abc.ABC):
                 raise SynthesisError(
                     f"text is {len(text):,} characters long; this synthesizer accepts at most {self.max_chars:,}"
                 )
-            if ssml or (ssml is None and is_markup(text)):
-                yield from self._markup_pieces(index, text, ssml)
+            markup = is_ssml(text) if ssml is None else ssml
+            if markup or has_braces(text):
+                yield from self._markup_pieces(index, text, markup)
                 continue
             paragraphs = [p for p in _PARAGRAPHS.split(text) if p.strip()]
             for n, paragraph in enumerate(paragraphs):
@@ -450,7 +470,7 @@ class SpeechEngine(abc.ABC):
             symbols = []
         yield from self._cut(Piece(source, sentence, symbols, [], pause, words))
 
-    def _markup_pieces(self, source: int, text: str, ssml: bool | None) -> Iterator[Piece]:
+    def _markup_pieces(self, source: int, text: str, ssml: bool) -> Iterator[Piece]:
         """A markup document's utterances as pieces, with their styles, speakers, marks and breaks."""
         utterances: list[Utterance] = self.frontend.utterances(text, ssml)
         for k, utt in enumerate(utterances):
@@ -559,7 +579,7 @@ class SpeechEngine(abc.ABC):
                 outputs[i] = (
                     out
                     if detailed
-                    else AcousticOutput(out.mel[:, :0], out.durations, out.pitch[:0], out.word_ends)
+                    else AcousticOutput(out.mel[:, :0], out.durations, out.pitch[:0], out.words)
                 )
         by_text: list[list[int]] = [[] for _ in texts]
         for i, piece in enumerate(pieces):
@@ -639,17 +659,20 @@ class SpeechEngine(abc.ABC):
     def _vocoded(self, piece: Piece, out: AcousticOutput) -> tuple[AcousticOutput, np.ndarray]:
         """A piece's audio, with its leading silent symbols cut (durations zeroed) when it follows a break."""
         audio = self._checked_vocode(out.mel)
-        out.word_ends = sound_ends(out.mel, out.durations, piece.words)
+        loud = loud_frames(audio, self.hop_length, int(out.durations.sum()))
+        out.words = word_bounds(loud, out.durations, piece.words)
         if not piece.trim_lead or not piece.words:
             return out, audio
         first = piece.words[0][1]
-        lead = int(out.durations[:first].sum())
+        # Up to the first word's start, and never into sound that comes before it.
+        lead = min(int(out.durations[:first].sum()), int(np.argmax(loud)) if loud.any() else 0)
         if lead == 0:
             return out, audio
         durations = out.durations.copy()
-        durations[:first] = 0
-        ends = [e - lead for e in out.word_ends]
-        trimmed = AcousticOutput(out.mel[:, lead:], durations, out.pitch, ends)
+        ends = np.cumsum(durations[:first])
+        durations[:first] = np.diff(np.concatenate([[0], np.maximum(ends - lead, 0)]))
+        heard = [(max(a - lead, 0), max(b - lead, 0)) for a, b in out.words]
+        trimmed = AcousticOutput(out.mel[:, lead:], durations, out.pitch, heard)
         return trimmed, audio[lead * self.hop_length :]
 
     def _silence_frames(self, pause: float, controls: Controls) -> int:
@@ -662,25 +685,23 @@ class SpeechEngine(abc.ABC):
             return self._silence_frames(piece.pause, controls)
         wanted = round(piece.pause * self.sample_rate / self.hop_length)
         total = int(out.durations.sum())
-        end = out.word_ends[-1] if out.word_ends else total
+        end = out.words[-1][1] if out.words else total
         return max(0, wanted - (total - end))
 
     def _times(
         self, piece: Piece, out: AcousticOutput, offset: int
     ) -> tuple[list[Timestamp], list[Timestamp], list[Timestamp]]:
-        """Words (to where their sound ends), phones and marks of one piece whose first frame is frame
+        """Words (as heard: `word_bounds`), phones and marks of one piece whose first frame is frame
         `offset` of the output."""
         seconds = self.hop_length / self.sample_rate
         edges = np.concatenate([[0], np.cumsum(out.durations)]) + offset
         times = (edges * seconds).tolist()
-        ends = (
-            out.word_ends
-            if out.word_ends is not None
-            else [int(edges[b]) - offset for _, _, b in piece.words]
-        )
+        heard = out.words
+        if heard is None:
+            heard = [(int(edges[a]) - offset, int(edges[b]) - offset) for _, a, b in piece.words]
         words = [
-            Timestamp(w, times[a], (end + offset) * seconds)
-            for (w, a, b), end in zip(piece.words, ends, strict=True)
+            Timestamp(w, (start + offset) * seconds, (end + offset) * seconds)
+            for (w, a, b), (start, end) in zip(piece.words, heard, strict=True)
             if b > a
         ]
         phones = [
