@@ -19,7 +19,8 @@ def test_acoustic_graph_interface(synth_onnx_voice):
         i.name: [d.dim_param or d.dim_value for d in i.type.tensor_type.shape.dim] for i in model.graph.input
     }
     assert tuple(inputs) == ACOUSTIC_INPUTS
-    assert inputs["text"] == ["batch", "symbols"] and inputs["pace"] == []  # dynamic ids, scalar controls
+    assert inputs["text"] == ["batch", "symbols"]
+    assert all(inputs[c] == ["batch", "symbols"] for c in ACOUSTIC_INPUTS[3:])  # controls per symbol
     outputs = {
         o.name: [d.dim_param or d.dim_value for d in o.type.tensor_type.shape.dim] for o in model.graph.output
     }
@@ -41,10 +42,17 @@ def test_controls_are_live_inputs(synth_onnx_voice):
 
     def run(pace=1.0, pitch_shift=0.0, pitch_range=1.0, energy=1.0):
         values = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
-        controls = {k: np.array(v, np.float32) for k, v in values.items()}
+        controls = {k: np.broadcast_to(np.float32(v), text.shape).copy() for k, v in values.items()}
         return dict(zip(ACOUSTIC_OUTPUTS, session.run(None, base | controls), strict=True))
 
     normal, fast = run(), run(pace=2.0)
+    # Per symbol: slowing the second half of the first row slows only those symbols.
+    half = np.ones((2, 20), np.float32)
+    half[0, 10:] = 0.5
+    spans = run(pace=half)
+    np.testing.assert_array_equal(spans["durations"][1], normal["durations"][1])
+    assert spans["durations"][0, 10:].sum() > 1.8 * normal["durations"][0, 10:].sum()
+    assert abs(int(spans["durations"][0, :10].sum()) - int(normal["durations"][0, :10].sum())) <= 1
     assert fast["mel_lens"].sum() < 0.6 * normal["mel_lens"].sum()
     np.testing.assert_allclose(run(pitch_shift=12.0)["pitch"], 2 * normal["pitch"], rtol=1e-5)
     assert not np.allclose(run(energy=0.5)["mel"], normal["mel"])
@@ -59,8 +67,8 @@ def test_the_batch_of_one_graph_agrees_with_the_padded_one_and_has_no_masks(synt
     sessions = {
         k: ort.InferenceSession(str(p), providers=["CPUExecutionProvider"]) for k, p in graphs.items()
     }
-    controls = {k: np.array(v, np.float32) for k, v in (("pace", 0.9), ("pitch_shift", -2.0))}
-    controls |= {"pitch_range": np.array(1.0, np.float32), "energy": np.array(1.0, np.float32)}
+    values = {"pace": 0.9, "pitch_shift": -2.0, "pitch_range": 1.0, "energy": 1.0}
+    controls = {k: np.full((1, 31), v, np.float32) for k, v in values.items()}
     feed = dict(
         text=np.arange(3, 34, dtype=np.int64)[None], text_lens=np.array([31]), speaker=np.zeros(1, np.int64)
     )

@@ -6,6 +6,7 @@ import json
 import os
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import typer
@@ -100,6 +101,54 @@ def _write_json(result: dict, out: Path) -> None:
         f.write(text + "\n")
     os.replace(tmp, out)
     console.print(f"wrote {out}")
+
+
+@bench_app.command("ssml")
+def bench_ssml(
+    count: int = typer.Option(5000, "--count", min=1, help="Documents to try (the attacks included)."),
+    seed: int = typer.Option(0, "--seed", help="Seed of the document generator."),
+    speak: bool = typer.Option(
+        False,
+        "--speak",
+        help="Synthesize each document with the default voice too (slow), not only parse it.",
+    ),
+    out: Path = typer.Option(
+        Path("bench-results/ssml.json"), "--out", help="Where to write the JSON result."
+    ),
+) -> None:
+    """Generated and hostile SSML documents: each must give speech or a clear error within 5 s, reading no file."""
+    from fastpitch.text import TextFrontend, fuzz
+
+    if speak:
+        from fastpitch.runtime import OnnxSynthesizer
+
+        tts = OnnxSynthesizer.load(max_chars=20_000)
+        tts.synthesize(WARM_UP, ssml=True)
+
+        def handle(doc: str) -> object:
+            return tts.synthesize(doc, ssml=True)
+
+    else:
+        frontend = TextFrontend(TextConfig())
+        frontend.utterances(WARM_UP, ssml=True)
+
+        def handle(doc: str) -> object:
+            return frontend.utterances(doc, ssml=True)
+
+    with console.status(f"trying {count} SSML documents…"):
+        started = time.perf_counter()
+        result = fuzz.run(handle, count, seed)
+    result = {"bench": "ssml", "speak": speak, "seconds": round(time.perf_counter() - started, 1), **result}
+    _write_json(result, out)
+    if not result["ok"]:
+        raise FastPitchError("some SSML documents crashed, hung or read a file (see the JSON above)")
+
+
+# Loads everything a document can reach (dictionary, G2P, number words) before any file access is watched.
+WARM_UP = (
+    '<speak>Zorblatting 12 <say-as interpret-as="date" format="dmy">5/1/2024</say-as> $3.50 3:30pm '
+    '<phoneme alphabet="ipa" ph="ʃɪp">x</phoneme> {HH AH0 L OW1} <prosody rate="50%">slow</prosody>.</speak>'
+)
 
 
 @bench_app.command("g2p")
