@@ -148,3 +148,26 @@ def test_page_asks_for_the_api_key_and_then_speaks(tmp_path, synth_make_voice, b
         page.wait_for_selector("body[data-state=done]", timeout=60_000)
         assert page.eval_on_selector_all("#voice option", "os => os.map(o => o.value)") == ["tiny"]
     assert [e for e in errors if "401" not in e] == []  # the first, keyless request is expected to fail
+
+
+def test_ssml_words_are_highlighted_as_they_are_said(page_url, browser_page):
+    page, errors = browser_page
+    page.goto(page_url)
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.fill("#text", '<speak>One <break time="600ms"/> two <break time="600ms"/> three.</speak>')
+    page.check("#ssml")
+    page.click("#speak")
+    page.wait_for_selector("body[data-state=done]", timeout=60_000)
+    assert page.eval_on_selector_all("#words span", "s => s.map(x => x.textContent)") == [
+        "One",
+        "two",
+        "three",
+    ]
+    seen = set()
+    for _ in range(60):
+        seen.add(page.get_attribute("#words", "data-current"))
+        if page.evaluate("document.getElementById('audio').ended"):
+            break
+        page.wait_for_timeout(50)
+    assert {"0", "1", "2"} <= seen, seen
+    assert page.locator("#words span.current").count() <= 1 and not errors
