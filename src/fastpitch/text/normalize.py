@@ -275,9 +275,12 @@ _RE_MONTH_DAY = re.compile(
 _RE_DAY_MONTH = re.compile(
     r"\b(0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\s(?:of\s)?(" + _MONTH_RE + r")\b\.?(?:,?\s(\d{4})\b)?"
 )
-_RE_PHONE = re.compile(r"(?:\b1[-.\s])?(?:\((\d{3})\)\s?|\b(\d{3})[-.])(\d{3})[-.](\d{4})\b")
-# A seven-digit local number ("555-1234"); a range of numbers is written with shorter or equal parts.
-_RE_PHONE_LOCAL = re.compile(r"(?<![\d.,-])(\d{3})-(\d{4})(?![\d-]|\.\d)")
+# (555) 123-4567, 555-123-4567 (after an optional "1-"), or a seven-digit local number 555-1234 (a range of
+# numbers is written with shorter or equal parts).
+_RE_PHONE = re.compile(
+    r"(?:\b1[-.\s])?(?:\((\d{3})\)\s?|\b(\d{3})[-.])(\d{3})[-.](\d{4})\b"
+    r"|(?<![\d.,-])(\d{3})-(\d{4})(?![\d-]|\.\d)"
+)
 _RE_CURRENCY = re.compile(
     r"(?:(\$)|\b(USD|EUR|GBP|JPY|INR)\s?)(-?)(" + _NUM + r")(?:\s?(thousand|million|billion|trillion)\b"
     r"|(k|m|mn|b|bn|t)\b)?",
@@ -382,6 +385,8 @@ def _day_month(m: re.Match[str]) -> str:
 
 
 def _phone(m: re.Match[str]) -> str:
+    if m[5]:
+        return f"{digits(m[5])}, {digits(m[6])}"
     groups = ", ".join(digits(g) for g in (m[1] or m[2], m[3], m[4]))
     return f"one, {groups}" if m[0][0] == "1" and m[0][1] in "-. " else groups
 
@@ -391,9 +396,6 @@ def telephone(number: str) -> str:
     groups = re.findall(r"\d+", number)
     return ", ".join(digits(g) for g in groups)
 
-
-def _phone_local(m: re.Match[str]) -> str:
-    return f"{digits(m[1])}, {digits(m[2])}"
 
 
 def _money(code: str, sign: str, amount: str, scale: str | None) -> str:
@@ -549,6 +551,7 @@ _Q_DOTTED = _quick(r"[A-Za-z]\.[A-Za-z]\.")
 _Q_ROMAN = _quick(r"[IVX][IVX]")
 _Q_CAPS = _quick(r"[A-Z][A-Z]")
 _Q_COMMAS = _quick(r",\s*,")
+_Q_PHONE = _quick(r"\d{3}[-.]\d{4}")  # every telephone number ends so
 _RE_TIMES = re.compile(r"(\d)\s?x\s?(?=\d)")
 _RE_LETTER_THEN_DIGIT = re.compile(r"([A-Za-z])-?(?=\d)")
 _RE_DIGIT_THEN_LETTER = re.compile(r"(\d)-?(?=[A-Za-z])")
@@ -558,8 +561,7 @@ _RE_DIGIT_THEN_LETTER = re.compile(r"(\d)-?(?=[A-Za-z])")
 Pass = tuple[str | re.Pattern[str] | None, re.Pattern[str], Any]
 _NUMBER_PASSES: list[Pass] = [
     ("-", _RE_ISO_DATE, _iso_date),
-    (None, _RE_PHONE, _phone),
-    ("-", _RE_PHONE_LOCAL, _phone_local),
+    (_Q_PHONE, _RE_PHONE, _phone),
     ("-", _RE_RANGE, " to "),
     (":", _RE_TIME, _time),
     (_Q_AMPM, _RE_TIME_AMPM, _time_ampm),
