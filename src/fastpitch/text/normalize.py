@@ -397,7 +397,6 @@ def telephone(number: str) -> str:
     return ", ".join(digits(g) for g in groups)
 
 
-
 def _money(code: str, sign: str, amount: str, scale: str | None) -> str:
     one, many, minor_one, minor_many = CURRENCIES[code.upper() if code != "$" else "$"]
     minus = "minus " if sign else ""
