@@ -574,7 +574,7 @@ class SpeechEngine(abc.ABC):
         for batch in self._batches(order, [len(p.ids) for p in pieces]):
             outs = self._run_acoustic([pieces[i] for i in batch], speaker, controls)
             for i, out in zip(batch, outs, strict=True):
-                out, audios[i] = self._vocoded(pieces[i], out)
+                out, audios[i] = self._vocoded(pieces[i], out, detailed)
                 # Only the durations are needed (for the pauses) unless the caller wants the details.
                 outputs[i] = (
                     out
@@ -656,9 +656,14 @@ class SpeechEngine(abc.ABC):
             raise SynthesisError("the vocoder produced NaN or infinite audio: its weights are broken")
         return audio
 
-    def _vocoded(self, piece: Piece, out: AcousticOutput) -> tuple[AcousticOutput, np.ndarray]:
-        """A piece's audio, with its leading silent symbols cut (durations zeroed) when it follows a break."""
+    def _vocoded(
+        self, piece: Piece, out: AcousticOutput, timed: bool = True
+    ) -> tuple[AcousticOutput, np.ndarray]:
+        """A piece's audio, with its leading silent symbols cut (durations zeroed) when it follows a break,
+        and its words' frames as heard unless neither `timed` nor a break needs them."""
         audio = self._checked_vocode(out.mel)
+        if not (timed or piece.fixed or piece.trim_lead):
+            return out, audio
         loud = loud_frames(audio, self.hop_length, int(out.durations.sum()))
         out.words = word_bounds(loud, out.durations, piece.words)
         if not piece.trim_lead or not piece.words:
