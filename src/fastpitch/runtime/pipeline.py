@@ -386,7 +386,8 @@ class SpeechEngine(abc.ABC):
         The first sentence is synthesized alone so that it comes out quickly; later ones go in batches of
         consecutive sentences. Joined, the chunks are the audio `synthesize` returns.
         """
-        for chunk in self.stream_detailed(text, speaker, pace, pitch_shift, pitch_range, energy, ssml):
+        controls = Controls(pace, pitch_shift, pitch_range, energy)
+        for chunk in self._stream(text, self.speaker_id(speaker), controls, ssml, timed=False):
             yield chunk.audio
 
     def stream_detailed(
@@ -401,16 +402,21 @@ class SpeechEngine(abc.ABC):
     ) -> Iterator[StreamChunk]:
         """`stream`, each chunk with its own words, phones and marks (times from the start of the stream)."""
         controls = Controls(pace, pitch_shift, pitch_range, energy)
-        speaker_id = self.speaker_id(speaker)
+        return self._stream(text, self.speaker_id(speaker), controls, ssml, timed=True)
+
+    def _stream(
+        self, text: str, speaker_id: int, controls: Controls, ssml: bool | None, timed: bool
+    ) -> Iterator[StreamChunk]:
+        """The chunks of `stream_detailed`; `timed=False` (plain `stream`) skips working out the timestamps."""
         pieces = self._speakable_pieces(self._plan([text], ssml), [text])
         batch: list[Piece] = list(itertools.islice(pieces, 1))
         start = 0  # frames so far
         while batch:
             outputs = self._run_acoustic(batch, speaker_id, controls)
             for piece, out in zip(batch, outputs, strict=True):
-                out, audio = self._vocoded(piece, out)
+                out, audio = self._vocoded(piece, out, timed)
                 gap = self._gap_frames(piece, out, controls)
-                words, phones, marks = self._times(piece, out, start)
+                words, phones, marks = self._times(piece, out, start) if timed else ([], [], [])
                 yield StreamChunk(
                     np.concatenate([audio, np.zeros(gap * self.hop_length, np.float32)]),
                     start * self.hop_length / self.sample_rate,
