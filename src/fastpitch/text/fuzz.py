@@ -118,7 +118,8 @@ class _Timeout(Exception):
 def run(speak: Callable[[str], Any], count: int = 5000, seed: int = 0) -> dict:
     """Feed `count` documents to `speak` (which parses, or parses and synthesizes, one document): count
     speech, clear errors (a `FastPitchError` or `ValueError` with a message), crashes (anything else), slow
-    documents (over `MAX_SECONDS`) and files opened while a document is processed."""
+    documents (over `MAX_SECONDS`; with the audio's length when `speak` returns `(audio, sample_rate)`, since
+    synthesis time grows with it) and files opened while a document is processed."""
     opened: list[str] = []
     library: set[str] = set()
     installed = tuple({sys.prefix, sys.base_prefix, str(Path(__file__).parents[1])})
@@ -153,9 +154,12 @@ def run(speak: Callable[[str], Any], count: int = 5000, seed: int = 0) -> dict:
             started = time.perf_counter()
             signal.setitimer(signal.ITIMER_REAL, MAX_SECONDS * 4)
             watching = True
+            audio_s = 0.0
             try:
-                speak(doc)
+                out = speak(doc)
                 results["speech"] += 1
+                if isinstance(out, tuple) and len(out) == 2 and isinstance(out[1], int):
+                    audio_s = len(out[0]) / out[1]
             except _Timeout:
                 results["slow"].append(name)
             except (FastPitchError, ValueError) as e:
@@ -170,7 +174,9 @@ def run(speak: Callable[[str], Any], count: int = 5000, seed: int = 0) -> dict:
                 signal.setitimer(signal.ITIMER_REAL, 0)
             seconds = time.perf_counter() - started
             if seconds > MAX_SECONDS and name not in results["slow"]:
-                results["slow"].append(name)
+                results["slow"].append(
+                    f"{name}: {seconds:.1f} s" + (f" for {audio_s:.1f} s of audio" if audio_s else "")
+                )
             if seconds > slowest[0]:
                 slowest = (seconds, name)
             if opened:
