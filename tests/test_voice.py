@@ -17,12 +17,11 @@ from fastpitch.voice import (
     FORMAT_VERSION,
     VOICE_JSON,
     VoiceError,
-    create_voice,
-    load_voice,
     read_voice,
     resolve_voice_path,
-    set_vocoder,
 )
+from fastpitch.voice_create import create_voice, set_vocoder
+from fastpitch.voice_load import load_voice
 
 
 @pytest.fixture
@@ -151,7 +150,7 @@ def test_no_default_voice_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_create_voice_from_training_checkpoint_uses_ema(tmp_path):
-    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
+    from fastpitch.checkpoint import Checkpoint, save_checkpoint
 
     cfg = preset("tiny")
     cfg.text.symbols = list(get_symbol_table("en-v1").symbols)
@@ -173,7 +172,7 @@ def test_create_voice_from_training_checkpoint_uses_ema(tmp_path):
 
 
 def test_create_voice_refuses_a_foreign_checkpoint(tmp_path):
-    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
+    from fastpitch.checkpoint import Checkpoint, save_checkpoint
 
     cfg = preset("tiny")
     cfg.model.n_symbols = 105
@@ -187,9 +186,9 @@ def test_create_voice_refuses_a_foreign_checkpoint(tmp_path):
 def test_create_voice_with_a_trained_vocoder(tmp_path):
     """A saved HiFi-GAN goes into vocoder.safetensors, loads back, speaks, and exports to ONNX."""
     from fastpitch import Synthesizer
+    from fastpitch.checkpoint import Checkpoint, save_checkpoint
     from fastpitch.config import AudioConfig
     from fastpitch.export import export_voice
-    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
     from fastpitch.vocoders.hifigan import HiFiGANConfig
     from fastpitch.vocoders.neural import NeuralVocoder, build_generator
 

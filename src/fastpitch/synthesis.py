@@ -23,7 +23,8 @@ from fastpitch.allocator import reuse_freed_memory
 from fastpitch.runtime.pipeline import AcousticOutput, Controls, SpeechEngine, SynthesisResult, pad_ids
 from fastpitch.text import TextFrontend
 from fastpitch.vocoders import GriffinLim
-from fastpitch.voice import LoadedVoice, Voice, load_voice
+from fastpitch.voice import Voice
+from fastpitch.voice_load import LoadedVoice, load_voice
 
 MAX_DEFAULT_THREADS = 8  # these models stop scaling around here; more threads only contend
 

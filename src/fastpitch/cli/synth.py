@@ -184,7 +184,7 @@ def voice_create_command(
     fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
 ) -> None:
     """Make a voice from training checkpoints (EMA weights when present, no aligner)."""
-    from fastpitch.voice import create_voice
+    from fastpitch.voice_create import create_voice
 
     names = [s.strip() for s in speakers.split(",")] if speakers else None
     made = create_voice(
@@ -200,7 +200,7 @@ def voice_set_vocoder_command(
     fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
 ) -> None:
     """Give a voice another vocoder, keeping its acoustic model; run `fastpitch export` again afterwards."""
-    from fastpitch.voice import set_vocoder
+    from fastpitch.voice_create import set_vocoder
 
     made = set_vocoder(voice, None if vocoder == "griffin-lim" else vocoder, fp16=not fp32)
     console.print(f"voice {made.name!r} in {made.path} now uses {made.vocoder_type}", highlight=False)

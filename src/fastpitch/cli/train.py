@@ -1,4 +1,4 @@
-"""`fastpitch train` and `fastpitch bench train`: thin shells over fastpitch.train."""
+"""`fastpitch train` and `fastpitch bench train`: thin shells over fastpitch.train and fastpitch.checkpoint."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def build_config(
     resume: bool,
 ) -> Config:
     """The run's config: the checkpoint's when resuming, else --config or --preset; then --set on top."""
-    from fastpitch.train.checkpoint import latest, read_config
+    from fastpitch.checkpoint import latest, read_config
 
     existing = latest(out) if resume else None
     if existing is not None:
@@ -70,7 +70,7 @@ def train_command(
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (log lines only)."),
 ) -> None:
     """Train a FastPitch model on prepared features; on several GPUs run it under `torchrun -m fastpitch`."""
-    from fastpitch.train.loop import RunOptions, train
+    from fastpitch.train import RunOptions, train
 
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for the job
         logging.getLogger().setLevel(logging.WARNING)

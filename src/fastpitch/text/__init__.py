@@ -17,8 +17,9 @@ import re
 
 from fastpitch.config import TextConfig
 from fastpitch.errors import FastPitchError
+from fastpitch.text.lexicon import default_lexicon
 from fastpitch.text.normalize import NON_FINAL, Normalizer
-from fastpitch.text.phonemize import MODES, Phonemizer, default_lexicon
+from fastpitch.text.phonemize import MODES, Phonemizer
 from fastpitch.text.symbols import (
     CONSONANTS,
     GRAPHEMES,
