@@ -225,3 +225,21 @@ def test_create_voice_with_a_trained_vocoder(tmp_path):
     assert swapped.provenance["acoustic"]["step"] == 5
     set_vocoder(voice.path, tmp_path / "vocoder")
     assert read_voice(voice.path).vocoder_type == "hifigan"
+
+
+@pytest.mark.parametrize("name", ["../elsewhere/acoustic.onnx", "/etc/passwd", "sub/acoustic.onnx", "..", ""])
+def test_onnx_names_leading_out_of_the_directory_are_refused(voice_copy, name):
+    _edit_json(voice_copy, lambda d: d.update(onnx={"acoustic": name, "vocoder": None, "opset": 17}))
+    with pytest.raises(VoiceError, match="not a file name inside the voice directory"):
+        read_voice(voice_copy)
+
+
+def test_weights_linked_from_outside_the_directory_are_refused(voice_copy, tmp_path):
+    outside = tmp_path / "elsewhere.safetensors"
+    (voice_copy / ACOUSTIC_WEIGHTS).rename(outside)
+    (voice_copy / ACOUSTIC_WEIGHTS).symlink_to(outside)
+    with pytest.raises(VoiceError, match="leads out of the voice directory"):
+        load_voice(voice_copy)
+    (voice_copy / ACOUSTIC_WEIGHTS).unlink()
+    (voice_copy / ACOUSTIC_WEIGHTS).symlink_to(outside.rename(voice_copy / "weights-fp16.safetensors"))
+    assert load_voice(voice_copy).voice.speakers == ["alice", "bob"]  # a link inside the directory is fine

@@ -71,7 +71,8 @@ class Voice:
     description: str = ""
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """A file of this voice; a name that would lead out of the directory is refused (see `member`)."""
+        return member(self.path, name)
 
     @property
     def vocoder_type(self) -> str:
@@ -106,6 +107,19 @@ class Voice:
         """Write voice.json atomically."""
         text = json.dumps(self.to_dict(), indent=2) + "\n"
         return atomic_write_text(self.file(VOICE_JSON), text, SHARED_FILE_MODE)
+
+
+def member(directory: Path, name: str) -> Path:
+    """`directory / name`, refused unless it stays inside `directory`: a bare file name, not a path with `..`
+    or a root, and not a symlink resolving elsewhere. A downloaded voice.json cannot make fastpitch read
+    another file of the machine."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise VoiceError(f"{directory / VOICE_JSON}: {name!r} is not a file name inside the voice directory")
+    path = directory / name
+    root = directory.resolve()
+    if (path.exists() or path.is_symlink()) and path.resolve().parent != root:
+        raise VoiceError(f"{path} leads out of the voice directory (a link to {path.resolve()}): refused")
+    return path
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -204,6 +218,9 @@ def _check(voice: Voice) -> None:
             f"{where}: unknown vocoder type {voice.vocoder.get('type')!r}; known: {', '.join(VOCODER_TYPES)}"
         )
     check_symbols(voice.text, voice.model, where)
+    for key in ("acoustic", "acoustic_single", "vocoder"):
+        if voice.onnx.get(key) is not None:
+            voice.file(voice.onnx[key])
     has_torch = voice.file(ACOUSTIC_WEIGHTS).is_file()
     if not has_torch and not voice.has_onnx:
         raise VoiceError(f"voice {voice.path} is incomplete: {ACOUSTIC_WEIGHTS} is missing")
