@@ -21,7 +21,7 @@ def synth(
         "--voices",
         help="Comma-separated engine:voice list: festival:cmu_us_slt_arctic_hts, festival:kal_diphone, "
         "festival:ked_diphone, espeak-ng:en-us, espeak-ng:en-gb-x-rp, ..., hibari:heart (the natural teacher; "
-        'pip install "fastpitch[hibari]"). Each voice reads every sentence.',
+        'pip install "fastpitch\\[hibari]"). Each voice reads every sentence.',
     ),
     count: int = typer.Option(2000, "--count", help="Number of distinct sentences."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sentence choice and the split."),
