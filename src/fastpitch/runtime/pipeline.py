@@ -325,7 +325,9 @@ class SpeechEngine(abc.ABC):
         A sentence ends where the frontend's splitter finds another one starting after it, so only the current
         paragraph is kept and split again as text arrives; a paragraph ends where one with words follows it.
         """
-        paragraph, done, total = "", 0, 0  # the unfinished paragraph; its sentences already planned; chars seen
+        paragraph = ""  # the unfinished paragraph
+        done = 0  # how many of its sentences are planned
+        total = 0  # characters seen
         for text in texts:
             if not isinstance(text, str):
                 raise SynthesisError(f"text must be a string, got {type(text).__name__}")
