@@ -146,7 +146,7 @@ class SpeechHandler(AsyncEventHandler):
         super().__init__(reader, writer)
         self.service = server.service
         self.info = server.info
-        self.job: asyncio.Task | None = None  # the request being answered (later ones wait for it)
+        self.jobs: list[asyncio.Task] = []  # requests being answered, in order: each waits for the one before
         self._feed: TextFeed | None = None  # the text of a streaming request, while it arrives
 
     async def handle_event(self, event: Event) -> bool:
@@ -177,23 +177,23 @@ class SpeechHandler(AsyncEventHandler):
 
     def _then(self, request: Callable[[], Awaitable[None]]) -> None:
         """Answer `request` once the one before it is answered."""
-        previous = self.job
+        self.jobs = [job for job in self.jobs if not job.done()]
+        previous = self.jobs[-1] if self.jobs else None
 
         async def run() -> None:
             if previous is not None:
-                await previous
+                await asyncio.wait({previous})
             await request()
 
-        self.job = asyncio.create_task(run())
+        self.jobs.append(asyncio.create_task(run()))
 
     async def disconnect(self) -> None:
         """The client has gone (or the server is stopping): stop its work before the next sentence."""
         if self._feed is not None:
             self._feed.cancel()
-        if self.job is not None:
-            self.job.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self.job
+        for job in self.jobs:
+            job.cancel()
+        await asyncio.gather(*self.jobs, return_exceptions=True)
 
     def _choose(self, requested: SynthesizeVoice | None) -> tuple[Voice, Controls]:
         """The voice and speaker a request names; `ApiError` 400 naming the choices for one this server lacks."""
@@ -295,7 +295,7 @@ class WyomingServer:
         if self._server is None:
             return
         self._server.close()
-        jobs = [h.job for h in self._handlers if h.job is not None and not h.job.done()]
+        jobs = [job for handler in self._handlers for job in handler.jobs if not job.done()]
         if jobs:
             await asyncio.wait(jobs, timeout=self.grace_s)
         await asyncio.gather(*(h.stop() for h in list(self._handlers)), return_exceptions=True)
