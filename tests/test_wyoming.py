@@ -13,6 +13,7 @@ import json
 import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from collections.abc import Iterator
@@ -24,9 +25,10 @@ import numpy as np
 import pytest
 import soundfile as sf
 from wyoming.audio import AudioChunk, AudioStart
-from wyoming.client import AsyncTcpClient
+from wyoming.client import AsyncClient, AsyncTcpClient
 from wyoming.error import Error
 from wyoming.event import Event
+from wyoming.info import Describe, Info
 from wyoming.tts import (
     Synthesize,
     SynthesizeChunk,
@@ -63,17 +65,17 @@ def voices(voice_dirs) -> VoiceSet:
 
 
 @contextmanager
-def live(voices: VoiceSet, **settings) -> Iterator[tuple[int, Service]]:
+def live(voices: VoiceSet, uri: str = "tcp://127.0.0.1:0", **settings) -> Iterator[tuple[int, Service]]:
     """A Wyoming server on a free loopback port, its event loop in a thread, as `fastpitch serve` runs it."""
     settings.setdefault("max_chars", MAX_CHARS)
     service = Service(voices, Settings(**settings))
-    server = WyomingServer(service, listen("tcp://127.0.0.1:0"), grace_s=30)
+    server = WyomingServer(service, listen(uri), grace_s=30)
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
     asyncio.run_coroutine_threadsafe(server.start(), loop).result(30)
     try:
-        yield server.sock.getsockname()[1], service
+        yield server.sock.getsockname()[1] if uri.startswith("tcp:") else 0, service
     finally:
         asyncio.run_coroutine_threadsafe(server.stop(), loop).result(60)
         loop.call_soon_threadsafe(loop.stop)
@@ -148,6 +150,23 @@ def test_describe_lists_every_voice_and_speaker(port):
     for voice in program.voices:
         assert voice.installed and voice.languages == ["en_US"] and voice.attribution.name
         assert voice.description
+
+
+def test_a_unix_socket_serves_too_and_is_removed_at_the_end(voices):
+    folder = Path(tempfile.mkdtemp(prefix="fp-"))  # short: a socket's path has at most 107 bytes
+    path = folder / "wyoming.sock"
+
+    async def describe_over_unix() -> list[str]:
+        async with AsyncClient.from_uri(f"unix://{path}", connect_timeout=TIMEOUT, read_timeout=TIMEOUT) as c:
+            await c.write_event(Describe().event())
+            event = await c.read_event()
+            assert event is not None and Info.is_type(event.type)
+            return [v.name for v in Info.from_event(event).tts[0].voices]
+
+    with live(voices, uri=f"unix://{path}"):
+        assert asyncio.run(describe_over_unix()) == ["tiny", "duo"]
+    assert not path.exists()
+    folder.rmdir()
 
 
 # --- synthesize ---------------------------------------------------------------------------------------------
@@ -226,7 +245,11 @@ def test_streamed_text_is_spoken_before_the_last_chunk_is_sent(port):
             # Home Assistant sends the whole text again for servers that cannot stream: it must not be spoken
             await c.write_event(Synthesize(text="".join(pieces), voice=SynthesizeVoice(name="duo")).event())
             await c.write_event(SynthesizeStop().event())
-            return before, first, await read_reply(c, time.perf_counter(), "synthesize-stopped")
+            rest = await read_reply(c, time.perf_counter(), "synthesize-stopped")
+            await c.write_event(Describe().event())  # answered in order: after anything still to come
+            after = await c.read_event()
+            assert after is not None and Info.is_type(after.type), after
+            return before, first, rest
 
     before, first, rest = asyncio.run(scenario())
     assert before == ["audio-start", "audio-chunk"]

@@ -151,7 +151,7 @@ class SpeechHandler(AsyncEventHandler):
 
     async def handle_event(self, event: Event) -> bool:
         if Describe.is_type(event.type):
-            await self.write_event(self.info.event())
+            self._then(lambda: self.write_event(self.info.event()))
         elif Synthesize.is_type(event.type):
             if self._feed is None:  # inside a stream it repeats the streamed text for other servers: skip it
                 request = Synthesize.from_event(event)
@@ -263,6 +263,7 @@ class WyomingServer:
         self.grace_s = grace_s
         self._server: asyncio.AbstractServer | None = None
         self._handlers: set[SpeechHandler] = set()
+        self._path = sock.getsockname() if sock.family == socket.AF_UNIX else None  # to remove at the end
 
     @property
     def uri(self) -> str:
@@ -300,9 +301,9 @@ class WyomingServer:
             await asyncio.wait(jobs, timeout=self.grace_s)
         await asyncio.gather(*(h.stop() for h in list(self._handlers)), return_exceptions=True)
         self._server = None
-        if self.sock.family == socket.AF_UNIX:
+        if self._path:
             with contextlib.suppress(OSError):
-                os.unlink(self.sock.getsockname())
+                os.unlink(self._path)
 
     async def serve_until_signalled(self) -> None:
         """Serve until SIGINT or SIGTERM (a Wyoming-only server: with HTTP, uvicorn owns the signals)."""
