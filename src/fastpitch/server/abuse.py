@@ -169,3 +169,35 @@ async def abuse_test(
         "wall_s": round(wall_s, 2),
         "healthy_after": healthy,
     }
+
+
+def bench_abuse(
+    voices: list[str],
+    requests: int = 1000,
+    concurrency: int = 32,
+    max_chars: int = 200,
+    max_concurrency: int | None = None,
+    queue_size: int | None = None,
+) -> dict:
+    """Start `fastpitch serve` on a free loopback port, warm it up, abuse it, stop it with SIGTERM."""
+    import logging
+
+    from fastpitch.server.loadtest import free_port, running_server, serve_command, wait_healthy
+
+    port = free_port()
+    base_url = f"http://127.0.0.1:{port}"
+    command = [*serve_command(voices, max_concurrency, queue_size), "--max-chars", str(max_chars)]
+    command += ["--host", "127.0.0.1", "--port", str(port)]
+    logging.getLogger("httpx").setLevel(logging.WARNING)
+    process_pid: list[int] = []
+
+    def ready(process) -> None:
+        process_pid.append(process.pid)
+        wait_healthy(base_url, process)
+
+    with running_server(command, ready) as outcome:
+        httpx.post(f"{base_url}{SPEECH}", json={"input": "Warm up 1.", "response_format": "wav"}, timeout=120)
+        result = asyncio.run(
+            abuse_test(base_url, requests, concurrency, max_chars, server_pid=process_pid[0])
+        )
+    return {"benchmark": "serve-abuse", **result, "clean_shutdown": outcome["clean_shutdown"]}
