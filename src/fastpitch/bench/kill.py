@@ -178,7 +178,9 @@ def bench_kill(
     shutil.rmtree(work, ignore_errors=True)
     data = synthetic_corpus(work / "data")
     reference = work / "features-clean"
+    clean_start = time.perf_counter()
     clean = run(fastpitch("prepare", data, "--out", reference, "--workers", "1"))
+    prepare_s = time.perf_counter() - clean_start  # kills land within a clean run's length
     if clean.returncode != 0:
         raise RuntimeError(f"the clean prepare failed: {clean.stderr[-500:]}")
     results = []
@@ -189,7 +191,7 @@ def bench_kill(
                 "prepare",
                 fastpitch("prepare", data, "--out", features, "--workers", "1"),
                 kills,
-                (1.0, 12.0),
+                (0.5, max(prepare_s, 1.0)),
                 lambda: None,
                 rng,
                 lambda: features_equal(features, reference),
@@ -199,6 +201,7 @@ def bench_kill(
     else:
         shutil.copytree(reference, features)
     run_dir = work / "run"
+    later = {"train", "voice-create", "export"} & set(commands)
     train = fastpitch(
         "train", "--features", features, "--dataset", data, "--out", run_dir, "--preset", "tiny",
         "--set", "train.batch_frames=400", "--set", "train.checkpoint_every=2", "--set", "train.val_every=1000",
@@ -219,7 +222,7 @@ def bench_kill(
                 "train", train, kills, (3.0, 25.0), lambda: check_checkpoints(run_dir), rng, trained, run_dir
             )
         )
-    elif run(train).returncode != 0:
+    elif later and run(train).returncode != 0:
         raise RuntimeError("training the tiny model failed")
     voice = work / "voice"
     create = fastpitch("voice", "create", run_dir, "--out", voice)
@@ -234,7 +237,7 @@ def bench_kill(
                 "voice create", create, kills, (1.0, 10.0), lambda: check_voice(voice), rng, created, voice
             )
         )
-    elif run(create).returncode != 0:
+    elif "export" in commands and run(create).returncode != 0:
         raise RuntimeError("voice create failed")
     if "export" in commands:
 
