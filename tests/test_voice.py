@@ -137,7 +137,7 @@ def test_weights_of_another_architecture(voice_copy):
     cfg.model.n_symbols, cfg.model.n_speakers = 105, 2
     other = FastPitch(cfg.model, aligner=False).inference_state_dict()
     save_file(other, str(voice_copy / ACOUSTIC_WEIGHTS), metadata={"format": "fastpitch-acoustic"})
-    with pytest.raises(VoiceError, match=r"does not fit this model.*wrong shape"):
+    with pytest.raises(VoiceError, match=r"does not match the voice.s config.*wrong shape"):
         load_voice(voice_copy)
 
 

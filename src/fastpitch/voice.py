@@ -47,6 +47,21 @@ GRIFFIN_LIM = "griffin-lim"
 VOCODER_TYPES = (GRIFFIN_LIM, "hifigan", "istft")
 DEFAULT_VOICE = Path(__file__).parent / "voices" / "default"
 
+# Upper bounds on what a voice may ask for, checked before anything is built or allocated: a downloaded voice.json
+# must not make fastpitch allocate terabytes or loop for days. Each is far above any real FastPitch or vocoder
+# (NVIDIA's config: width 384-1536, 6 layers, kernel 3; HiFi-GAN V1: 512 channels, kernel 16; ~100 symbols).
+MAX_VOICE_JSON_BYTES = 16 * 2**20
+MAX_SYMBOLS = 4096
+MAX_SPEAKERS = 10_000
+MAX_MELS = 512
+MAX_LAYERS = 64
+MAX_HEADS = 64
+MAX_KERNEL = 63
+MAX_WIDTH = 8192  # any other size: channels, filters, head widths, vocoder dimensions, Griffin-Lim iterations
+MAX_SAMPLE_RATE = 192_000
+MAX_FFT = 16_384
+MAX_LIST = 64  # items in a list of a vocoder config (upsampling stages, resblocks)
+
 
 class VoiceError(FastPitchError):
     """A voice directory that is missing, incomplete, corrupt, or made for another model or version."""
@@ -156,7 +171,12 @@ def resolve_voice_path(path: str | Path | None) -> Path:
 def read_voice(path: str | Path | None = None) -> Voice:
     """Parse and check `path`/voice.json: format and version, configs, speakers, pitch stats, symbol table."""
     path = resolve_voice_path(path)
-    json_path = path / VOICE_JSON
+    json_path = member(path, VOICE_JSON)
+    size = json_path.stat().st_size
+    if size > MAX_VOICE_JSON_BYTES:
+        raise VoiceError(
+            f"{json_path} is {size:,} bytes; a voice description is at most {MAX_VOICE_JSON_BYTES:,}: refused"
+        )
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -202,6 +222,7 @@ def read_voice(path: str | Path | None = None) -> Voice:
 
 def _check(voice: Voice) -> None:
     where = voice.file(VOICE_JSON)
+    check_sizes(voice, where)
     n_speakers = voice.model.n_speakers
     if len(voice.speakers) != n_speakers or len(set(voice.speakers)) != len(voice.speakers):
         raise VoiceError(
@@ -209,7 +230,8 @@ def _check(voice: Voice) -> None:
             f"got {voice.speakers}"
         )
     for speaker, stats in voice.pitch.items():
-        if speaker not in voice.speakers or not stats["std"] > 0:
+        finite = math.isfinite(stats["mean"]) and math.isfinite(stats["std"])
+        if speaker not in voice.speakers or not stats["std"] > 0 or not finite:
             raise VoiceError(f"{where}: bad pitch statistics for speaker {speaker!r}: {stats}")
     if voice.audio.n_mels != voice.model.n_mels:
         raise VoiceError(f"{where}: audio.n_mels {voice.audio.n_mels} != model.n_mels {voice.model.n_mels}")
@@ -224,6 +246,73 @@ def _check(voice: Voice) -> None:
     has_torch = voice.file(ACOUSTIC_WEIGHTS).is_file()
     if not has_torch and not voice.has_onnx:
         raise VoiceError(f"voice {voice.path} is incomplete: {ACOUSTIC_WEIGHTS} is missing")
+
+
+def _size_limit(name: str) -> tuple[int, int]:
+    """The (min, max) a model config integer may take, by its name."""
+    if name == "n_symbols":
+        return 1, MAX_SYMBOLS
+    if name == "n_speakers":
+        return 1, MAX_SPEAKERS
+    if name == "n_mels":
+        return 1, MAX_MELS
+    if name.endswith("n_layers"):
+        return 0, MAX_LAYERS
+    if name.endswith("n_heads"):
+        return 1, MAX_HEADS
+    if name.endswith("kernel_size"):
+        return 1, MAX_KERNEL
+    return 1, MAX_WIDTH
+
+
+def _check_bounded(value: Any, where: str, low: int = 0, high: int = MAX_WIDTH) -> None:
+    """Every number in `value` (nested lists and dicts, as a vocoder config) finite and its integers in
+    [low, high]; lists at most MAX_LIST long."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not low <= value <= high:
+            raise VoiceError(f"{where} is {value}; a voice may ask for {low} to {high}: refused")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise VoiceError(f"{where} is {value}; it must be a finite number")
+    elif isinstance(value, (list, tuple)):
+        if len(value) > MAX_LIST:
+            raise VoiceError(
+                f"{where} lists {len(value)} items; a voice may list at most {MAX_LIST}: refused"
+            )
+        for i, item in enumerate(value):
+            _check_bounded(item, f"{where}[{i}]", low, high)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_bounded(item, f"{where}.{key}", low, high)
+
+
+def check_sizes(voice: Voice, where: Path | str) -> None:
+    """Refuse sizes no real voice has (see MAX_*), and non-finite numbers, before any model or table is built.
+
+    The bounds per field keep each tensor sane; the total is checked against the weight files' headers when the
+    weights are loaded (`fastpitch.voice_load`), so no allocation exceeds what the files really hold.
+    """
+    for f in dataclasses.fields(voice.model):
+        low, high = _size_limit(f.name)
+        _check_bounded(getattr(voice.model, f.name), f"{where}: model.{f.name}", low, high)
+    audio = voice.audio
+    for name, value, low, high in (
+        ("sample_rate", audio.sample_rate, 1000, MAX_SAMPLE_RATE),
+        ("n_fft", audio.n_fft, 16, MAX_FFT),
+        ("win_length", audio.win_length, 1, audio.n_fft),
+        ("hop_length", audio.hop_length, 1, audio.n_fft),
+        ("n_mels", audio.n_mels, 1, MAX_MELS),
+    ):
+        _check_bounded(value, f"{where}: audio.{name}", low, high)
+    for name in ("fmin", "fmax", "f0_min", "f0_max"):
+        _check_bounded(getattr(audio, name), f"{where}: audio.{name}")
+    if len(voice.text.symbols) > MAX_SYMBOLS:
+        raise VoiceError(
+            f"{where}: text.symbols lists {len(voice.text.symbols)} symbols; at most {MAX_SYMBOLS}"
+        )
+    _check_bounded(voice.vocoder.get("config", {}), f"{where}: vocoder.config")
 
 
 def check_symbols(text: TextConfig, model: ModelConfig, where: Path | str) -> SymbolTable:

@@ -158,8 +158,15 @@ def bench_serve_command(
     ),
     max_concurrency: int | None = typer.Option(None, "--max-concurrency", min=1, help="Server workers."),
     queue_size: int | None = typer.Option(None, "--queue-size", min=0, help="Server queue size."),
+    abuse: bool = typer.Option(
+        False,
+        "--abuse",
+        help="Abuse it instead (1,000 requests, 32 at a time): bad bodies, slow clients, idle connections.",
+    ),
     out: Path | None = typer.Option(
-        None, "--out", help="Where to write the JSON (bench-results/serve.json or serve-wyoming.json)."
+        None,
+        "--out",
+        help="Where to write the JSON (bench-results/serve.json, serve-wyoming.json, serve-abuse.json).",
     ),
 ) -> None:
     """Start the server on loopback and measure it: HTTP (50 requests, 8 at a time: p50/p95 latency and errors),
@@ -167,7 +174,14 @@ def bench_serve_command(
     from fastpitch.server.loadtest import DEFAULT_TEXT, bench_serve, write_json
 
     parse_voices(voice)  # fail here, not in the server's log
-    if wyoming:
+    if abuse:
+        from fastpitch.server.abuse import bench_abuse
+
+        n, in_flight = requests or 1000, concurrency or 32
+        with console.status(f"abusing the server: {n} requests, {in_flight} at a time"):
+            result = bench_abuse(voice, n, in_flight, max_concurrency=max_concurrency, queue_size=queue_size)
+        out = out or Path("bench-results/serve-abuse.json")
+    elif wyoming:
         from fastpitch.server.wyoming_bench import ONE_SENTENCE, bench_wyoming
 
         n, clients = requests or 20, concurrency or 10

@@ -42,8 +42,9 @@ class Voice:
         self.sample_rate: int = int(self.synthesizer.sample_rate)
         self.speakers: list[str] = list(self.synthesizer.speakers)
         self.description: str = self.synthesizer.voice.description
-        # The first sentence pays for lazy set-up (pronunciation dictionary, kernels): pay it before serving.
-        self.synthesizer.synthesize("Ready.")
+        # The first sentence pays for lazy set-up (pronunciation dictionary, kernels, and the number reader, whose
+        # import took 16 s on a loaded CPU): pay it before serving, or the first request with a digit waits for it.
+        self.synthesizer.synthesize("Ready 1.")
 
     def check_speaker(self, speaker: str | None) -> None:
         """A speaker by name (or index) that this voice has; anything else is the client's mistake (400)."""
