@@ -81,3 +81,9 @@ def test_bench_peers_command(synth_onnx_voice, tmp_path):
     assert [r["engine"] for r in report["runs"]] == ["onnx"] and report["sentences"] == 1
     bad = CliRunner().invoke(app, ["bench", "peers", "--engines", "espeak", "--out", str(out)])
     assert isinstance(bad.exception, FastPitchError) and "unknown engine" in str(bad.exception)
+
+
+def test_bench_peers_quality_needs_the_judges(monkeypatch):
+    monkeypatch.setattr(peers, "quality_available", lambda: False)
+    with pytest.raises(FastPitchError, match=r"fastpitch\[eval\]"):
+        peers.bench_peers(engines=("onnx",), sentences=1, quality=True)

@@ -314,6 +314,11 @@ def bench_peers(
         raise FastPitchError(f"unknown engine(s) {', '.join(unknown)}; use {', '.join(ENGINES)}")
     if quality is None:
         quality = quality_available()
+    elif quality and not quality_available():
+        raise FastPitchError(
+            'the quality scores need speechmos, pocketsphinx and jiwer: pip install "fastpitch[eval]" '
+            "(or run with --no-quality)"
+        )
     voice_arg = str(voice) if voice is not None else None
     skipped: dict[str, dict[str, Any]] = {}
     if "hibari" in engines and not hibari_installed():
