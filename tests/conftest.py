@@ -19,7 +19,7 @@ def _synth_make_voice(out, vocoder: str = "griffin-lim", speakers=("default",), 
     from fastpitch.config import preset
     from fastpitch.models import FastPitch
     from fastpitch.text import get_symbol_table
-    from fastpitch.voice import save_voice
+    from fastpitch.voice_create import save_voice
 
     cfg = preset("tiny")
     cfg.text.symbols = list(get_symbol_table(cfg.text.symbol_set).symbols)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import itertools
 import json
 import os
@@ -239,3 +240,57 @@ def test_cli_reports_bad_voice_in_one_line(tmp_path):
     )
     assert out.returncode == 2
     assert "should look like" in out.stderr and "Traceback" not in out.stderr
+
+
+# --- the hibari teacher ------------------------------------------------------------------------------------
+
+HIBARI = {"count": 2, "seed": 3, "test_count": 1, "val_count": 0, "workers": 1}
+
+
+def test_hibari_reads_a_corpus_skips_a_failing_sentence_and_resumes(tmp_path, frontend, monkeypatch, caplog):
+    hibari = pytest.importorskip("hibari")
+    real_call = hibari.Hibari.__call__
+    lengths: dict[str, int] = {}
+
+    def failing_once(self, text, speed=1.0, seed=None):
+        if not lengths.get("failed"):
+            lengths["failed"] = 1
+            raise RuntimeError("the teacher choked")
+        audio = real_call(self, text, speed, seed)
+        lengths[text] = len(audio)
+        return audio
+
+    monkeypatch.setattr(hibari.Hibari, "__call__", failing_once)
+    summary = synthesize_corpus(tmp_path, voices=["hibari:heart"], frontend=frontend, **HIBARI)
+    assert summary.failed == ["hibari-heart-00001"] and summary.utterances == 1
+    assert "hibari failed on hibari-heart-00001" in caplog.text and "the teacher choked" in caplog.text
+    assert not json.loads((tmp_path / "corpus.json").read_text())["complete"]
+    [(uid, _, norm)] = [line.split("|") for line in _lines(tmp_path / "metadata.csv")]
+    assert uid == "hibari-heart-00002"
+    info = sf.info(str(tmp_path / "wavs" / f"{uid}.wav"))
+    assert (info.samplerate, info.channels, info.subtype) == (22050, 1, "PCM_16")
+    assert info.duration == pytest.approx(lengths[norm] / hibari.SAMPLE_RATE, abs=1e-3)  # resampled, not cut
+    assert not list((tmp_path / "timings").iterdir())
+    notice = (tmp_path / "TEACHER_NOTICE.txt").read_text()
+    for needle in ("hibari-tts", "Kokoro-82M", "Apache License", "closed"):
+        assert needle in notice, needle
+
+    monkeypatch.setattr(hibari.Hibari, "__call__", real_call)
+    summary = synthesize_corpus(tmp_path, voices=["hibari:heart"], frontend=frontend, **HIBARI)
+    assert summary.failed == [] and summary.utterances == 2
+    assert json.loads((tmp_path / "corpus.json").read_text())["complete"]
+    assert sorted(p.name for p in (tmp_path / "wavs").iterdir()) == ["hibari-heart-00001.wav", uid + ".wav"]
+
+
+def test_missing_teacher_or_voice_is_reported(tmp_path, monkeypatch):
+    assert Voice.parse("hibari:heart").speaker == "hibari-heart"
+    assert not Voice.parse("hibari:heart").has_timings
+    if importlib.util.find_spec("hibari") is not None:
+        monkeypatch.setenv("HIBARI_HOME", str(tmp_path / "cache"))  # no downloaded voices
+        with pytest.raises(FastPitchError, match="hibari has no voice 'nobody'"):
+            synthesize_corpus(tmp_path / "a", voices=["hibari:nobody"])
+        with pytest.raises(FastPitchError, match="'emma' is not on this machine"):
+            synthesize_corpus(tmp_path / "b", voices=["hibari:emma"])
+    monkeypatch.setitem(sys.modules, "hibari", None)  # `import hibari` now fails
+    with pytest.raises(FastPitchError, match=r'pip install "fastpitch\[hibari\]"'):
+        synthesize_corpus(tmp_path / "c", voices=["hibari:heart"])

@@ -202,6 +202,51 @@ def test_duration_errors_in_ms_on_spoken_symbols():
         M.duration_errors_ms(np.array([1]), np.array([1, 2]), np.array([1], bool), 10.0)
 
 
+# --- naturalness (DNSMOS) ---------------------------------------------------------------------------------
+
+
+def test_dnsmos_prefers_clean_speech_to_noisy_speech():
+    from fastpitch.evaluation.naturalness import DNSMOS_KEYS, dnsmos
+
+    clean = np.concatenate(
+        [
+            _vowel(f0, formants, seconds=0.4, seed=k)
+            for k, (f0, formants) in enumerate(
+                [
+                    (140, (700, 1200, 2600)),
+                    (170, (300, 2300, 3000)),
+                    (150, (500, 900, 2500)),
+                    (120, (650, 1700, 2600)),
+                ]
+            )
+        ]
+    )
+    noisy = np.clip(clean + 0.2 * np.random.default_rng(7).normal(size=len(clean)), -1, 1).astype(np.float32)
+    a, b = dnsmos(clean, SR), dnsmos(noisy, SR)
+    assert set(a) == set(b) == set(DNSMOS_KEYS)
+    assert all(1.0 <= v <= 5.0 for v in (*a.values(), *b.values()))
+    assert b["bak_mos"] < a["bak_mos"] - 0.5 and b["ovrl_mos"] < a["ovrl_mos"]
+    assert dnsmos(resample_to(clean, 22050), 22050)["bak_mos"] == pytest.approx(a["bak_mos"], abs=0.25)
+    with pytest.raises(ValueError, match="at least"):
+        dnsmos(np.zeros(SR, np.float32), SR)  # speechmos itself would loop forever on an empty clip
+    with pytest.raises(ValueError, match="at least"):
+        dnsmos(clean[:100], SR)
+
+
+def resample_to(wav: np.ndarray, sample_rate: int) -> np.ndarray:
+    from fastpitch.audio import resample
+
+    return resample(wav, SR, sample_rate)
+
+
+def test_missing_speechmos_names_the_extra(monkeypatch, tmp_path):
+    from fastpitch.errors import FastPitchError
+
+    monkeypatch.setitem(sys.modules, "speechmos", None)
+    with pytest.raises(FastPitchError, match=r'pip install "fastpitch\[eval\]"'):
+        evaluate(None, tmp_path)
+
+
 # --- a whole evaluation ------------------------------------------------------------------------------------
 
 
@@ -239,6 +284,16 @@ def test_evaluation_of_a_tiny_voice(corpus, tiny_voice, tmp_path):
     assert mcd["synthesized"] > mcd["griffin_lim_resynthesis"]
     assert "vocoder_resynthesis" not in mcd  # the voice's vocoder is Griffin-Lim itself
 
+    mos = report["dnsmos"]
+    assert set(mos) == {"reference", "griffin_lim_resynthesis", "synthesized"}
+    assert mos["reference"]["p808_mos"] > mos["synthesized"]["p808_mos"]  # festival vs an untrained voice
+    assert mos["reference"]["p808_mos"] > 3.0
+    first_mos = [u["dnsmos"]["synthesized"]["ovrl_mos"] for u in report["utterances"]]
+    assert mos["synthesized"]["ovrl_mos"] == pytest.approx(np.mean(first_mos), abs=1e-3)
+    [(name, mine)] = report["per_speaker"].items()  # one speaker: the whole set
+    assert mine["utterances"] == 2 and mine["mcd_dtw_db"] == mcd and mine["dnsmos"] == mos
+    assert mine["wer"]["synthesized"] == wer["synthesized"]
+
     f0 = report["f0"]
     assert 0 < f0["step_floor_rmse_cents"] < 200  # festival's melody moves within a phone, a little
     assert f0["per_symbol_rmse_cents"] > 0
@@ -262,6 +317,32 @@ def test_evaluation_of_a_tiny_voice(corpus, tiny_voice, tmp_path):
         assert files[first][name] in (out / "index.html").read_text()
     assert (out / "figures" / f"{first}-mel.png").read_bytes()[:4] == b"\x89PNG"
     assert len(list((out / "audio").glob("*.wav"))) == 2 + 2  # every synthesized one + the examples' copies
+    page = (out / "index.html").read_text()
+    assert "Naturalness (DNSMOS" in page and f"{mos['reference']['p808_mos']:.3f}" in page
+    assert "Per speaker" not in page  # one speaker: nothing to break down
+
+
+def test_evaluation_per_speaker(corpus, synth_voice, tmp_path):
+    two = tmp_path / "corpus"
+    shutil.copytree(corpus, two)
+    first, second = (two / "splits" / "test.txt").read_text().split()
+    rows = [line.split("|")[0] for line in (two / "metadata.csv").read_text().splitlines()]
+    names = {first: "alice", second: "bob"}
+    (two / "speakers.csv").write_text("".join(f"{uid}|{names.get(uid, 'alice')}\n" for uid in rows))
+    out = tmp_path / "report"
+    report = evaluate(synth_voice, two, asr=False, figures=0, out_dir=out, html=True)
+    per = report["per_speaker"]
+    assert sorted(per) == ["alice", "bob"]
+    by_id = {u["id"]: u for u in report["utterances"]}
+    for uid, name in names.items():
+        assert by_id[uid]["reference_speaker"] == by_id[uid]["speaker"] == name
+        assert per[name]["utterances"] == 1
+        assert per[name]["mcd_dtw_db"]["synthesized"] == by_id[uid]["mcd_dtw_db"]["synthesized"]
+        assert per[name]["dnsmos"]["reference"] == by_id[uid]["dnsmos"]["reference"]
+    assert report["dnsmos"]["synthesized"]["p808_mos"] == pytest.approx(
+        np.mean([per[n]["dnsmos"]["synthesized"]["p808_mos"] for n in per]), abs=1e-3
+    )
+    assert "Per speaker" in (out / "index.html").read_text()
 
 
 def test_evaluation_with_a_neural_vocoder_measures_its_resynthesis(corpus, tmp_path, synth_make_voice):
@@ -270,18 +351,19 @@ def test_evaluation_with_a_neural_vocoder_measures_its_resynthesis(corpus, tmp_p
     shutil.copytree(corpus, damaged)
     first, second = (damaged / "splits" / "test.txt").read_text().split()
     (damaged / "wavs" / f"{first}.wav").unlink()
-    report = evaluate(voice, damaged, asr=False, figures=0)
+    report = evaluate(voice, damaged, asr=False, mos=False, figures=0)
     assert [u["id"] for u in report["utterances"]] == [second]
+    assert "dnsmos" not in report and "dnsmos" not in report["utterances"][0]
     assert report["skipped"][0]["id"] == first and "not found" in report["skipped"][0]["error"]
     assert set(report["mcd_dtw_db"]) == {"synthesized", "griffin_lim_resynthesis", "vocoder_resynthesis"}
     assert "wer" not in report
     assert report["voice"]["vocoder"] == "istft"
-    forced = evaluate(voice, corpus, limit=1, asr=False, figures=0, vocoder="griffin-lim")
+    forced = evaluate(voice, corpus, limit=1, asr=False, mos=False, figures=0, vocoder="griffin-lim")
     assert forced["dataset"]["utterances"] == 1
     assert set(forced["mcd_dtw_db"]) == {"synthesized", "griffin_lim_resynthesis"}
     (damaged / "wavs" / f"{second}.wav").unlink()
     with pytest.raises(EvaluationError, match="no utterance could be evaluated"):
-        evaluate(voice, damaged, asr=False, figures=0)
+        evaluate(voice, damaged, asr=False, mos=False, figures=0)
 
 
 def test_clear_errors_for_missing_dataset_and_split(corpus, tmp_path):

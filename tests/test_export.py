@@ -10,7 +10,8 @@ import torch
 
 from fastpitch.export import ExportError, export_acoustic, export_voice, verify_acoustic
 from fastpitch.runtime.synthesizer import ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS
-from fastpitch.voice import load_voice, read_voice
+from fastpitch.voice import read_voice
+from fastpitch.voice_load import load_voice
 
 
 def test_acoustic_graph_interface(synth_onnx_voice):

@@ -10,8 +10,8 @@ from hypothesis import strategies as st
 from fastpitch.config import TextConfig
 from fastpitch.errors import FastPitchError
 from fastpitch.text import TextError, TextFrontend
-from fastpitch.text.lexicon import PronunciationError, ipa_to_arpabet
 from fastpitch.text.markup import MarkupError, is_ssml, parse
+from fastpitch.text.pronounce import PronunciationError, ipa_to_arpabet
 
 
 @pytest.fixture(scope="module")

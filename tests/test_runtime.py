@@ -31,6 +31,17 @@ def test_importing_the_runtime_does_not_import_torch():
     assert out.returncode == 0, out.stderr
 
 
+def test_the_voice_format_reads_and_writes_without_torch(synth_onnx_voice, tmp_path):
+    code = (
+        "import shutil\nfrom fastpitch.voice import read_voice\n"
+        f"copy = shutil.copytree({str(synth_onnx_voice)!r}, {str(tmp_path / 'copy')!r})\n"
+        "voice = read_voice(copy)\nvoice.description = 'edited'\nvoice.save_json()\n"
+        "assert read_voice(copy).description == 'edited'\n"
+    )
+    out = _no_torch(code)
+    assert out.returncode == 0, out.stderr
+
+
 def test_synthesis_without_torch(synth_onnx_voice):
     code = (
         "from fastpitch.runtime import OnnxSynthesizer\n"

@@ -179,3 +179,49 @@ def test_controls_validate():
     assert Controls(pace=2.0).pace == 2.0
     with pytest.raises(SynthesisError):
         Controls(pitch_range=-0.5)
+
+
+def pieces_of(text: str, size: int) -> list[str]:
+    return [text[i : i + size] for i in range(0, len(text), size)]
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Hello there. How are you today? Fine, thanks.",
+        "First paragraph, one sentence.\n\nSecond one. With two sentences!\n\n\n...\n\nAnd a third",
+        "Dr. Smith paid $3.50 on Jan. 5. That was all...  ",
+        "Hello. ! How are you?",
+    ],
+)
+@pytest.mark.parametrize("size", [1, 7, 1000])
+def test_stream_text_joins_to_what_synthesize_says(neural_tts, text, size):
+    joined = np.concatenate(list(neural_tts.stream_text(pieces_of(text, size), pace=1.3)))
+    full, _ = neural_tts.synthesize(text, pace=1.3)
+    assert len(joined) == len(full)
+    np.testing.assert_allclose(joined, full, atol=1e-4)
+
+
+def test_stream_text_speaks_a_sentence_once_the_next_one_begins(neural_tts):
+    arrived: list[str] = []
+
+    def pieces():
+        for piece in ("Hello ", "there.", " How", " are you", "?"):
+            arrived.append(piece)
+            yield piece
+
+    stream = neural_tts.stream_text(pieces())
+    next(stream)
+    assert arrived == ["Hello ", "there.", " How"]  # "How" shows that "Hello there." has ended
+    rest = list(stream)
+    assert arrived[-1] == "?" and len(rest) == 2  # the pause after the first sentence, then the second
+
+
+def test_stream_text_bad_input(neural_tts, synth_voice):
+    with pytest.raises(FastPitchError, match="nothing to say"):
+        list(neural_tts.stream_text(["", " ... ", "\n\n"]))
+    with pytest.raises(SynthesisError, match="must be a string"):
+        list(neural_tts.stream_text(["Hello.", 3]))
+    limited = Synthesizer.load(synth_voice, max_chars=20)
+    with pytest.raises(SynthesisError, match="at most 20"):
+        list(limited.stream_text(["Short enough. ", "But this is not."]))

@@ -11,7 +11,8 @@ from fastpitch.config import Config, TextConfig
 from fastpitch.errors import FastPitchError
 from fastpitch.text import TextError, TextFrontend, get_symbol_table
 from fastpitch.text.g2p import G2P, dictionary_entries, evaluate, fix_stress, is_held_out
-from fastpitch.text.phonemize import Lexicon, Phonemizer
+from fastpitch.text.lexicon import Lexicon
+from fastpitch.text.phonemize import Phonemizer
 from fastpitch.text.symbols import GRAPHEMES, PAD, PAUSES, PHONES, WORD_BOUNDARY, SymbolError, SymbolTable
 
 EN_V1_SHA256 = "e9511609fbf7e17f5dfb32246b74ba6a57d6c54b05178262f75bf5f9e151acce"

@@ -20,9 +20,9 @@ import pytest
 import soundfile as sf
 import torch
 
+from fastpitch import checkpoint as ck
 from fastpitch.config import preset
 from fastpitch.errors import FastPitchError
-from fastpitch.train import checkpoint as ck
 from fastpitch.train.optim import EMA, Lamb, noam_scale
 
 SR = 22050
@@ -109,7 +109,7 @@ def tiny_cfg(*overrides: str):
 
 
 def make_trainer(corpus, out: Path, cfg=None, **kwargs):
-    from fastpitch.train.loop import RunOptions, Trainer
+    from fastpitch.train import RunOptions, Trainer
 
     dataset, features = corpus
     opts = RunOptions(
@@ -278,14 +278,14 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
     assert ck.load_checkpoint(tmp_path).step == 1
 
     # A crash after the tensors but before the JSON: step 2 does not exist; the next save clears the orphan.
-    real_atomic = ck._atomic_write
+    real_atomic = ck.atomic_write
 
     def no_json(path, write):
         if path.suffix == ".json":
             raise KeyboardInterrupt
         real_atomic(path, write)
 
-    monkeypatch.setattr(ck, "_atomic_write", no_json)
+    monkeypatch.setattr(ck, "atomic_write", no_json)
     with pytest.raises(KeyboardInterrupt):
         ck.save_checkpoint(tmp_path, _small_checkpoint(2))
     monkeypatch.undo()
@@ -364,10 +364,10 @@ def test_validation_logs_images_and_audio_without_touching_the_rng(corpus, tmp_p
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
 
     trainer = make_trainer(corpus, tmp_path / "media", cfg=tiny_cfg("train.val_media=true"))
-    trainer._open_logs()
+    trainer.open_logs()
     before = torch.get_rng_state()
     mel_loss = trainer.validate()
-    trainer._close_logs()
+    trainer.close_logs()
     assert math.isfinite(mel_loss)
     assert torch.equal(before, torch.get_rng_state())
     events = EventAccumulator(
@@ -396,7 +396,7 @@ class _PoisonedLoss(torch.nn.Module):
 
 
 def test_nonfinite_losses_skip_the_update_then_stop_the_run(corpus, tmp_path, caplog):
-    from fastpitch.train.loop import NonFiniteLossError
+    from fastpitch.train import NonFiniteLossError
 
     trainer = make_trainer(
         corpus, tmp_path / "nan", cfg=tiny_cfg("train.max_nonfinite_steps=3", "train.max_steps=3")
@@ -604,7 +604,7 @@ def _ddp_worker(rank: int, world_size: int, port: int, dataset: str, features: s
     torch.set_num_threads(1)
     from safetensors.torch import save_file
 
-    from fastpitch.train.loop import RunOptions, Trainer
+    from fastpitch.train import RunOptions, Trainer
 
     opts = RunOptions(
         features=Path(features), out_dir=Path(out), dataset=Path(dataset), device="cpu", progress=False

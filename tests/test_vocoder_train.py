@@ -1,19 +1,22 @@
 """`fastpitch train-vocoder`: a few steps on two short WAVs made here, checkpoint, exact resume, fine-tuning."""
 
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
 import soundfile as sf
 import torch
+from safetensors.torch import save_file
 from typer.testing import CliRunner
 
 from fastpitch.audio import mel_spectrogram_np
 from fastpitch.cli import app
 from fastpitch.config import AudioConfig
 from fastpitch.errors import FastPitchError
+from fastpitch.train.segments import SegmentSampler, dataset_items
+from fastpitch.train.vocoder import make_config, stft_loss, train_vocoder
 from fastpitch.vocoders import load_vocoder
-from fastpitch.vocoders.train import SegmentSampler, dataset_items, make_config, stft_loss, train_vocoder
 
 pytestmark = pytest.mark.usefixtures("vocoder_single_thread")
 
@@ -95,6 +98,27 @@ def test_train_checkpoint_and_exact_resume(vocoder_corpus, tmp_path):
     assert vocoder(torch.zeros(1, 80, 5) - 5).shape == (1, 5 * 256)
 
 
+def test_resume_from_a_checkpoint_in_the_layout_before_the_shared_trainer(vocoder_corpus, tmp_path):
+    """Vocoder checkpoints written before training shared one skeleton kept a single RNG state, the sampler's
+    state beside it and a non-finite counter; they resume exactly as the current layout does."""
+    straight = train_vocoder(vocoder_corpus, tmp_path / "straight", "istft", TINY, max_steps=4)
+    train_vocoder(vocoder_corpus, tmp_path / "old", "istft", TINY, max_steps=2)
+    json_path = tmp_path / "old" / "step-0000002.json"
+    meta = json.loads(json_path.read_text())
+    (rng,) = meta.pop("rng")
+    meta["sampler_rng"] = rng.pop("sampler")
+    meta.update(rng=rng, nonfinite=0, best_val=meta["best_val"])
+    for key in ("tensors_file", "ema_updates", "scaler", "val_loss"):
+        meta.pop(key)
+    json_path.write_text(json.dumps(meta))
+    resumed = train_vocoder(vocoder_corpus, tmp_path / "old", resume=True, max_steps=4)
+    assert resumed.step == straight.step == 4
+    a, b = _weights(tmp_path / "straight", 4), _weights(tmp_path / "old", 4)
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_adversarial_hifigan_and_finetuning_on_given_mels(vocoder_corpus, tmp_path):
     mels = tmp_path / "mels"
     mels.mkdir()
@@ -143,3 +167,85 @@ def test_cli_train_vocoder_and_config_errors(vocoder_corpus, tmp_path):
         make_config("istft", ["model.width=3"])
     with pytest.raises(FastPitchError, match="unknown vocoder"):
         make_config("wavernn")
+
+
+def test_generator_average_is_checkpointed_validated_and_loaded(vocoder_corpus, tmp_path):
+    run = train_vocoder(
+        vocoder_corpus, tmp_path / "ema", "istft", [*TINY, "train.ema_decay=0.5"], max_steps=3
+    )
+    weights = _weights(tmp_path / "ema", 3)
+    ema = {k.removeprefix("ema."): v for k, v in weights.items() if k.startswith("ema.")}
+    raw = {k.removeprefix("generator."): v for k, v in weights.items() if k.startswith("generator.")}
+    assert ema.keys() == raw.keys() and any(not torch.equal(ema[k], raw[k]) for k in ema)
+    mel = torch.linspace(-6, 0, 80 * 6).reshape(1, 80, 6)
+    averaged = load_vocoder(run.checkpoint, AudioConfig())(mel)  # the average, as a voice would ship it
+    save_file(
+        {k: v for k, v in weights.items() if not k.startswith("ema.")},
+        str(tmp_path / "ema" / "step-0000003.safetensors"),
+    )
+    raw_audio = load_vocoder(run.checkpoint, AudioConfig())(mel)  # without it: the generator as trained
+    assert torch.isfinite(averaged).all() and not torch.allclose(averaged, raw_audio)
+
+
+def test_non_finite_steps_are_skipped_then_stop_the_run(vocoder_corpus, tmp_path, monkeypatch):
+    import fastpitch.train.vocoder as vocoder_training
+    from fastpitch.train import NonFiniteLossError
+
+    real = vocoder_training.mel_loss
+    calls = {"n": 0}
+
+    def poisoned(*args):
+        calls["n"] += 1
+        loss = real(*args)
+        return loss * float("nan") if calls["n"] >= 2 else loss
+
+    monkeypatch.setattr(vocoder_training, "mel_loss", poisoned)
+    settings = [*TINY, "train.max_nonfinite_steps=3"]
+    with pytest.raises(NonFiniteLossError, match="3 consecutive updates"):
+        train_vocoder(vocoder_corpus, tmp_path / "nan", "istft", settings, max_steps=10)
+    events = [json.loads(line) for line in (tmp_path / "nan" / "metrics.jsonl").read_text().splitlines()]
+    assert [e["in_a_row"] for e in events if e.get("event") == "nonfinite"] == [1, 2, 3]
+
+
+def _ddp_worker(rank: int, port: int, dataset: str, out: str) -> None:
+    import os
+
+    from fastpitch.train import VocoderTrainer
+
+    os.environ.update(
+        RANK=str(rank), WORLD_SIZE="2", LOCAL_RANK=str(rank), MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port)
+    )
+    torch.set_num_threads(1)
+    run = VocoderTrainer.run
+
+    def run_and_keep_weights(self):
+        fps = run(self)
+        state = {k: v.contiguous() for k, v in self.generator.state_dict().items()}
+        save_file(state, str(Path(out).parent / f"rank{rank}.safetensors"))
+        return fps
+
+    VocoderTrainer.run = run_and_keep_weights
+    settings = [*TINY, "train.adversarial_start_step=1", "train.disc_width=0.125"]
+    train_vocoder(dataset, out, "istft", settings, max_steps=3, device="cpu")
+
+
+def test_ddp_two_ranks_train_one_vocoder(vocoder_corpus, tmp_path):
+    import socket
+
+    from safetensors.torch import load_file
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    out = tmp_path / "ddp" / "run"
+    torch.multiprocessing.spawn(_ddp_worker, args=(port, str(vocoder_corpus), str(out)), nprocs=2, join=True)
+    rank0, rank1 = (load_file(str(tmp_path / "ddp" / f"rank{r}.safetensors")) for r in (0, 1))
+    assert rank0.keys() == rank1.keys()
+    for key in rank0:  # gradients averaged over the ranks: the same weights everywhere
+        torch.testing.assert_close(rank0[key], rank1[key], rtol=0, atol=1e-6)
+    meta = json.loads((out / "step-0000003.json").read_text())
+    assert len(meta["rng"]) == 2 and meta["rng"][0]["sampler"] != meta["rng"][1]["sampler"]
+    saved = _weights(out, 3)
+    assert any(k.startswith("mpd.") for k in saved)
+    for key, value in rank0.items():
+        assert torch.equal(saved[f"generator.{key}"], value)

@@ -17,12 +17,11 @@ from fastpitch.voice import (
     FORMAT_VERSION,
     VOICE_JSON,
     VoiceError,
-    create_voice,
-    load_voice,
     read_voice,
     resolve_voice_path,
-    set_vocoder,
 )
+from fastpitch.voice_create import create_voice, set_vocoder
+from fastpitch.voice_load import load_voice
 
 
 @pytest.fixture
@@ -138,7 +137,7 @@ def test_weights_of_another_architecture(voice_copy):
     cfg.model.n_symbols, cfg.model.n_speakers = 105, 2
     other = FastPitch(cfg.model, aligner=False).inference_state_dict()
     save_file(other, str(voice_copy / ACOUSTIC_WEIGHTS), metadata={"format": "fastpitch-acoustic"})
-    with pytest.raises(VoiceError, match=r"does not fit this model.*wrong shape"):
+    with pytest.raises(VoiceError, match=r"does not match the voice.s config.*wrong shape"):
         load_voice(voice_copy)
 
 
@@ -151,7 +150,7 @@ def test_no_default_voice_is_a_clear_error(monkeypatch, tmp_path):
 
 
 def test_create_voice_from_training_checkpoint_uses_ema(tmp_path):
-    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
+    from fastpitch.checkpoint import Checkpoint, save_checkpoint
 
     cfg = preset("tiny")
     cfg.text.symbols = list(get_symbol_table("en-v1").symbols)
@@ -173,7 +172,7 @@ def test_create_voice_from_training_checkpoint_uses_ema(tmp_path):
 
 
 def test_create_voice_refuses_a_foreign_checkpoint(tmp_path):
-    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
+    from fastpitch.checkpoint import Checkpoint, save_checkpoint
 
     cfg = preset("tiny")
     cfg.model.n_symbols = 105
@@ -187,9 +186,9 @@ def test_create_voice_refuses_a_foreign_checkpoint(tmp_path):
 def test_create_voice_with_a_trained_vocoder(tmp_path):
     """A saved HiFi-GAN goes into vocoder.safetensors, loads back, speaks, and exports to ONNX."""
     from fastpitch import Synthesizer
+    from fastpitch.checkpoint import Checkpoint, save_checkpoint
     from fastpitch.config import AudioConfig
     from fastpitch.export import export_voice
-    from fastpitch.train.checkpoint import Checkpoint, save_checkpoint
     from fastpitch.vocoders.hifigan import HiFiGANConfig
     from fastpitch.vocoders.neural import NeuralVocoder, build_generator
 
@@ -226,3 +225,21 @@ def test_create_voice_with_a_trained_vocoder(tmp_path):
     assert swapped.provenance["acoustic"]["step"] == 5
     set_vocoder(voice.path, tmp_path / "vocoder")
     assert read_voice(voice.path).vocoder_type == "hifigan"
+
+
+@pytest.mark.parametrize("name", ["../elsewhere/acoustic.onnx", "/etc/passwd", "sub/acoustic.onnx", "..", ""])
+def test_onnx_names_leading_out_of_the_directory_are_refused(voice_copy, name):
+    _edit_json(voice_copy, lambda d: d.update(onnx={"acoustic": name, "vocoder": None, "opset": 17}))
+    with pytest.raises(VoiceError, match="not a file name inside the voice directory"):
+        read_voice(voice_copy)
+
+
+def test_weights_linked_from_outside_the_directory_are_refused(voice_copy, tmp_path):
+    outside = tmp_path / "elsewhere.safetensors"
+    (voice_copy / ACOUSTIC_WEIGHTS).rename(outside)
+    (voice_copy / ACOUSTIC_WEIGHTS).symlink_to(outside)
+    with pytest.raises(VoiceError, match="leads out of the voice directory"):
+        load_voice(voice_copy)
+    (voice_copy / ACOUSTIC_WEIGHTS).unlink()
+    (voice_copy / ACOUSTIC_WEIGHTS).symlink_to(outside.rename(voice_copy / "weights-fp16.safetensors"))
+    assert load_voice(voice_copy).voice.speakers == ["alice", "bob"]  # a link inside the directory is fine

@@ -162,7 +162,7 @@ F0_METHODS = ("dio", "harvest")
 DIO_SPEED = 3
 
 
-def _pyworld():
+def load_pyworld():
     import warnings
 
     with warnings.catch_warnings():  # pyworld imports the deprecated pkg_resources
@@ -180,7 +180,7 @@ def extract_f0(wav: np.ndarray, cfg: AudioConfig, method: str = "dio") -> tuple[
     """
     if method not in F0_METHODS:
         raise AudioError(f"unknown F0 method {method!r}; choose one of {', '.join(F0_METHODS)}")
-    pw = _pyworld()
+    pw = load_pyworld()
     n = max(n_frames(len(wav), cfg), 0)
     # Dropping hop / 2 samples moves WORLD's frame times k * hop onto the mel frame centres (k + 0.5) * hop.
     x = np.ascontiguousarray(np.asarray(wav, dtype=np.float64)[cfg.hop_length // 2 :])

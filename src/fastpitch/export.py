@@ -46,9 +46,9 @@ from fastpitch.voice import (
     VOCODER_WEIGHTS,
     VOICE_JSON,
     Voice,
-    load_voice,
     read_voice,
 )
+from fastpitch.voice_load import load_voice
 
 OPSET = 17
 MEL_TOLERANCE = 1e-3  # max |log-mel| difference between torch and ONNX Runtime accepted after export

@@ -33,7 +33,8 @@ from fastpitch.runtime.pipeline import (
 )
 from fastpitch.text import LexiconSource
 from fastpitch.vocoders import GriffinLim
-from fastpitch.voice import LoadedVoice, Voice, load_voice
+from fastpitch.voice import Voice
+from fastpitch.voice_load import LoadedVoice, load_voice
 
 MAX_DEFAULT_THREADS = 8  # these models stop scaling around here; more threads only contend
 

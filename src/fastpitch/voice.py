@@ -10,31 +10,29 @@
       vocoder.onnx          optional, likewise (absent for Griffin-Lim)
       MODEL_CARD.md         what the voice is, how it was made, how well it speaks
 
-`read_voice` parses and checks voice.json without torch (the ONNX runtime uses it); `load_voice` also loads
-and checks the weights with PyTorch. Every problem is a `VoiceError` that names the file and what is wrong.
-See docs/voice-format.md.
+This module is the format alone and never imports torch: `read_voice` parses and checks voice.json (the ONNX
+runtime uses it), `Voice.save_json` writes it. Loading the weights into torch modules is `fastpitch.voice_load`
+(beside the `Synthesizer`); making a voice from training checkpoints is `fastpitch.voice_create`. Every problem is
+a `VoiceError` that names the file and what is wrong. See docs/voice-format.md.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import datetime
 import json
 import math
-import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from fastpitch import __version__
+from fastpitch.atomic import atomic_write_text
 from fastpitch.config import AudioConfig, ConfigError, ModelConfig, TextConfig, from_dict
 from fastpitch.errors import FastPitchError
 from fastpitch.text.symbols import TABLES, SymbolError, SymbolTable
 
-if TYPE_CHECKING:
-    import torch
-
 FORMAT = "fastpitch-voice"
+SHARED_FILE_MODE = 0o644  # safetensors writes 0600; a voice is meant to be shared and shipped
 FORMAT_VERSION = 1
 VOICE_JSON = "voice.json"
 ACOUSTIC_WEIGHTS = "acoustic.safetensors"
@@ -48,6 +46,21 @@ VOCODER_TAG = "fastpitch-vocoder"
 GRIFFIN_LIM = "griffin-lim"
 VOCODER_TYPES = (GRIFFIN_LIM, "hifigan", "istft")
 DEFAULT_VOICE = Path(__file__).parent / "voices" / "default"
+
+# Upper bounds on what a voice may ask for, checked before anything is built or allocated: a downloaded voice.json
+# must not make fastpitch allocate terabytes or loop for days. Each is far above any real FastPitch or vocoder
+# (NVIDIA's config: width 384-1536, 6 layers, kernel 3; HiFi-GAN V1: 512 channels, kernel 16; ~100 symbols).
+MAX_VOICE_JSON_BYTES = 16 * 2**20
+MAX_SYMBOLS = 4096
+MAX_SPEAKERS = 10_000
+MAX_MELS = 512
+MAX_LAYERS = 64
+MAX_HEADS = 64
+MAX_KERNEL = 63
+MAX_WIDTH = 8192  # any other size: channels, filters, head widths, vocoder dimensions, Griffin-Lim iterations
+MAX_SAMPLE_RATE = 192_000
+MAX_FFT = 16_384
+MAX_LIST = 64  # items in a list of a vocoder config (upsampling stages, resblocks)
 
 
 class VoiceError(FastPitchError):
@@ -73,7 +86,8 @@ class Voice:
     description: str = ""
 
     def file(self, name: str) -> Path:
-        return self.path / name
+        """A file of this voice; a name that would lead out of the directory is refused (see `member`)."""
+        return member(self.path, name)
 
     @property
     def vocoder_type(self) -> str:
@@ -106,7 +120,21 @@ class Voice:
 
     def save_json(self) -> Path:
         """Write voice.json atomically."""
-        return _atomic_write_text(self.file(VOICE_JSON), json.dumps(self.to_dict(), indent=2) + "\n")
+        text = json.dumps(self.to_dict(), indent=2) + "\n"
+        return atomic_write_text(self.file(VOICE_JSON), text, SHARED_FILE_MODE)
+
+
+def member(directory: Path, name: str) -> Path:
+    """`directory / name`, refused unless it stays inside `directory`: a bare file name, not a path with `..`
+    or a root, and not a symlink resolving elsewhere. A downloaded voice.json cannot make fastpitch read
+    another file of the machine."""
+    if not isinstance(name, str) or not name or Path(name).name != name or name in (".", ".."):
+        raise VoiceError(f"{directory / VOICE_JSON}: {name!r} is not a file name inside the voice directory")
+    path = directory / name
+    root = directory.resolve()
+    if (path.exists() or path.is_symlink()) and path.resolve().parent != root:
+        raise VoiceError(f"{path} leads out of the voice directory (a link to {path.resolve()}): refused")
+    return path
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -143,7 +171,12 @@ def resolve_voice_path(path: str | Path | None) -> Path:
 def read_voice(path: str | Path | None = None) -> Voice:
     """Parse and check `path`/voice.json: format and version, configs, speakers, pitch stats, symbol table."""
     path = resolve_voice_path(path)
-    json_path = path / VOICE_JSON
+    json_path = member(path, VOICE_JSON)
+    size = json_path.stat().st_size
+    if size > MAX_VOICE_JSON_BYTES:
+        raise VoiceError(
+            f"{json_path} is {size:,} bytes; a voice description is at most {MAX_VOICE_JSON_BYTES:,}: refused"
+        )
     try:
         data = json.loads(json_path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
@@ -189,6 +222,7 @@ def read_voice(path: str | Path | None = None) -> Voice:
 
 def _check(voice: Voice) -> None:
     where = voice.file(VOICE_JSON)
+    check_sizes(voice, where)
     n_speakers = voice.model.n_speakers
     if len(voice.speakers) != n_speakers or len(set(voice.speakers)) != len(voice.speakers):
         raise VoiceError(
@@ -196,7 +230,8 @@ def _check(voice: Voice) -> None:
             f"got {voice.speakers}"
         )
     for speaker, stats in voice.pitch.items():
-        if speaker not in voice.speakers or not stats["std"] > 0:
+        finite = math.isfinite(stats["mean"]) and math.isfinite(stats["std"])
+        if speaker not in voice.speakers or not stats["std"] > 0 or not finite:
             raise VoiceError(f"{where}: bad pitch statistics for speaker {speaker!r}: {stats}")
     if voice.audio.n_mels != voice.model.n_mels:
         raise VoiceError(f"{where}: audio.n_mels {voice.audio.n_mels} != model.n_mels {voice.model.n_mels}")
@@ -205,9 +240,79 @@ def _check(voice: Voice) -> None:
             f"{where}: unknown vocoder type {voice.vocoder.get('type')!r}; known: {', '.join(VOCODER_TYPES)}"
         )
     check_symbols(voice.text, voice.model, where)
+    for key in ("acoustic", "acoustic_single", "vocoder"):
+        if voice.onnx.get(key) is not None:
+            voice.file(voice.onnx[key])
     has_torch = voice.file(ACOUSTIC_WEIGHTS).is_file()
     if not has_torch and not voice.has_onnx:
         raise VoiceError(f"voice {voice.path} is incomplete: {ACOUSTIC_WEIGHTS} is missing")
+
+
+def _size_limit(name: str) -> tuple[int, int]:
+    """The (min, max) a model config integer may take, by its name."""
+    if name == "n_symbols":
+        return 1, MAX_SYMBOLS
+    if name == "n_speakers":
+        return 1, MAX_SPEAKERS
+    if name == "n_mels":
+        return 1, MAX_MELS
+    if name.endswith("n_layers"):
+        return 0, MAX_LAYERS
+    if name.endswith("n_heads"):
+        return 1, MAX_HEADS
+    if name.endswith("kernel_size"):
+        return 1, MAX_KERNEL
+    return 1, MAX_WIDTH
+
+
+def _check_bounded(value: Any, where: str, low: int = 0, high: int = MAX_WIDTH) -> None:
+    """Every number in `value` (nested lists and dicts, as a vocoder config) finite and its integers in
+    [low, high]; lists at most MAX_LIST long."""
+    if isinstance(value, bool) or value is None or isinstance(value, str):
+        return
+    if isinstance(value, int):
+        if not low <= value <= high:
+            raise VoiceError(f"{where} is {value}; a voice may ask for {low} to {high}: refused")
+    elif isinstance(value, float):
+        if not math.isfinite(value):
+            raise VoiceError(f"{where} is {value}; it must be a finite number")
+    elif isinstance(value, (list, tuple)):
+        if len(value) > MAX_LIST:
+            raise VoiceError(
+                f"{where} lists {len(value)} items; a voice may list at most {MAX_LIST}: refused"
+            )
+        for i, item in enumerate(value):
+            _check_bounded(item, f"{where}[{i}]", low, high)
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            _check_bounded(item, f"{where}.{key}", low, high)
+
+
+def check_sizes(voice: Voice, where: Path | str) -> None:
+    """Refuse sizes no real voice has (see MAX_*), and non-finite numbers, before any model or table is built.
+
+    The bounds per field keep each tensor sane; the total is checked against the weight files' headers when the
+    weights are loaded (`fastpitch.voice_load`), so no allocation exceeds what the files really hold.
+    """
+    for f in dataclasses.fields(voice.model):
+        low, high = _size_limit(f.name)
+        _check_bounded(getattr(voice.model, f.name), f"{where}: model.{f.name}", low, high)
+    audio = voice.audio
+    for name, value, low, high in (
+        ("sample_rate", audio.sample_rate, 1000, MAX_SAMPLE_RATE),
+        ("n_fft", audio.n_fft, 16, MAX_FFT),
+        ("win_length", audio.win_length, 1, audio.n_fft),
+        ("hop_length", audio.hop_length, 1, audio.n_fft),
+        ("n_mels", audio.n_mels, 1, MAX_MELS),
+    ):
+        _check_bounded(value, f"{where}: audio.{name}", low, high)
+    for name in ("fmin", "fmax", "f0_min", "f0_max"):
+        _check_bounded(getattr(audio, name), f"{where}: audio.{name}")
+    if len(voice.text.symbols) > MAX_SYMBOLS:
+        raise VoiceError(
+            f"{where}: text.symbols lists {len(voice.text.symbols)} symbols; at most {MAX_SYMBOLS}"
+        )
+    _check_bounded(voice.vocoder.get("config", {}), f"{where}: vocoder.config")
 
 
 def check_symbols(text: TextConfig, model: ModelConfig, where: Path | str) -> SymbolTable:
@@ -242,298 +347,6 @@ def check_symbols(text: TextConfig, model: ModelConfig, where: Path | str) -> Sy
             f"at id {diff} ({ours!r} vs {theirs!r}); the voice was made with another symbol inventory"
         )
     return table
-
-
-# --------------------------------------------------------------------------------------------------------------
-# loading with torch
-
-
-@dataclass
-class LoadedVoice:
-    """A voice with its models built, weights loaded as fp32, in eval mode."""
-
-    voice: Voice
-    acoustic: torch.nn.Module
-    vocoder: Any  # a torch module, or the numpy GriffinLim
-
-
-def load_voice(
-    path: str | Path | None = None, device: str = "cpu", vocoder: str | Path | None = None
-) -> LoadedVoice:
-    """Read and check a voice directory and load its models; `vocoder` overrides the voice's own
-    ("griffin-lim", or a vocoder checkpoint that `fastpitch.vocoders.load_vocoder` reads)."""
-    voice = read_voice(path)
-    acoustic = load_acoustic(voice, device)
-    return LoadedVoice(voice, acoustic, load_voice_vocoder(voice, device, override=vocoder))
-
-
-def _read_tensors(path: Path, tag: str, what: str) -> dict[str, torch.Tensor]:
-    """All tensors of a voice weight file as fp32, checking it is the kind of file the voice says."""
-    from safetensors import SafetensorError, safe_open
-
-    if not path.is_file():
-        raise VoiceError(f"voice {path.parent} is incomplete: {path.name} is missing")
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            metadata = f.metadata() or {}
-            tensors = {k: f.get_tensor(k) for k in f.keys()}  # noqa: SIM118 (safe_open is not a mapping)
-    except (SafetensorError, OSError, ValueError) as e:
-        raise VoiceError(f"{path} is corrupt or not a safetensors file: {e}") from None
-    if metadata.get("format") != tag:
-        found = metadata.get("format") or "no format tag"
-        raise VoiceError(
-            f"{path} does not hold {what} weights ({found!r}, expected {tag!r}): a foreign file?"
-        )
-    return {k: v.float() if v.is_floating_point() else v for k, v in tensors.items()}
-
-
-def load_acoustic(voice: Voice, device: str = "cpu") -> torch.nn.Module:
-    """The voice's FastPitch (no aligner) with fp32 weights, in eval mode on `device`."""
-    from fastpitch.models import FastPitch
-    from fastpitch.train.checkpoint import CheckpointError, load_weights
-
-    path = voice.file(ACOUSTIC_WEIGHTS)
-    if not path.is_file() and voice.has_onnx:
-        raise VoiceError(
-            f"voice {voice.path} has no {ACOUSTIC_WEIGHTS}, only ONNX models: use fastpitch.runtime.OnnxSynthesizer "
-            "(or `fastpitch say --engine onnx`)"
-        )
-    state = _read_tensors(path, ACOUSTIC_TAG, "FastPitch acoustic model")
-    try:
-        model = FastPitch(voice.model, aligner=False)
-        load_weights(model, state, path)
-    except (CheckpointError, ConfigError) as e:
-        raise VoiceError(f"voice {voice.path}: {e}") from None
-    return model.to(device).eval()
-
-
-def load_voice_vocoder(voice: Voice, device: str = "cpu", override: str | Path | None = None) -> Any:
-    """The voice's vocoder (or `override`: "griffin-lim" or anything `fastpitch.vocoders.load_vocoder` reads):
-    a numpy `GriffinLim`, or a `NeuralVocoder` on `device`."""
-    from fastpitch.vocoders import GriffinLim, load_vocoder
-
-    if override is not None:
-        vocoder = load_vocoder(override, audio_cfg=voice.audio)
-        return vocoder if isinstance(vocoder, GriffinLim) else vocoder.to(device)
-    if voice.vocoder_type == GRIFFIN_LIM:
-        return GriffinLim(voice.audio, **voice.vocoder.get("config", {}))
-    from fastpitch.train.checkpoint import CheckpointError, load_weights
-    from fastpitch.vocoders.neural import NeuralVocoder, build_generator
-
-    path = voice.file(VOCODER_WEIGHTS)
-    state = _read_tensors(path, VOCODER_TAG, f"{voice.vocoder_type} vocoder")
-    try:
-        model = build_generator(voice.vocoder_type, voice.vocoder.get("config", {})).remove_weight_norm()
-        load_weights(model, state, path)
-    except (CheckpointError, ConfigError, FastPitchError) as e:
-        raise VoiceError(f"voice {voice.path}: {e}") from None
-    return NeuralVocoder(model, voice.vocoder_type, voice.audio, str(path)).to(device)
-
-
-# --------------------------------------------------------------------------------------------------------------
-# writing
-
-
-def _atomic_write_text(path: Path, text: str) -> Path:
-    return _atomic_write(path, lambda tmp: tmp.write_text(text, encoding="utf-8"))
-
-
-def _atomic_write(path: Path, write) -> Path:
-    """Write through `write(tmp)` and rename over `path`, so readers never see a half-written file."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        os.chmod(tmp, 0o644)  # safetensors writes 0600; a voice is meant to be shared and shipped
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return path
-
-
-def save_tensors(path: Path, state: dict[str, torch.Tensor], tag: str, fp16: bool) -> Path:
-    """Weights as safetensors with a format tag; floating tensors in fp16 when asked (halves the size)."""
-    import torch
-    from safetensors.torch import save_file
-
-    dtype = torch.float16 if fp16 else torch.float32
-    tensors = {
-        k: (v.detach().to("cpu", dtype) if v.is_floating_point() else v.detach().cpu()).contiguous()
-        for k, v in state.items()
-    }
-    return _atomic_write(path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": tag}))
-
-
-def save_voice(
-    out_dir: str | Path,
-    *,
-    name: str,
-    audio: AudioConfig,
-    text: TextConfig,
-    model: ModelConfig,
-    acoustic_state: dict[str, torch.Tensor],
-    speakers: list[str],
-    vocoder_type: str = GRIFFIN_LIM,
-    vocoder_config: dict[str, Any] | None = None,
-    vocoder_state: dict[str, torch.Tensor] | None = None,
-    provenance: dict[str, Any] | None = None,
-    description: str = "",
-    fp16: bool = True,
-) -> Voice:
-    """Write a voice directory (weights first, voice.json last) and return it as `read_voice` sees it.
-
-    Old ONNX files in `out_dir` are removed: they belong to the weights being replaced. An existing
-    MODEL_CARD.md is kept (it may hold evaluation results written since); a new one is written otherwise.
-    """
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    for stale in (ACOUSTIC_ONNX, ACOUSTIC_SINGLE_ONNX, VOCODER_ONNX, VOCODER_WEIGHTS):
-        (out / stale).unlink(missing_ok=True)
-    mean, std = acoustic_state["pitch_mean"].float(), acoustic_state["pitch_std"].float()
-    voice = Voice(
-        path=out,
-        name=name,
-        audio=audio,
-        text=text,
-        model=model,
-        speakers=list(speakers),
-        pitch={
-            s: {"mean": round(float(mean[i]), 3), "std": round(float(std[i]), 3)}
-            for i, s in enumerate(speakers)
-        },
-        vocoder={"type": vocoder_type, "config": dict(vocoder_config or {})},
-        provenance=dict(provenance or {}),
-        description=description,
-    )
-    save_tensors(out / ACOUSTIC_WEIGHTS, acoustic_state, ACOUSTIC_TAG, fp16)
-    if vocoder_type != GRIFFIN_LIM:
-        if vocoder_state is None:
-            raise VoiceError(f"a {vocoder_type} vocoder needs its weights")
-        save_tensors(out / VOCODER_WEIGHTS, vocoder_state, VOCODER_TAG, fp16)
-    voice.save_json()
-    if not (out / MODEL_CARD).is_file():
-        _atomic_write_text(out / MODEL_CARD, model_card(voice))
-    return read_voice(out)
-
-
-def create_voice(
-    acoustic_checkpoint: str | Path,
-    vocoder_checkpoint: str | Path | None,
-    out_dir: str | Path,
-    *,
-    fp16: bool = True,
-    name: str | None = None,
-    speakers: list[str] | None = None,
-    description: str = "",
-) -> Voice:
-    """A voice from training checkpoints: the acoustic model's EMA weights when it has them (else its raw
-    weights) without the aligner, and the vocoder from `vocoder_checkpoint` (None: Griffin-Lim)."""
-    from fastpitch.models import FastPitch
-    from fastpitch.train.checkpoint import CheckpointError, load_checkpoint, load_weights
-
-    ckpt = load_checkpoint(acoustic_checkpoint, with_optimizer=False)
-    cfg = ckpt.config
-    weights = ckpt.ema if ckpt.ema is not None else ckpt.model
-    try:
-        model = FastPitch(cfg.model)
-        load_weights(model, weights, ckpt.path or acoustic_checkpoint)
-    except (CheckpointError, ConfigError) as e:
-        raise VoiceError(
-            f"{acoustic_checkpoint} is not a FastPitch checkpoint this version can use: {e}"
-        ) from None
-    text = dataclasses.replace(cfg.text, symbols=list(cfg.text.symbols))
-    check_symbols(text, cfg.model, f"checkpoint {ckpt.path}")
-    speakers = _speaker_names(speakers, ckpt.provenance, cfg.model.n_speakers)
-
-    vocoder_type, vocoder_config, vocoder_state, vocoder_meta = _vocoder_parts(vocoder_checkpoint, cfg.audio)
-
-    provenance = {
-        "created": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
-        "fastpitch_version": __version__,
-        "acoustic": {
-            "checkpoint": str(ckpt.path),
-            "step": ckpt.step,
-            "weights": "ema" if ckpt.ema is not None else "model",
-            "val_loss": ckpt.val_loss,
-            "training": ckpt.provenance,
-            "train_config": dataclasses.asdict(cfg.train),
-        },
-        "vocoder": vocoder_meta,
-    }
-    return save_voice(
-        out_dir,
-        name=name or Path(out_dir).name,
-        audio=cfg.audio,
-        text=text,
-        model=cfg.model,
-        acoustic_state=model.inference_state_dict(),
-        speakers=speakers,
-        vocoder_type=vocoder_type,
-        vocoder_config=vocoder_config,
-        vocoder_state=vocoder_state,
-        provenance=provenance,
-        description=description,
-        fp16=fp16,
-    )
-
-
-def _vocoder_parts(
-    vocoder_checkpoint: str | Path | None, audio: AudioConfig
-) -> tuple[str, dict[str, Any], dict[str, torch.Tensor] | None, dict[str, Any] | None]:
-    """Type, config, weights and provenance of a vocoder checkpoint (None: Griffin-Lim) for `save_voice`."""
-    if vocoder_checkpoint is None:
-        return GRIFFIN_LIM, {}, None, None
-    from fastpitch.vocoders import GriffinLim, load_vocoder
-
-    vocoder = load_vocoder(vocoder_checkpoint, audio_cfg=audio)
-    if isinstance(vocoder, GriffinLim):
-        return GRIFFIN_LIM, {}, None, {"checkpoint": str(vocoder_checkpoint), "type": GRIFFIN_LIM}
-    meta = {"checkpoint": str(vocoder_checkpoint), "type": vocoder.arch}
-    return vocoder.arch, dataclasses.asdict(vocoder.config), vocoder.model.state_dict(), meta
-
-
-def set_vocoder(voice_path: str | Path, vocoder_checkpoint: str | Path | None, fp16: bool = True) -> Voice:
-    """Give an existing voice another vocoder (None: Griffin-Lim), keeping its acoustic weights as they are:
-    for trying a newly trained vocoder without the acoustic model's training run at hand."""
-    voice = read_voice(voice_path)
-    acoustic = _read_tensors(voice.file(ACOUSTIC_WEIGHTS), ACOUSTIC_TAG, "FastPitch acoustic model")
-    vocoder_type, vocoder_config, vocoder_state, vocoder_meta = _vocoder_parts(
-        vocoder_checkpoint, voice.audio
-    )
-    provenance = dict(voice.provenance, vocoder=vocoder_meta)
-    return save_voice(
-        voice.path,
-        name=voice.name,
-        audio=voice.audio,
-        text=voice.text,
-        model=voice.model,
-        acoustic_state=acoustic,
-        speakers=voice.speakers,
-        vocoder_type=vocoder_type,
-        vocoder_config=vocoder_config,
-        vocoder_state=vocoder_state,
-        provenance=provenance,
-        description=voice.description,
-        fp16=fp16,
-    )
-
-
-def _speaker_names(given: list[str] | None, provenance: dict[str, Any], n: int) -> list[str]:
-    """Speaker names in id order: given, recorded by training, read from its feature cache, or made up."""
-    candidates: list[Any] = [given, provenance.get("speakers")]
-    features = provenance.get("features")
-    if features and Path(features).is_dir():
-        try:
-            from fastpitch.data.features import FeatureCache
-
-            candidates.append(FeatureCache(features).speakers)
-        except (FastPitchError, OSError, KeyError, ValueError):
-            pass
-    for names in candidates:
-        if names and len(names) == n:
-            return [str(s) for s in names]
-    if given:
-        raise VoiceError(f"the model has {n} speaker(s) but {len(given)} name(s) were given: {given}")
-    return ["default"] if n == 1 else [f"speaker{i}" for i in range(n)]
 
 
 def count_parameters(voice: Voice) -> int:

@@ -28,7 +28,8 @@ from fastpitch.runtime import OnnxSynthesizer
 from fastpitch.runtime.pipeline import Controls
 from fastpitch.synthesis import Synthesizer
 from fastpitch.text import get_symbol_table
-from fastpitch.voice import DEFAULT_VOICE, VOICE_JSON, Voice, read_voice, save_voice
+from fastpitch.voice import DEFAULT_VOICE, VOICE_JSON, Voice, read_voice
+from fastpitch.voice_create import save_voice
 
 TEXT = (
     "The old lighthouse keeper climbed the winding stairs every evening, trimmed the wick, and watched the "

@@ -11,7 +11,18 @@ from fastpitch.cli.app import app, console, state
 from fastpitch.errors import FastPitchError
 
 # Each area module registers its commands on the app when imported.
-AREAS: tuple[str, ...] = ("corpus", "serve", "data", "vocoder", "text", "synth", "train", "model", "evaluate")
+AREAS: tuple[str, ...] = (
+    "corpus",
+    "serve",
+    "data",
+    "vocoder",
+    "text",
+    "synth",
+    "train",
+    "model",
+    "evaluate",
+    "reliability",
+)
 for _area in AREAS:
     importlib.import_module(f"fastpitch.cli.{_area}")
 

@@ -1,4 +1,4 @@
-"""`fastpitch corpus synth`: make an LJSpeech-format training corpus offline with festival and espeak-ng."""
+"""`fastpitch corpus synth`: make an LJSpeech-format training corpus offline with festival, espeak-ng and hibari."""
 
 from __future__ import annotations
 
@@ -20,7 +20,8 @@ def synth(
         "festival:cmu_us_slt_arctic_hts",
         "--voices",
         help="Comma-separated engine:voice list: festival:cmu_us_slt_arctic_hts, festival:kal_diphone, "
-        "festival:ked_diphone, espeak-ng:en-us, espeak-ng:en-gb-x-rp, ... Each voice reads every sentence.",
+        "festival:ked_diphone, espeak-ng:en-us, espeak-ng:en-gb-x-rp, ..., hibari:heart (the natural teacher; "
+        'pip install "fastpitch\\[hibari]"). Each voice reads every sentence.',
     ),
     count: int = typer.Option(2000, "--count", help="Number of distinct sentences."),
     seed: int = typer.Option(0, "--seed", help="Seed of the sentence choice and the split."),

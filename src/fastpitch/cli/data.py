@@ -26,7 +26,7 @@ def _config(config: Path | None, overrides: list[str]) -> Config:
     return apply_overrides(Config.load(config) if config else Config(), overrides)
 
 
-def _write_json(data: dict, path: Path) -> None:
+def write_json(data: dict, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.tmp")
     tmp.write_text(json.dumps(data, indent=2) + "\n")
@@ -141,5 +141,5 @@ def bench_prepare_command(
 
     with console.status("benchmarking feature preparation"):
         result = bench_prepare(dataset, n_prepare=utterances, n_f0=f0_files, workers=workers)
-    _write_json(result, out)
+    write_json(result, out)
     print(json.dumps(result, indent=2))

@@ -47,11 +47,13 @@ def eval_command(
         3, "--figures", help="Utterances to draw figures (and keep listening copies) for."
     ),
     asr: bool = typer.Option(True, "--asr/--no-asr", help="Measure word error rates with PocketSphinx."),
+    mos: bool = typer.Option(True, "--mos/--no-mos", help="Score naturalness with DNSMOS (P.808, P.835)."),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for PyTorch."),
 ) -> None:
     """Measure a voice on held-out sentences against their recordings: word error rate (ours and the
-    recording's, same recognizer), MCD-DTW (ours and Griffin-Lim resynthesis of the reference), F0 and
-    duration errors of the predicted prosody, and the real-time factor of each stage."""
+    recording's, same recognizer), MCD-DTW (ours and Griffin-Lim resynthesis of the reference), DNSMOS
+    naturalness (ours, the recording's and its resyntheses'), each also per speaker, F0 and duration errors
+    of the predicted prosody, and the real-time factor of each stage."""
     from fastpitch.evaluation import evaluate
     from fastpitch.voice import read_voice
 
@@ -80,6 +82,7 @@ def eval_command(
             figures=figures,
             html=html,
             asr=asr,
+            mos=mos,
             threads=threads,
             on_progress=on_progress,
         )
@@ -87,7 +90,13 @@ def eval_command(
     written = out_dir / ("index.html" if html else "report.json")
     console.print(f"wrote {out_dir / 'report.json'}" + (f" and {written}" if html else ""), highlight=False)
     print(
-        json.dumps({k: report[k] for k in ("wer", "mcd_dtw_db", "f0", "durations", "speed") if k in report})
+        json.dumps(
+            {
+                k: report[k]
+                for k in ("wer", "mcd_dtw_db", "dnsmos", "f0", "durations", "speed", "per_speaker")
+                if k in report
+            }
+        )
     )
 
 
@@ -106,6 +115,11 @@ def _summary_table(report: dict[str, Any]) -> Table:
                 table.add_row(f"WER {name}", _fmt(wer[name]))
     for name, value in report["mcd_dtw_db"].items():
         table.add_row(f"MCD-DTW dB {name}", _fmt(value))
+    for name, scores in (report.get("dnsmos") or {}).items():
+        if scores:
+            table.add_row(
+                f"DNSMOS P.808 / OVRL {name}", f"{_fmt(scores['p808_mos'])} / {_fmt(scores['ovrl_mos'])}"
+            )
     f0 = report["f0"]
     table.add_row("F0 RMSE cents", _fmt(f0["rmse_cents"]))
     table.add_row("F0 RMSE cents, per symbol", _fmt(f0["per_symbol_rmse_cents"]))

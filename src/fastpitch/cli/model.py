@@ -1,4 +1,5 @@
-"""`fastpitch bench model` and `fastpitch bench align`: thin shells over fastpitch.models.bench."""
+"""`fastpitch bench model` and `fastpitch bench align`: thin shells over fastpitch.models.bench and
+fastpitch.bench.align."""
 
 from __future__ import annotations
 
@@ -39,8 +40,8 @@ def bench_model_command(
     """Inference time of the acoustic model alone (eager and torch.compile), 6 frames per symbol."""
     import torch
 
+    from fastpitch.device import pick_device
     from fastpitch.models.bench import bench_model
-    from fastpitch.train.loop import pick_device
 
     if threads > 0:
         torch.set_num_threads(threads)
@@ -84,7 +85,7 @@ def bench_align_command(
     out: Path = typer.Option(Path("bench-results/align.json"), "--out", help="Where to write the JSON."),
 ) -> None:
     """MAS speed (compiled vs a plain Python loop); with a corpus, the aligner's boundary error."""
-    from fastpitch.models.bench import bench_align
+    from fastpitch.bench.align import bench_align
 
     with console.status("benchmarking the aligner"):
         result = bench_align(

@@ -1,4 +1,5 @@
-"""`fastpitch serve` (the HTTP API and web page) and `fastpitch bench serve` (a bounded load test on loopback)."""
+"""`fastpitch serve` (the HTTP API and web page, the Wyoming protocol) and `fastpitch bench serve` (a bounded load
+test on loopback)."""
 
 from __future__ import annotations
 
@@ -57,6 +58,14 @@ def serve(
         "127.0.0.1", "--host", help="Address to listen on; 0.0.0.0 opens it to the network."
     ),
     port: int = typer.Option(5002, "--port", min=0, max=65535, help="TCP port."),
+    wyoming: str | None = typer.Option(
+        None,
+        "--wyoming",
+        help="Also speak the Wyoming protocol (Home Assistant) here: tcp://HOST:PORT or unix://PATH.",
+    ),
+    http: bool = typer.Option(
+        True, "--http/--no-http", help="Serve HTTP; --no-http with --wyoming serves only Wyoming."
+    ),
     api_key: str | None = typer.Option(
         None,
         "--api-key",
@@ -77,55 +86,126 @@ def serve(
     ),
     max_chars: int = typer.Option(5000, "--max-chars", min=1, help="Longest text accepted (413 beyond)."),
 ) -> None:
-    """Serve speech over HTTP: an OpenAI-compatible API, a simple GET API and a web page at /."""
-    import uvicorn
+    """Serve speech over HTTP (an OpenAI-compatible API, a simple GET API and a web page at /) and/or over the
+    Wyoming protocol for Home Assistant; both share the voices, the workers and the limits."""
+    import asyncio
 
-    from fastpitch.server import create_app
+    from fastpitch.server.service import Service, Settings
+    from fastpitch.server.voices import VoiceSet
 
+    if not http and not wyoming:
+        raise FastPitchError("--no-http leaves nothing to serve: add --wyoming tcp://HOST:PORT")
     voices = parse_voices(voice)
-    if not _is_loopback(host) and not api_key:
+    if wyoming:
+        from urllib.parse import urlparse
+
+        from fastpitch.server.wyoming import WyomingServer, listen
+
+        sock = listen(wyoming)  # a taken port fails here, before the voices load
+        if not _is_loopback(urlparse(wyoming).hostname or "localhost"):
+            console.print(
+                f"[yellow]warning:[/yellow] Wyoming on {wyoming} has no API key: anyone who can reach it may use it"
+            )
+    if http and not _is_loopback(host) and not api_key:
         console.print(
             f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who can reach it may use it"
         )
-    application = create_app(
-        voices,
-        max_concurrency=max_concurrency,
-        queue_size=queue_size,
-        timeout_s=timeout,
-        max_chars=max_chars,
-        api_key=api_key,
-        cors_origins=tuple(cors_origin),
+    settings = Settings(
+        max_concurrency=max_concurrency, queue_size=queue_size, timeout_s=timeout, max_chars=max_chars
     )
+    service = Service(VoiceSet(voices), settings)
+    grace_s = timeout + 5
+    listeners = []
+    if wyoming:
+        listeners.append(WyomingServer(service, sock, grace_s=grace_s))
+        console.print(f"fastpitch is speaking Wyoming with {', '.join(voices)} on {listeners[0].uri}")
+    if not http:
+        console.print("Ctrl+C stops it")
+        try:
+            asyncio.run(listeners[0].serve_until_signalled())
+        finally:
+            service.shutdown()
+        return
+
+    import uvicorn
+
+    from fastpitch.server.app import build_app
+
+    application = build_app(service, api_key=api_key, cors_origins=tuple(cors_origin), listeners=listeners)
     shown = f"[{host}]" if ":" in host else host
     console.print(f"fastpitch is serving {', '.join(voices)} on http://{shown}:{port}/  (Ctrl+C stops it)")
-    # On SIGINT/SIGTERM uvicorn stops accepting and lets running requests finish, up to one request timeout.
-    uvicorn.run(
-        application, host=host, port=port, timeout_graceful_shutdown=int(timeout) + 5, log_level="info"
-    )
+    # On SIGINT/SIGTERM uvicorn stops accepting and lets running requests finish, up to one request timeout;
+    # then the app's shutdown stops the Wyoming server the same way.
+    uvicorn.run(application, host=host, port=port, timeout_graceful_shutdown=int(grace_s), log_level="info")
 
 
 @bench_app.command("serve")
 def bench_serve_command(
     voice: list[str] = typer.Option([], "--voice", help=VOICE_HELP),
-    requests: int = typer.Option(50, "--requests", min=1, help="Requests in total."),
-    concurrency: int = typer.Option(8, "--concurrency", min=1, help="Requests in flight at once."),
-    text: str | None = typer.Option(None, "--text", help="Text of every request (default: two sentences)."),
+    wyoming: bool = typer.Option(
+        False,
+        "--wyoming",
+        help="Benchmark the Wyoming server instead: first-chunk latency one request at a time, then a burst.",
+    ),
+    requests: int | None = typer.Option(
+        None, "--requests", min=1, help="Requests in total (HTTP: 50); Wyoming: timed one at a time (20)."
+    ),
+    concurrency: int | None = typer.Option(
+        None, "--concurrency", min=1, help="Requests in flight at once (HTTP: 8); Wyoming: the burst (10)."
+    ),
+    text: str | None = typer.Option(
+        None, "--text", help="Text of every request (HTTP default: two sentences; Wyoming: one)."
+    ),
     max_concurrency: int | None = typer.Option(None, "--max-concurrency", min=1, help="Server workers."),
     queue_size: int | None = typer.Option(None, "--queue-size", min=0, help="Server queue size."),
-    out: Path = typer.Option(Path("bench-results/serve.json"), "--out", help="Where to write the JSON."),
+    abuse: bool = typer.Option(
+        False,
+        "--abuse",
+        help="Abuse it instead (1,000 requests, 32 at a time): bad bodies, slow clients, idle connections.",
+    ),
+    out: Path | None = typer.Option(
+        None,
+        "--out",
+        help="Where to write the JSON (bench-results/serve.json, serve-wyoming.json, serve-abuse.json).",
+    ),
 ) -> None:
-    """Start the server on loopback, load it (50 requests, 8 at a time), report p50/p95 latency and errors."""
+    """Start the server on loopback and measure it: HTTP (50 requests, 8 at a time: p50/p95 latency and errors),
+    or with --wyoming the first audio chunk of one-sentence requests, then 10 clients at once."""
     from fastpitch.server.loadtest import DEFAULT_TEXT, bench_serve, write_json
 
     parse_voices(voice)  # fail here, not in the server's log
-    with console.status(f"load-testing the server: {requests} requests, {concurrency} at a time"):
-        result = bench_serve(
-            voice,
-            requests,
-            concurrency,
-            text or DEFAULT_TEXT,
-            max_concurrency=max_concurrency,
-            queue_size=queue_size,
-        )
+    if abuse:
+        from fastpitch.server.abuse import bench_abuse
+
+        n, in_flight = requests or 1000, concurrency or 32
+        with console.status(f"abusing the server: {n} requests, {in_flight} at a time"):
+            result = bench_abuse(voice, n, in_flight, max_concurrency=max_concurrency, queue_size=queue_size)
+        out = out or Path("bench-results/serve-abuse.json")
+    elif wyoming:
+        from fastpitch.server.wyoming_bench import ONE_SENTENCE, bench_wyoming
+
+        n, clients = requests or 20, concurrency or 10
+        with console.status(f"benchmarking the Wyoming server: {n} requests, then {clients} clients at once"):
+            result = bench_wyoming(
+                voice,
+                n,
+                clients,
+                text or ONE_SENTENCE,
+                max_concurrency=max_concurrency,
+                queue_size=queue_size,
+            )
+        out = out or Path("bench-results/serve-wyoming.json")
+    else:
+        n, in_flight = requests or 50, concurrency or 8
+        with console.status(f"load-testing the server: {n} requests, {in_flight} at a time"):
+            result = bench_serve(
+                voice,
+                n,
+                in_flight,
+                text or DEFAULT_TEXT,
+                max_concurrency=max_concurrency,
+                queue_size=queue_size,
+            )
+        out = out or Path("bench-results/serve.json")
     write_json(result, out)
     print(json.dumps(result, indent=2))

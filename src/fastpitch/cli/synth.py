@@ -1,5 +1,5 @@
-"""`fastpitch say`, `synth`, `voice create|info`, `export` and `bench synth`: thin shells over fastpitch.synthesis,
-fastpitch.voice, fastpitch.export and fastpitch.runtime."""
+"""`fastpitch say`, `synth`, `voice create|info`, `export`, `bench synth` and `bench peers`: thin shells over
+fastpitch.synthesis, fastpitch.voice, fastpitch.export, fastpitch.runtime and fastpitch.bench."""
 
 from __future__ import annotations
 
@@ -207,7 +207,7 @@ def voice_create_command(
     fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
 ) -> None:
     """Make a voice from training checkpoints (EMA weights when present, no aligner)."""
-    from fastpitch.voice import create_voice
+    from fastpitch.voice_create import create_voice
 
     names = [s.strip() for s in speakers.split(",")] if speakers else None
     made = create_voice(
@@ -223,7 +223,7 @@ def voice_set_vocoder_command(
     fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
 ) -> None:
     """Give a voice another vocoder, keeping its acoustic model; run `fastpitch export` again afterwards."""
-    from fastpitch.voice import set_vocoder
+    from fastpitch.voice_create import set_vocoder
 
     made = set_vocoder(voice, None if vocoder == "griffin-lim" else vocoder, fp16=not fp32)
     console.print(f"voice {made.name!r} in {made.path} now uses {made.vocoder_type}", highlight=False)
@@ -315,4 +315,50 @@ def bench_synth_command(
     tmp = out.with_name(f".{out.name}.tmp")
     tmp.write_text(json.dumps(result, indent=2) + "\n")
     os.replace(tmp, out)
+    print(json.dumps(result, indent=2))
+
+
+@bench_app.command("peers")
+def bench_peers_command(
+    voice: Path | None = typer.Option(None, "--voice", help=VOICE_HELP),
+    engines: str = typer.Option(
+        "onnx,torch,hibari",
+        "--engines",
+        help='Comma-separated: onnx, torch, hibari (hibari-tts; pip install "fastpitch\\[hibari]").',
+    ),
+    threads: str = typer.Option(
+        "1,2", "--threads", help="Comma-separated thread counts; each its own process."
+    ),
+    rounds: int = typer.Option(3, "--rounds", help="Timed rounds over the sentences (the best counts)."),
+    sentences: int = typer.Option(40, "--sentences", help="How many of the 40 built-in sentences to read."),
+    quality: bool | None = typer.Option(
+        None,
+        "--quality/--no-quality",
+        help="DNSMOS and pocketsphinx WER of each engine's audio (default: where speechmos and pocketsphinx "
+        "are installed).",
+    ),
+    out: Path = typer.Option(Path("bench-results/peers.json"), "--out", help="Where to write the JSON."),
+) -> None:
+    """fastpitch (ONNX runtime, torch) against hibari-tts on the same sentences: real-time factor, per-sentence
+    latency and their ratios, each engine in its own process at each thread count."""
+    from fastpitch.atomic import atomic_write_text
+    from fastpitch.bench.peers import bench_peers
+
+    try:
+        thread_counts = [int(n) for n in threads.split(",") if n.strip()]
+    except ValueError:
+        raise FastPitchError(f"--threads takes comma-separated integers, not {threads!r}") from None
+    if any(n < 1 for n in thread_counts):
+        raise FastPitchError("--threads: every thread count must be at least 1")
+    with console.status("benchmarking fastpitch against its peers"):
+        result = bench_peers(
+            voice=voice,
+            engines=[e.strip() for e in engines.split(",") if e.strip()],
+            threads=thread_counts,
+            rounds=rounds,
+            sentences=sentences,
+            quality=quality,
+        )
+    out.parent.mkdir(parents=True, exist_ok=True)
+    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
     print(json.dumps(result, indent=2))

@@ -88,10 +88,10 @@ def bench_text(
         lines, source = bench.default_sentences()
     with console.status(f"timing {len(lines)} sentences…"):
         result = bench.run(lines, source, repeats=repeats)
-    _write_json(result, out)
+    write_json(result, out)
 
 
-def _write_json(result: dict, out: Path) -> None:
+def write_json(result: dict, out: Path) -> None:
     """Print the result and write it to `out` atomically."""
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
@@ -139,7 +139,7 @@ def bench_ssml(
         started = time.perf_counter()
         result = fuzz.run(handle, count, seed)
     result = {"bench": "ssml", "speak": speak, "seconds": round(time.perf_counter() - started, 1), **result}
-    _write_json(result, out)
+    write_json(result, out)
     if not result["ok"]:
         raise FastPitchError("some SSML documents crashed, hung or read a file (see the JSON above)")
 
@@ -160,4 +160,4 @@ def bench_g2p(
 
     with console.status("scoring the G2P model on held-out dictionary words…"):
         scores = evaluate(G2P(), [e for e in dictionary_entries() if is_held_out(e[0])])
-    _write_json({"bench": "g2p", "model": MODEL_PATH.name, **scores}, out)
+    write_json({"bench": "g2p", "model": MODEL_PATH.name, **scores}, out)

@@ -1,4 +1,4 @@
-"""`fastpitch train` and `fastpitch bench train`: thin shells over fastpitch.train."""
+"""`fastpitch train` and `fastpitch bench train`: thin shells over fastpitch.train and fastpitch.checkpoint."""
 
 from __future__ import annotations
 
@@ -25,7 +25,7 @@ def build_config(
     resume: bool,
 ) -> Config:
     """The run's config: the checkpoint's when resuming, else --config or --preset; then --set on top."""
-    from fastpitch.train.checkpoint import latest, read_config
+    from fastpitch.checkpoint import latest, read_config
 
     existing = latest(out) if resume else None
     if existing is not None:
@@ -68,9 +68,17 @@ def train_command(
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many updates in total."),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (log lines only)."),
+    threads: int | None = typer.Option(
+        None, "--threads", help="CPU threads for torch (default: torch's choice)."
+    ),
 ) -> None:
     """Train a FastPitch model on prepared features; on several GPUs run it under `torchrun -m fastpitch`."""
-    from fastpitch.train.loop import RunOptions, train
+    import torch
+
+    from fastpitch.train import RunOptions, train
+
+    if threads is not None:
+        torch.set_num_threads(threads)
 
     if int(os.environ.get("RANK", "0")) != 0:  # under torchrun, rank 0 speaks for the job
         logging.getLogger().setLevel(logging.WARNING)

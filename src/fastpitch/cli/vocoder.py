@@ -8,10 +8,9 @@ import sys
 from pathlib import Path
 
 import typer
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from fastpitch.cli.app import app, bench_app, console
-from fastpitch.cli.data import _write_json
+from fastpitch.cli.data import write_json
 
 ARCH_HELP = "istft (fast CPU vocoder), hifigan-v1, hifigan-v2 or hifigan-v3."
 SET_HELP = "Override a config field: audio.X=…, model.X=… or train.X=… (repeatable), e.g. train.batch_size=8."
@@ -41,41 +40,30 @@ def train_vocoder_command(
     threads: int | None = typer.Option(
         None, "--threads", help="CPU threads for torch (default: torch's choice)."
     ),
+    device: str | None = typer.Option(
+        None, "--device", help="cpu or cuda (default: cuda when available); under torchrun one rank per GPU."
+    ),
 ) -> None:
     """Train a vocoder on random audio segments: mel + multi-resolution STFT losses, optionally adversarial."""
     import torch
 
-    from fastpitch.vocoders.train import train_vocoder
+    from fastpitch.train import train_vocoder
 
     if threads is not None:
         torch.set_num_threads(threads)
-    bar = Progress(
-        TextColumn("train-vocoder"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeRemainingColumn(),
-        TextColumn("{task.fields[losses]}"),
-        console=console,
-        disable=not sys.stderr.isatty(),
+    result = train_vocoder(
+        dataset,
+        out,
+        arch=arch,
+        overrides=overrides,
+        features=features,
+        finetune_mels=finetune_mels,
+        init=init,
+        resume=resume,
+        max_steps=max_steps,
+        device=device,
+        progress=sys.stderr.isatty(),
     )
-    task = bar.add_task("train", total=None, losses="")
-
-    def on_step(step: int, total: int, terms: dict[str, float]) -> None:
-        bar.update(task, completed=step, total=total, losses=f"mel {terms['mel']:.3f}")
-
-    with bar:
-        result = train_vocoder(
-            dataset,
-            out,
-            arch=arch,
-            overrides=overrides,
-            features=features,
-            finetune_mels=finetune_mels,
-            init=init,
-            resume=resume,
-            max_steps=max_steps,
-            on_step=on_step,
-        )
     val = "-" if result.val_mel_l1 is None else f"{result.val_mel_l1:.4f}"
     console.print(
         f"stopped at step {result.step}; checkpoint {result.checkpoint}; validation mel L1 {val}",
@@ -121,5 +109,5 @@ def bench_vocoder_command(
         raise typer.BadParameter("expected thread counts like 2,1", param_hint="--threads") from None
     with console.status("benchmarking vocoders"):
         result = bench_vocoders(seconds=seconds, threads=counts, repeats=repeats)
-    _write_json(result, out)
+    write_json(result, out)
     print(json.dumps(result, indent=2))

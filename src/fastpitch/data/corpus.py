@@ -1,12 +1,14 @@
-"""Synthesize an LJSpeech-format speech corpus offline with Debian's TTS engines.
+"""Synthesize an LJSpeech-format speech corpus offline with Debian's TTS engines and a neural teacher.
 
-Festival voices (the HTS voice `cmu_us_slt_arctic_hts`, the diphone voices `kal_diphone` and `ked_diphone`)
-and espeak-ng's English voices read sentences chosen by `fastpitch.data.sentences`. Festival also tells when
-each phone starts and ends: its utterance's Segment relation holds the phones it actually synthesized, with end
-times, and each segment's syllable carries the lexical stress. Those become `timings/ID.json` (ARPAbet, silence
+Festival voices (the HTS voice `cmu_us_slt_arctic_hts`, the diphone voices `kal_diphone` and `ked_diphone`),
+espeak-ng's English voices and hibari-tts's `heart` (`fastpitch.data.teacher`, the optional `hibari` extra)
+read sentences chosen by `fastpitch.data.sentences`. Festival also tells when each phone starts and ends: its
+utterance's Segment relation holds the phones it actually synthesized, with end times, and each segment's
+syllable carries the lexical stress. Those become `timings/ID.json` (ARPAbet, silence
 = "SIL"), the reference that the learned aligner is scored against. espeak-ng's command line reports no
 timings (only its in-process library does, and that is GPL-3.0 code we do not load), so espeak-ng utterances
-come without a timings file.
+come without a timings file, and so do hibari's: the learned aligner needs none, and festival's timings keep
+scoring it.
 
 Layout written under the output directory:
   wavs/ID.wav            22,050 Hz mono 16-bit PCM
@@ -16,8 +18,10 @@ Layout written under the output directory:
   timings/ID.json        festival voices only
   corpus.json            the settings (a resumed run must use the same ones) and a summary
   SENTENCES_LICENSE.txt  the sentence source's license and notice
-Work is split in chunks over threads that each drive an engine process; finished utterances are kept, so an
-interrupted run resumes where it stopped. Files are written under a temporary name and renamed.
+  TEACHER_NOTICE.txt     hibari voices only: the license chain of their audio
+Work is split in chunks over threads that each drive an engine process (hibari: an engine of their own);
+finished utterances are kept, so an interrupted run resumes where it stopped. Files are written under a
+temporary name and renamed.
 """
 
 from __future__ import annotations
@@ -51,6 +55,7 @@ from fastpitch.data.sentences import (
     diphone_coverage,
     split_indices,
 )
+from fastpitch.data.teacher import HibariReader, check_hibari_voice, teacher_notice
 from fastpitch.errors import FastPitchError
 from fastpitch.text.symbols import VOWELS
 
@@ -59,7 +64,7 @@ log = logging.getLogger(__name__)
 SAMPLE_RATE = AudioConfig().sample_rate
 MAX_PEAK = 0.99
 DEFAULT_VOICES = ("festival:cmu_us_slt_arctic_hts",)
-ENGINES = ("festival", "espeak-ng")
+ENGINES = ("festival", "espeak-ng", "hibari")
 FESTIVAL_ALL_PACKAGES = "festival festvox-us-slt-hts festvox-kallpc16k festvox-kdlpc16k"
 # Debian package and short speaker name of each festival voice we know; other installed voices work too.
 FESTIVAL_VOICES = {
@@ -119,7 +124,7 @@ class Voice:
         engine = {"espeak": "espeak-ng"}.get(engine, engine)
         if not sep or not name or engine not in ENGINES:
             raise FastPitchError(
-                f"voice {spec!r} should look like festival:cmu_us_slt_arctic_hts or espeak-ng:en-us"
+                f"voice {spec!r} should look like festival:cmu_us_slt_arctic_hts, espeak-ng:en-us or hibari:heart"
             )
         if engine == "festival":
             name = FESTIVAL_ALIASES.get(name, name)
@@ -130,6 +135,8 @@ class Voice:
         """A short speaker name, also the prefix of the voice's utterance ids."""
         if self.engine == "festival":
             return FESTIVAL_VOICES.get(self.name, ("", self.name))[1]
+        if self.engine == "hibari":
+            return "hibari-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
         return "espeak-" + re.sub(r"[^a-z0-9]+", "-", self.name.lower()).strip("-")
 
     @property
@@ -141,7 +148,7 @@ class Voice:
 
 
 def check_voices(voices: Sequence[Voice]) -> None:
-    """Fail early, naming the Debian package to install, when an engine or voice is missing."""
+    """Fail early, naming the Debian package (or the Python extra) to install, when an engine or voice is missing."""
     festival = [v for v in voices if v.engine == "festival"]
     if festival:
         packages = " ".join(dict.fromkeys(["festival", *(_festival_package(v.name) for v in festival)]))
@@ -168,6 +175,9 @@ def check_voices(voices: Sequence[Voice]) -> None:
             raise FastPitchError(
                 f"espeak-ng has no voice {v.name!r} (`espeak-ng --voices=en` lists the English ones)"
             )
+    for v in voices:
+        if v.engine == "hibari":
+            check_hibari_voice(v.name)
 
 
 def _festival_package(name: str) -> str:
@@ -251,9 +261,8 @@ def _parse_festival(stdout: str) -> dict[str, tuple[list, list]]:
     return done
 
 
-def _write_utterance(out_dir: Path, job: _Job, wav_path: Path, voice: Voice, timings: tuple | None) -> None:
-    """Resample the engine's wave to 22,050 Hz and write it (and its timings) atomically, timings first."""
-    wav, _ = load_audio(wav_path, SAMPLE_RATE)
+def _write_utterance(out_dir: Path, job: _Job, wav: np.ndarray, voice: Voice, timings: tuple | None) -> None:
+    """Write an utterance already at 22,050 Hz (and its timings) atomically, timings first."""
     peak = float(np.abs(wav).max(initial=0.0))
     if peak > MAX_PEAK:  # resampling can overshoot a full-scale engine wave; never let a sample clip
         wav = wav * (MAX_PEAK / peak)
@@ -297,7 +306,7 @@ def _run_festival(voice: Voice, jobs: Sequence[_Job], out_dir: Path) -> list[str
             try:
                 if job.id not in results or not wav.is_file():
                     raise FastPitchError(out.stderr.strip()[-300:] or "no output")
-                _write_utterance(out_dir, job, wav, voice, results[job.id])
+                _write_utterance(out_dir, job, load_audio(wav, SAMPLE_RATE)[0], voice, results[job.id])
             except FastPitchError as e:
                 failed.append(job.id)
                 log.warning("festival failed on %s: %s", job.id, e)
@@ -318,10 +327,24 @@ def _run_espeak(voice: Voice, jobs: Sequence[_Job], out_dir: Path) -> list[str]:
                 timeout=120,
             )
             if out.returncode == 0 and wav.is_file():
-                _write_utterance(out_dir, job, wav, voice, None)
+                _write_utterance(out_dir, job, load_audio(wav, SAMPLE_RATE)[0], voice, None)
             else:
                 failed.append(job.id)
                 log.warning("espeak-ng failed on %s: %s", job.id, out.stderr.strip()[-300:])
+    return failed
+
+
+def _run_hibari(reader: HibariReader, voice: Voice, jobs: Sequence[_Job], out_dir: Path) -> list[str]:
+    """Synthesize a chunk with hibari in this thread; a sentence it fails on is reported and skipped."""
+    failed = []
+    for job in jobs:
+        try:
+            wav = reader.read(job.text, job.id)
+        except Exception as e:  # a third-party engine may raise anything on one odd sentence: skip it, go on
+            failed.append(job.id)
+            log.warning("hibari failed on %s (%r): %s", job.id, job.text, e)
+            continue
+        _write_utterance(out_dir, job, wav, voice, None)
     return failed
 
 
@@ -388,6 +411,8 @@ def synthesize_corpus(
     for sub in ("wavs", "timings", "splits", ".partial"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
     (out_dir / "SENTENCES_LICENSE.txt").write_text(WORDNET_LICENSE)
+    if any(v.engine == "hibari" for v in parsed):
+        (out_dir / "TEACHER_NOTICE.txt").write_text(teacher_notice())
     _write_json(out_dir / "corpus.json", {"settings": settings, "complete": False})
 
     def utt_id(voice: Voice, i: int) -> str:
@@ -405,12 +430,16 @@ def synthesize_corpus(
     done = total - sum(len(jobs) for _, jobs in chunks)
     if on_progress:
         on_progress(done, total)
+    readers = {v: HibariReader(v.name, SAMPLE_RATE) for v in parsed if v.engine == "hibari"}
+
+    def run_chunk(voice: Voice, jobs: list[_Job]) -> list[str]:
+        if voice.engine == "hibari":
+            return _run_hibari(readers[voice], voice, jobs, out_dir)
+        return (_run_festival if voice.engine == "festival" else _run_espeak)(voice, jobs, out_dir)
+
     failed: list[str] = []
     with ThreadPoolExecutor(max_workers=workers or os.cpu_count() or 1) as pool:
-        futures = {
-            pool.submit(_run_festival if v.engine == "festival" else _run_espeak, v, jobs, out_dir): len(jobs)
-            for v, jobs in chunks
-        }
+        futures = {pool.submit(run_chunk, v, jobs): len(jobs) for v, jobs in chunks}
         for future in as_completed(futures):
             failed += future.result()
             done += futures[future]

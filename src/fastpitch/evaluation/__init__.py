@@ -1,4 +1,4 @@
-"""Evaluation of a voice on held-out sentences: ASR word error rate, MCD-DTW, F0 and duration errors, speed.
+"""Evaluation of a voice on held-out sentences: word error rate, MCD-DTW, DNSMOS, F0, durations, speed.
 
     from fastpitch.evaluation import evaluate
     report = evaluate("path/to/voice", "data/slt", limit=20, out_dir="eval-results/slt", html=True)

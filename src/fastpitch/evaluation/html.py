@@ -27,6 +27,7 @@ LABELS = {
     "vocoder_resynthesis": "the voice's vocoder on the reference mel",
     "synthesized": "synthesized by the voice",
 }
+DNSMOS_COLUMNS = (("p808_mos", "P.808"), ("ovrl_mos", "OVRL"), ("sig_mos", "SIG"), ("bak_mos", "BAK"))
 
 
 def _fmt(value: Any, digits: int = 3) -> str:
@@ -54,6 +55,13 @@ def _summary(report: dict[str, Any]) -> str:
         )
     mcd = report["mcd_dtw_db"]
     parts.append("<h2>MCD-DTW (dB)</h2>" + _table([(LABELS[k], mcd[k]) for k in LABELS if k in mcd]))
+    if report.get("dnsmos"):
+        parts.append(
+            "<h2>Naturalness (DNSMOS, 1-5)</h2><p class='small'>A rough judge built for noise suppression: "
+            "read it side by side.</p>" + _dnsmos_table(report["dnsmos"])
+        )
+    if len(report.get("per_speaker", {})) > 1:
+        parts.append("<h2>Per speaker</h2>" + _speaker_table(report["per_speaker"]))
     f0 = report["f0"]
     parts.append(
         "<h2>Prosody</h2>"
@@ -84,6 +92,47 @@ def _summary(report: dict[str, Any]) -> str:
     return "".join(parts)
 
 
+def _dnsmos_table(scores: dict[str, dict[str, float] | None]) -> str:
+    head = "<tr><th></th>" + "".join(f"<th>{label}</th>" for _, label in DNSMOS_COLUMNS) + "</tr>"
+    rows = [
+        f"<tr><th>{escape(LABELS[name])}</th>"
+        + "".join(f"<td class='num'>{_fmt((scores[name] or {}).get(key))}</td>" for key, _ in DNSMOS_COLUMNS)
+        + "</tr>"
+        for name in LABELS
+        if name in scores
+    ]
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
+def _speaker_table(per_speaker: dict[str, dict[str, Any]]) -> str:
+    head = (
+        "<tr><th>speaker</th><th>utterances</th><th>audio</th><th>WER</th><th>MCD-DTW dB</th>"
+        "<th>DNSMOS P.808</th><th>DNSMOS OVRL</th></tr>"
+    )
+    rows = []
+    for speaker, scores in per_speaker.items():
+        wer, mcd, mos = scores.get("wer", {}), scores["mcd_dtw_db"], scores.get("dnsmos") or {}
+        names = [n for n in LABELS if n in wer or n in mcd or n in mos]
+        for k, name in enumerate(names):
+            first = (
+                f"<th rowspan='{len(names)}'>{escape(speaker)}</th>"
+                f"<td class='num' rowspan='{len(names)}'>{scores['utterances']}</td>"
+                if k == 0
+                else ""
+            )
+            cells = [
+                wer.get(name),
+                mcd.get(name),
+                *((mos.get(name) or {}).get(key) for key in ("p808_mos", "ovrl_mos")),
+            ]
+            rows.append(
+                f"<tr>{first}<td>{escape(LABELS[name])}</td>"
+                + "".join(f"<td class='num'>{_fmt(c)}</td>" for c in cells)
+                + "</tr>"
+            )
+    return f"<table>{head}{''.join(rows)}</table>"
+
+
 def _utterance(record: dict[str, Any], files: dict[str, str]) -> str:
     rows = []
     for name, label in LABELS.items():
@@ -91,6 +140,12 @@ def _utterance(record: dict[str, Any], files: dict[str, str]) -> str:
             continue
         heard = record.get("transcripts", {}).get(name)
         heard_html = f"<br><span class='small'>heard: {escape(heard)}</span>" if heard is not None else ""
+        mos = record.get("dnsmos", {}).get(name)
+        if mos is not None:
+            heard_html += (
+                f"<br><span class='small'>DNSMOS P.808 {_fmt(mos['p808_mos'], 2)}, "
+                f"OVRL {_fmt(mos['ovrl_mos'], 2)}</span>"
+            )
         rows.append(
             f"<tr><th>{escape(label)}</th><td><audio controls preload='none' src='{escape(files[name])}'>"
             f"</audio>{heard_html}</td></tr>"
@@ -109,11 +164,11 @@ def _utterance(record: dict[str, Any], files: dict[str, str]) -> str:
 def _all_utterances(records: list[dict[str, Any]]) -> str:
     head = (
         "<tr><th>id</th><th>MCD-DTW dB</th><th>F0 RMSE cents</th><th>V/UV err</th><th>dur. MAE ms</th>"
-        "<th>WER ours</th><th>WER ref</th></tr>"
+        "<th>WER ours</th><th>WER ref</th><th>P.808 ours</th><th>P.808 ref</th></tr>"
     )
     rows = []
     for r in records:
-        wer = r.get("wer", {})
+        wer, mos = r.get("wer", {}), r.get("dnsmos", {})
         cells = [
             r["mcd_dtw_db"].get("synthesized"),
             r["f0"].get("rmse_cents"),
@@ -121,6 +176,8 @@ def _all_utterances(records: list[dict[str, Any]]) -> str:
             r.get("duration_mae_ms"),
             wer.get("synthesized"),
             wer.get("reference"),
+            mos.get("synthesized", {}).get("p808_mos"),
+            mos.get("reference", {}).get("p808_mos"),
         ]
         rows.append(
             f"<tr><td>{escape(r['id'])}</td>"

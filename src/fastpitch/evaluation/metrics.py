@@ -23,7 +23,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from fastpitch.audio import _pyworld, resample
+from fastpitch.audio import load_pyworld, resample
 
 MCD_SAMPLE_RATE = 16000
 MCD_ORDER = 24
@@ -106,7 +106,7 @@ def envelope_to_mcep(envelope: np.ndarray, alpha: float, order: int = MCD_ORDER)
 
 def mel_cepstrum(wav: np.ndarray, sample_rate: int, order: int = MCD_ORDER) -> np.ndarray:
     """WORLD mel-cepstra (T, order + 1) of audio, analysed at 16 kHz with 5 ms frames (see the module doc)."""
-    pw = _pyworld()
+    pw = load_pyworld()
     x = np.ascontiguousarray(resample(np.asarray(wav, np.float32), sample_rate, MCD_SAMPLE_RATE), np.float64)
     if len(x) < MCD_SAMPLE_RATE * MCD_FRAME_MS / 1000:
         raise ValueError("audio too short for mel-cepstral analysis")

@@ -30,8 +30,8 @@ import numpy as np
 from fastpitch.audio import LOG_CLAMP
 from fastpitch.errors import FastPitchError
 from fastpitch.text import LexiconSource, Style, TextError, TextFrontend, Utterance
-from fastpitch.text.lexicon import LEXICON_FILE
 from fastpitch.text.markup import has_braces, is_ssml
+from fastpitch.text.pronounce import LEXICON_FILE
 from fastpitch.text.symbols import PAD, PAUSES, WORD_BOUNDARY
 
 # Silence after a piece, in seconds at pace 1.0, by the punctuation that ends it.
@@ -427,6 +427,40 @@ class SpeechEngine(abc.ABC):
                 start += int(out.durations.sum()) + gap
             batch = list(itertools.islice(pieces, self.batch_size))
 
+    def stream_text(
+        self,
+        pieces: Iterable[str],
+        speaker: str | int | None = None,
+        pace: float = 1.0,
+        pitch_shift: float = 0.0,
+        pitch_range: float = 1.0,
+        energy: float = 1.0,
+    ) -> Iterator[np.ndarray]:
+        """Audio for text that arrives in pieces (a reply still being written): each sentence is spoken as soon as
+        the text after it shows that it is complete, the rest once `pieces` ends.
+
+        A sentence's pause is sent just before the next sentence (a following lone "..." may lengthen it), so
+        joined, the chunks are the audio `synthesize` returns for the joined text, to within rounding (each
+        sentence runs alone here, not in a batch).
+        """
+        controls = Controls(pace, pitch_shift, pitch_range, energy)
+        speaker_id = self.speaker_id(speaker)
+        gap: float | None = None  # the pause owed after the last spoken piece
+        for piece in self._plan_arriving(pieces):
+            if not speakable(piece.symbols):
+                gap = None if gap is None else max(gap, piece.pause)
+                continue
+            (out,) = self._checked_acoustic([piece.ids], speaker_id, controls)
+            audio = self._checked_vocode(out.mel)
+            if gap:
+                yield np.zeros(self._silence_frames(gap, controls) * self.hop_length, np.float32)
+            yield audio
+            gap = piece.pause
+        if gap is None:
+            raise SynthesisError("nothing to say: the text has no letters, digits or words")
+        if gap:
+            yield np.zeros(self._silence_frames(gap, controls) * self.hop_length, np.float32)
+
     def speaker_id(self, speaker: str | int | None) -> int:
         """The index of a speaker given by name or index; None is the first speaker."""
         if speaker is None:
@@ -466,6 +500,48 @@ class SpeechEngine(abc.ABC):
                     else:
                         pause = PARAGRAPH_PAUSE if n < len(paragraphs) - 1 else 0.0
                     yield from self._sentence_pieces(index, sentence, pause)
+
+    def _plan_arriving(self, texts: Iterable[str]) -> Iterator[Piece]:
+        """`_plan` of the joined texts, each sentence as soon as the text after it shows that it has ended.
+
+        A sentence ends where the frontend's splitter finds another one starting after it, so only the current
+        paragraph is kept and split again as text arrives; a paragraph ends where one with words follows it.
+        """
+        paragraph = ""  # the unfinished paragraph
+        done = 0  # how many of its sentences are planned
+        total = 0  # characters seen
+        for text in texts:
+            if not isinstance(text, str):
+                raise SynthesisError(f"text must be a string, got {type(text).__name__}")
+            total += len(text)
+            if self.max_chars is not None and total > self.max_chars:
+                raise SynthesisError(
+                    f"text is over {self.max_chars:,} characters long; this synthesizer accepts at most {self.max_chars:,}"
+                )
+            paragraph += text
+            *finished, paragraph = _PARAGRAPHS.split(paragraph)
+            if finished and not paragraph.strip():  # a trailing blank line: the next paragraph has not begun
+                paragraph = finished.pop() + "\n\n"
+            for ended in finished:
+                if ended.strip():
+                    yield from self._sentences_from(ended, done, PARAGRAPH_PAUSE, last=True)
+                    done = 0
+            if paragraph.strip():
+                sentences = self.frontend.split_sentences(paragraph)
+                yield from self._sentences_from(paragraph, done, 0.0, last=False, sentences=sentences)
+                done = max(done, len(sentences) - 1)
+        if paragraph.strip():
+            yield from self._sentences_from(paragraph, done, 0.0, last=True)
+
+    def _sentences_from(
+        self, paragraph: str, start: int, final_pause: float, last: bool, sentences: list[str] | None = None
+    ) -> Iterator[Piece]:
+        """The pieces of a paragraph's sentences from `start` on; unless `last`, all but its final sentence."""
+        sentences = [s for s in sentences or self.frontend.split_sentences(paragraph) if s.strip()]
+        end = len(sentences) if last else len(sentences) - 1
+        for m in range(start, end):
+            pause = pause_after(sentences[m]) if m < len(sentences) - 1 else final_pause
+            yield from self._sentence_pieces(0, sentences[m], pause)
 
     def _sentence_pieces(self, source: int, sentence: str, pause: float) -> Iterator[Piece]:
         """One sentence as pieces of at most `max_symbols`; the last one is followed by `pause`."""

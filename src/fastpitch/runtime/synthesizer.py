@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from fastpitch.runtime.onnx_refs import OnnxFormatError, external_data_locations
 from fastpitch.runtime.pipeline import (
     AcousticOutput,
     Controls,
@@ -28,7 +29,7 @@ from fastpitch.runtime.pipeline import (
     voice_frontend,
 )
 from fastpitch.text import LexiconSource
-from fastpitch.voice import GRIFFIN_LIM, Voice, VoiceError, read_voice
+from fastpitch.voice import GRIFFIN_LIM, Voice, VoiceError, member, read_voice
 
 # The exported graphs' interface (fastpitch.export writes them with these names).
 ACOUSTIC_INPUTS = ("text", "text_lens", "speaker", "pace", "pitch_shift", "pitch_range", "energy")
@@ -55,6 +56,7 @@ def session(path: Path, threads: int | None, inputs: tuple[str, ...], what: str)
         raise VoiceError(
             f"voice {path.parent} is incomplete: {path.name} is missing (run `fastpitch export`)"
         )
+    check_external_data(path)
     try:
         sess = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     except Exception as e:  # onnxruntime raises its own exception types for bad files
@@ -65,6 +67,22 @@ def session(path: Path, threads: int | None, inputs: tuple[str, ...], what: str)
             f"{path} is not a fastpitch {what} export: its inputs are {names}, expected {inputs}"
         )
     return sess
+
+
+def check_external_data(path: Path) -> None:
+    """Refuse an ONNX model whose weights live outside its voice directory (an absolute location, one with
+    `..`, or a link to elsewhere): checked here, before ONNX Runtime opens anything, whatever its version."""
+    try:
+        locations = external_data_locations(path.read_bytes())
+    except (OSError, OnnxFormatError) as e:
+        raise VoiceError(f"{path} is not a loadable ONNX model: {e}") from None
+    for location in sorted(set(locations)):
+        try:
+            member(path.parent, location)
+        except VoiceError:
+            raise VoiceError(
+                f"{path} keeps weights in {location!r}, outside the voice directory: refused"
+            ) from None
 
 
 class OnnxSynthesizer(SpeechEngine):

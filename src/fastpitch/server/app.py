@@ -19,7 +19,7 @@ import hmac
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Protocol
 
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
@@ -210,6 +210,14 @@ class RequestGuard:
         await self.app(scope, replay, send)
 
 
+class Listener(Protocol):
+    """Another front end over the same service (the Wyoming server), started and stopped with the app."""
+
+    async def start(self) -> None: ...
+
+    async def stop(self) -> None: ...
+
+
 def create_app(
     voices: dict[str, str | Path | None],
     max_concurrency: int = 2,
@@ -223,12 +231,29 @@ def create_app(
     settings = Settings(
         max_concurrency=max_concurrency, queue_size=queue_size, timeout_s=timeout_s, max_chars=max_chars
     )
-    svc = Service(VoiceSet(voices), settings)
+    return build_app(Service(VoiceSet(voices), settings), api_key=api_key, cors_origins=cors_origins)
+
+
+def build_app(
+    svc: Service,
+    api_key: str | None = None,
+    cors_origins: Sequence[str] = (),
+    listeners: Sequence[Listener] = (),
+) -> FastAPI:
+    """The application over a loaded service; `listeners` share its voices and limits and live as long as it."""
 
     @asynccontextmanager
     async def lifespan(app: FastAPI):
-        yield
-        svc.shutdown()
+        started: list[Listener] = []
+        try:
+            for listener in listeners:
+                await listener.start()
+                started.append(listener)
+            yield
+        finally:
+            for listener in reversed(started):
+                await listener.stop()
+            svc.shutdown()
 
     app = FastAPI(
         title="fastpitch",
@@ -243,6 +268,7 @@ def create_app(
     app.include_router(router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # JSON escapes can take 6 bytes per character; anything larger cannot be a valid request.
+    max_chars = svc.settings.max_chars
     app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=6 * max_chars + 65536)
     if cors_origins:
         app.add_middleware(

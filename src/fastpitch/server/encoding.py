@@ -37,6 +37,7 @@ FORMATS: dict[str, AudioFormat] = {
     )
 }
 STREAMABLE = ("wav", "pcm")
+RAW_RATE = 8000  # headerless PCM has no rate field, but libsndfile wants one
 
 
 def _can_write(fmt: AudioFormat) -> bool:
@@ -63,9 +64,14 @@ def available_formats() -> tuple[str, ...]:
 
 
 def to_pcm16(audio: np.ndarray) -> bytes:
-    """Float audio in [-1, 1] as 16-bit signed little-endian samples."""
+    """Float audio in [-1, 1] as 16-bit signed little-endian samples, converted by libsndfile as every file
+    (`encode`, `fastpitch say`) is: streamed audio is then the very samples of the file, not off by one."""
     clipped = np.clip(np.asarray(audio, dtype=np.float32), -1.0, 1.0)
-    return (clipped * 32767.0).round().astype("<i2").tobytes()
+    if clipped.size == 0:
+        return b""
+    buf = io.BytesIO()
+    sf.write(buf, clipped, RAW_RATE, format="RAW", subtype="PCM_16", endian="LITTLE")
+    return buf.getvalue()
 
 
 def encode(audio: np.ndarray, sample_rate: int, fmt: str, out_rate: int | None = None) -> tuple[bytes, int]:

@@ -7,6 +7,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import sys
 import tempfile
 import time
 from collections import Counter
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -121,6 +123,49 @@ def wait_healthy(base_url: str, process: subprocess.Popen | None = None, timeout
     raise FastPitchError(f"the server at {base_url} was not ready within {timeout_s:g} s")
 
 
+def serve_command(voices: list[str], max_concurrency: int | None, queue_size: int | None) -> list[str]:
+    """`fastpitch serve` with these voices and limits; the caller adds where it listens."""
+    command = [sys.executable, "-m", "fastpitch", "serve"]
+    for voice in voices:
+        command += ["--voice", voice]
+    if max_concurrency is not None:
+        command += ["--max-concurrency", str(max_concurrency)]
+    if queue_size is not None:
+        command += ["--queue-size", str(queue_size)]
+    return command
+
+
+@contextlib.contextmanager
+def running_server(command: list[str], wait_ready: Callable[[subprocess.Popen], None]) -> Iterator[dict]:
+    """Run a server process until the block ends, then stop it with SIGTERM as a service manager would.
+
+    `wait_ready(process)` returns once it answers; the yielded dict gets `startup_s`, and `clean_shutdown` once
+    it has exited (uvicorn lets running requests finish, then re-raises SIGTERM: -15 is a clean exit too).
+    """
+    outcome: dict = {}
+    with tempfile.TemporaryFile(mode="w+") as log:
+        started = time.perf_counter()
+        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
+        try:
+            try:
+                wait_ready(process)
+            except FastPitchError as e:
+                log.seek(0)
+                tail = log.read()[-2000:].strip()
+                raise FastPitchError(f"{e}; its output ends with:\n{tail}") from None
+            outcome["startup_s"] = round(time.perf_counter() - started, 2)
+            yield outcome
+        finally:
+            process.send_signal(signal.SIGTERM)
+            try:
+                code = process.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                process.kill()
+                process.wait()
+                code = None
+            outcome["clean_shutdown"] = code in (0, -signal.SIGTERM)
+
+
 def bench_serve(
     voices: list[str],
     requests: int = 50,
@@ -132,48 +177,29 @@ def bench_serve(
     """Start `fastpitch serve` on a free loopback port, warm it up, load-test it, stop it with SIGTERM."""
     port = free_port()
     base_url = f"http://127.0.0.1:{port}"
-    command = [sys.executable, "-m", "fastpitch", "serve", "--host", "127.0.0.1", "--port", str(port)]
-    for voice in voices:
-        command += ["--voice", voice]
-    if max_concurrency is not None:
-        command += ["--max-concurrency", str(max_concurrency)]
-    if queue_size is not None:
-        command += ["--queue-size", str(queue_size)]
-    with tempfile.TemporaryFile(mode="w+") as log:
-        started = time.perf_counter()
-        logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request would bury the result
-        process = subprocess.Popen(command, stdout=log, stderr=subprocess.STDOUT)
-        try:
-            try:
-                wait_healthy(base_url, process)
-            except FastPitchError as e:
-                log.seek(0)
-                tail = log.read()[-2000:].strip()
-                raise FastPitchError(f"{e}; its output ends with:\n{tail}") from None
-            startup_s = time.perf_counter() - started
-            httpx.post(
-                f"{base_url}/v1/audio/speech",
-                json={"input": "Warm up.", "response_format": "wav"},
-                timeout=120,
-            )
-            health = httpx.get(f"{base_url}/healthz", timeout=10).json()
-            result = asyncio.run(load_test(base_url, requests, concurrency, text))
-        finally:
-            process.send_signal(signal.SIGTERM)
-            try:
-                code = process.wait(timeout=60)
-            except subprocess.TimeoutExpired:
-                process.kill()
-                process.wait()
-                code = None
+    command = [
+        *serve_command(voices, max_concurrency, queue_size),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+    ]
+    logging.getLogger("httpx").setLevel(logging.WARNING)  # one log line per request would bury the result
+    with running_server(command, lambda process: wait_healthy(base_url, process)) as outcome:
+        httpx.post(
+            f"{base_url}/v1/audio/speech",
+            json={"input": "Warm up.", "response_format": "wav"},
+            timeout=120,
+        )
+        health = httpx.get(f"{base_url}/healthz", timeout=10).json()
+        result = asyncio.run(load_test(base_url, requests, concurrency, text))
     return {
         "benchmark": "serve",
         "text_chars": len(text),
         "server": {k: health[k] for k in ("voices", "max_concurrency", "queue_size")},
-        "startup_s": round(startup_s, 2),
+        "startup_s": outcome["startup_s"],
         **result,
-        # uvicorn lets the running requests finish, then re-raises SIGTERM: -15 is a clean exit too
-        "clean_shutdown": code in (0, -signal.SIGTERM),
+        "clean_shutdown": outcome["clean_shutdown"],
     }
 
 

@@ -1,8 +1,9 @@
 """What every speech endpoint does once its request is parsed: check it, wait for a worker, synthesize, encode.
 
-Whole responses are made in one worker job (synthesis and encoding). Streamed responses run the voice's sentence
-generator to its end in one worker thread (torch's grad mode is per thread, so a generator must not hop between
-threads) and hand each sentence to the event loop through a queue as soon as it is ready.
+Whole responses are made in one worker job (synthesis and encoding). Streamed responses (HTTP and Wyoming alike)
+run the voice's sentence generator to its end in one worker thread (torch's grad mode is per thread, so a generator
+must not hop between threads) and hand each sentence to the event loop through a queue as soon as it is ready
+(`WorkerStream`). The service knows no protocol: its errors are `ApiError`s, which each front end renders its way.
 """
 
 from __future__ import annotations
@@ -13,9 +14,9 @@ import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from dataclasses import dataclass
-from typing import Any, TypeVar
+from typing import Any, Generic, TypeVar
 
 import numpy as np
 from fastapi.responses import JSONResponse, Response, StreamingResponse
@@ -36,8 +37,8 @@ from fastpitch.server.errors import ApiError
 from fastpitch.server.limits import Busy, Limiter, Slot
 from fastpitch.server.voices import Controls, Voice, VoiceSet
 from fastpitch.text import TextError
-from fastpitch.text.lexicon import PronunciationError
 from fastpitch.text.markup import MarkupError
+from fastpitch.text.pronounce import PronunciationError
 
 log = logging.getLogger("fastpitch.server")
 T = TypeVar("T")
@@ -62,10 +63,14 @@ class Service:
 
     # --- checks that need no worker -------------------------------------------------------------------------
     def check_text(self, text: str, param: str) -> None:
-        if len(text) > self.settings.max_chars:
+        self.check_length(len(text), param)
+
+    def check_length(self, chars: int, param: str) -> None:
+        """413 beyond the server's text limit; streamed text is checked as its pieces add up."""
+        if chars > self.settings.max_chars:
             raise ApiError(
                 413,
-                f"{param} is {len(text)} characters; this server takes at most {self.settings.max_chars}",
+                f"{param} is {chars} characters; this server takes at most {self.settings.max_chars}",
                 param,
             )
 
@@ -153,6 +158,11 @@ class Service:
 
         return await self.run(job)
 
+    async def open_stream(self, make: Callable[[], Iterable[T]]) -> WorkerStream[T]:
+        """Wait for a worker, then run `make()` and iterate it there; `ApiError` 503 or 504 if none comes free."""
+        slot = await self._acquire(time.monotonic() + self.settings.timeout_s)
+        return WorkerStream(slot, make, self.settings.timeout_s)
+
     async def stream_response(
         self,
         voice: Voice,
@@ -164,44 +174,21 @@ class Service:
     ) -> StreamingResponse:
         """Chunked audio, one sentence at a time; errors before the first sentence still get a status code.
         With `timestamps`, newline-delimited JSON: each sentence's audio (base64 PCM or WAV) with its times."""
-        timeout = self.settings.timeout_s
-        slot = await self._acquire(time.monotonic() + timeout)
-        loop = asyncio.get_running_loop()
-        chunks: asyncio.Queue = asyncio.Queue()
-        stop = threading.Event()
 
-        def produce() -> None:
-            try:
-                for chunk in voice.stream_detailed(text, controls):
-                    if stop.is_set():
-                        return
-                    samples, rate = convert_rate(chunk.audio, voice.sample_rate, fmt, out_rate)
-                    if timestamps == "none":
-                        data = to_pcm16(samples)
-                    else:
-                        data = timed_chunk(chunk, samples, rate, fmt, timestamps == "phone")
-                    loop.call_soon_threadsafe(chunks.put_nowait, data)
-            except BaseException as e:
-                loop.call_soon_threadsafe(chunks.put_nowait, e)
-            finally:
-                loop.call_soon_threadsafe(chunks.put_nowait, _END)
+        def chunks() -> Iterable[bytes]:
+            if timestamps == "none":
+                for chunk in voice.stream(text, controls):
+                    yield to_pcm16(convert_rate(chunk, voice.sample_rate, fmt, out_rate)[0])
+                return
+            for chunk in voice.stream_detailed(text, controls):
+                samples, rate = convert_rate(chunk.audio, voice.sample_rate, fmt, out_rate)
+                yield timed_chunk(chunk, samples, rate, fmt, timestamps == "phone")
 
-        async def next_chunk() -> Any:
-            item = await asyncio.wait_for(chunks.get(), timeout)
-            if isinstance(item, BaseException):
-                raise item
-            return item
-
-        slot.start(produce)
+        stream = await self.open_stream(chunks)
         try:
-            first = await next_chunk()
-        except BaseException as e:
-            stop.set()
-            slot.release()
-            if isinstance(e, asyncio.TimeoutError):
-                raise ApiError(504, f"the first sentence took longer than {timeout:g} s") from None
-            if isinstance(e, Exception):
-                raise synthesis_error(e) from None
+            first = await stream.next()  # errors in the text or settings show up here
+        except BaseException:
+            stream.close()
             raise
         rate = output_rate(voice.sample_rate, fmt, out_rate)
 
@@ -209,16 +196,15 @@ class Service:
             try:
                 if fmt == "wav" and timestamps == "none":
                     yield streaming_wav_header(rate)
-                chunk = first
-                while chunk is not _END:
-                    yield chunk
-                    chunk = await next_chunk()
-            except asyncio.TimeoutError:
-                log.warning("stream stopped: a sentence took longer than %g s", timeout)
+                if first is not None:
+                    yield first
+                    async for chunk in stream:
+                        yield chunk
+            except ApiError as e:
+                log.warning("stream stopped: %s", e.message)
                 raise
             finally:
-                stop.set()
-                slot.release()
+                stream.close()
 
         headers = {"X-Sample-Rate": str(rate), "Cache-Control": "no-store"}
         kind = media_type(fmt, rate) if timestamps == "none" else "application/x-ndjson"
@@ -236,6 +222,76 @@ class Service:
 
     def shutdown(self) -> None:
         self.limiter.shutdown()
+
+
+class WorkerStream(Generic[T]):
+    """The items of `make()`, made in one worker thread and handed to the event loop as each is ready.
+
+    It holds its worker slot until the thread is done. `close()` (always call it) asks the thread to stop before
+    its next item, since a sentence being synthesized cannot be interrupted, and frees the slot once it has:
+    a client that goes away stops the work instead of leaving it running. Errors come out as `ApiError`s: 504
+    when an item takes longer than `timeout_s`, the synthesis errors of `synthesis_error` otherwise.
+    """
+
+    def __init__(self, slot: Slot, make: Callable[[], Iterable[T]], timeout_s: float) -> None:
+        self._slot = slot
+        self._timeout_s = timeout_s
+        self._loop = asyncio.get_running_loop()
+        self._items: asyncio.Queue = asyncio.Queue()
+        self._stop = threading.Event()
+        self._started = False
+        self._ended = False
+        slot.start(self._produce, make)
+
+    def _put(self, item: object) -> None:
+        self._loop.call_soon_threadsafe(self._items.put_nowait, item)
+
+    def _produce(self, make: Callable[[], Iterable[T]]) -> None:
+        try:
+            for item in make():
+                if self._stop.is_set():
+                    return
+                self._put(item)
+        except BaseException as e:
+            self._put(e)
+        finally:
+            self._put(_END)
+
+    async def next(self) -> T | None:
+        """The next item, or None at the end; `ApiError` if the work failed or took too long."""
+        if self._ended:
+            return None
+        try:
+            item = await asyncio.wait_for(self._items.get(), self._timeout_s)
+        except asyncio.TimeoutError:
+            self.close()
+            what = "a sentence" if self._started else "the first sentence"
+            raise ApiError(504, f"{what} took longer than {self._timeout_s:g} s") from None
+        if item is _END:
+            self._ended = True
+            return None
+        if isinstance(item, BaseException):
+            self._ended = True
+            if isinstance(item, ApiError):
+                raise item
+            if isinstance(item, Exception):
+                raise synthesis_error(item) from None
+            raise item
+        self._started = True
+        return item
+
+    def __aiter__(self) -> WorkerStream[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        item = await self.next()
+        if item is None:
+            raise StopAsyncIteration
+        return item
+
+    def close(self) -> None:
+        self._stop.set()
+        self._slot.release()
 
 
 def synthesis_error(e: Exception) -> ApiError:

@@ -6,7 +6,7 @@ A request names a voice from this set and never a path, so nothing a client send
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -32,7 +32,7 @@ class Controls:
 
 
 class Voice:
-    """One loaded voice and the three ways the server asks it to speak."""
+    """One loaded voice and the ways the server asks it to speak."""
 
     def __init__(self, name: str, path: str | Path | None) -> None:
         from fastpitch.synthesis import Synthesizer
@@ -42,8 +42,10 @@ class Voice:
         self.synthesizer = Synthesizer.load(path)
         self.sample_rate: int = int(self.synthesizer.sample_rate)
         self.speakers: list[str] = list(self.synthesizer.speakers)
-        # The first sentence pays for lazy set-up (pronunciation dictionary, kernels): pay it before serving.
-        self.synthesizer.synthesize("Ready.")
+        self.description: str = self.synthesizer.voice.description
+        # The first sentence pays for lazy set-up (pronunciation dictionary, kernels, and the number reader, whose
+        # import took 16 s on a loaded CPU): pay it before serving, or the first request with a digit waits for it.
+        self.synthesizer.synthesize("Ready 1.")
 
     def check_speaker(self, speaker: str | None) -> None:
         """A speaker by name (or index) that this voice has; anything else is the client's mistake (400)."""
@@ -81,6 +83,10 @@ class Voice:
     def stream_detailed(self, text: str, controls: Controls) -> Iterator[StreamChunk]:
         """`stream` with each chunk's words, phones and marks."""
         return iter(self.synthesizer.stream_detailed(text, **self._kwargs(controls)))
+
+    def stream_text(self, pieces: Iterable[str], controls: Controls) -> Iterator[np.ndarray]:
+        """Audio for text that arrives in pieces, each sentence as soon as the text after it shows it has ended."""
+        return iter(self.synthesizer.stream_text(pieces, **self._kwargs(controls)))
 
     def describe(self) -> dict:
         return {"name": self.name, "speakers": self.speakers, "sample_rate": self.sample_rate}

@@ -20,10 +20,11 @@ from pathlib import Path
 
 from fastpitch.config import TextConfig
 from fastpitch.errors import FastPitchError
-from fastpitch.text.lexicon import load_lexicon, parse_arpabet
+from fastpitch.text.lexicon import default_lexicon
 from fastpitch.text.markup import DEFAULT_STYLE, Run, Style, has_braces, is_ssml, parse
 from fastpitch.text.normalize import NON_FINAL, Normalizer
-from fastpitch.text.phonemize import MODES, PAUSE_STRENGTH, Phonemizer, default_lexicon
+from fastpitch.text.phonemize import MODES, PAUSE_STRENGTH, Phonemizer
+from fastpitch.text.pronounce import load_lexicon, parse_arpabet
 from fastpitch.text.symbols import (
     CONSONANTS,
     GRAPHEMES,

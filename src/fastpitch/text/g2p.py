@@ -29,6 +29,7 @@ import numpy as np
 from threadpoolctl import ThreadpoolController
 
 from fastpitch.errors import FastPitchError
+from fastpitch.text.lexicon import Lexicon
 
 DATA = Path(__file__).with_name("data")
 MODEL_PATH = DATA / "g2p-en-v1.safetensors"
@@ -167,8 +168,6 @@ def _edit_distance(a: list[str], b: list[str]) -> int:
 
 def dictionary_entries() -> list[tuple[str, list[str]]]:
     """(word, phones) for every plain-spelled word of the shipped dictionary (first pronunciation)."""
-    from fastpitch.text.phonemize import Lexicon
-
     lexicon = Lexicon()
     return [(w, lexicon.lookup(w) or []) for w in lexicon.words() if re.fullmatch(r"[a-z']+", w)]
 

@@ -24,8 +24,8 @@ from defusedxml import DefusedXmlException
 from defusedxml.ElementTree import fromstring
 
 from fastpitch.errors import FastPitchError
-from fastpitch.text.lexicon import PronunciationError, ipa_to_arpabet, parse_arpabet
 from fastpitch.text.normalize import MONTHS, cardinal, digits, number, ordinal, telephone, year
+from fastpitch.text.pronounce import PronunciationError, ipa_to_arpabet, parse_arpabet
 
 log = logging.getLogger(__name__)
 

@@ -11,18 +11,16 @@ text has none), so a model always sees where speech ends.
 
 from __future__ import annotations
 
-import gzip
 import re
 from collections.abc import Mapping, Sequence
-from pathlib import Path
 from typing import TYPE_CHECKING
 
+from fastpitch.text.lexicon import Lexicon, default_lexicon
 from fastpitch.text.symbols import GRAPHEMES, WORD_BOUNDARY
 
 if TYPE_CHECKING:
     from fastpitch.text.g2p import G2P
 
-DICT_PATH = Path(__file__).with_name("data") / "cmudict.dict.gz"
 MODES = ("phonemes", "graphemes", "mixed")
 MAX_G2P_LETTERS = 64
 
@@ -36,43 +34,7 @@ _VOICELESS = frozenset({"P", "T", "K", "F", "TH"})
 _SIBILANT = frozenset({"S", "Z", "SH", "ZH", "CH", "JH"})
 
 
-class Lexicon:
-    """The CMU Pronouncing Dictionary: lowercase word -> first pronunciation, loaded on first use."""
-
-    def __init__(self, path: str | Path = DICT_PATH) -> None:
-        self.path = Path(path)
-        self._entries: dict[str, str] | None = None
-
-    @property
-    def entries(self) -> dict[str, str]:
-        if self._entries is None:
-            with gzip.open(self.path, "rt", encoding="utf-8") as f:
-                raw = f.read()
-            # "word PH ON ES # comment"; alternates "word(2) ..." are skipped (first pronunciation wins).
-            self._entries = dict(re.findall(r"^([^ (\n]+) ([^#\n]*[^ #\n])", raw, re.M))
-        return self._entries
-
-    def __contains__(self, word: object) -> bool:
-        return word in self.entries
-
-    def __len__(self) -> int:
-        return len(self.entries)
-
-    def words(self) -> list[str]:
-        return list(self.entries)
-
-    def lookup(self, word: str) -> list[str] | None:
-        phones = self.entries.get(word)
-        return phones.split() if phones is not None else None
-
-
-_LEXICON = Lexicon()
 _G2P: G2P | None = None
-
-
-def default_lexicon() -> Lexicon:
-    """The shared dictionary (parsed once per process)."""
-    return _LEXICON
 
 
 def default_g2p() -> G2P:
@@ -100,7 +62,7 @@ class Phonemizer:
         if mode not in MODES:
             raise ValueError(f"unknown text mode {mode!r}; choose one of: {', '.join(MODES)}")
         self.mode = mode
-        self.lexicon = lexicon or _LEXICON
+        self.lexicon = lexicon or default_lexicon()
         self.g2p = g2p or default_g2p()
         self.user = user or {}
         self._cache: dict[str, tuple[str, ...]] = {}

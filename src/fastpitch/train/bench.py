@@ -101,7 +101,7 @@ def _sync(device: torch.device) -> None:
 def _measure(preset_name: str, device_name: str, steps: int, batch_frames: int | None, profile: bool) -> str:
     """One (config, device) measurement; runs in its own process and returns JSON."""
     from fastpitch.allocator import reuse_freed_memory
-    from fastpitch.train.loop import Engine
+    from fastpitch.train import Engine
 
     reuse_freed_memory()  # a fresh process: `fastpitch` set this in its parent only
     device = torch.device(device_name)

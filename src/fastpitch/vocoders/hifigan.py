@@ -23,8 +23,8 @@ from torch.nn.utils import parametrize
 from torch.nn.utils.parametrizations import spectral_norm, weight_norm
 
 from fastpitch.audio import mel_spectrogram
+from fastpitch.checkpoint import load_weights
 from fastpitch.config import AudioConfig, ConfigError, from_dict
-from fastpitch.train.checkpoint import load_weights
 from fastpitch.vocoders.griffin_lim import VocoderError
 
 LRELU_SLOPE = 0.1

@@ -19,8 +19,9 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file, save_file
 from torch import nn
 
+from fastpitch.atomic import atomic_write
+from fastpitch.checkpoint import latest, load_weights
 from fastpitch.config import AudioConfig, ConfigError, from_dict
-from fastpitch.train.checkpoint import _atomic_write, latest, load_weights
 from fastpitch.vocoders.griffin_lim import VocoderError, check_mel
 from fastpitch.vocoders.hifigan import PRESETS, Generator, HiFiGANConfig, load_published
 from fastpitch.vocoders.istft import ISTFTConfig, ISTFTVocoder
@@ -116,9 +117,9 @@ class NeuralVocoder:
         stem.parent.mkdir(parents=True, exist_ok=True)
         tensors = {k: v.detach().cpu().contiguous() for k, v in self.model.state_dict().items()}
         weights, meta = stem.with_suffix(".safetensors"), stem.with_suffix(".json")
-        _atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
+        atomic_write(weights, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
         text = json.dumps(self.spec(), indent=1)
-        _atomic_write(meta, lambda tmp: tmp.write_text(text))
+        atomic_write(meta, lambda tmp: tmp.write_text(text))
         return meta
 
 
@@ -179,9 +180,10 @@ def _load_ours(path: Path) -> NeuralVocoder:
         raise VocoderError(f"vocoder weights {weights} are corrupt: {e}") from None
     if spec["format"] == FORMAT:
         return from_spec(spec, state, str(path))
-    # A training checkpoint: the generator's tensors, with weight norm as trained.
+    # A training checkpoint: the generator's tensors (its average, when the run kept one), weight norm as trained.
     model = build_generator(spec["arch"], spec["model"])
-    generator = {k.removeprefix("generator."): v for k, v in state.items() if k.startswith("generator.")}
+    prefix = "ema." if any(k.startswith("ema.") for k in state) else "generator."
+    generator = {k.removeprefix(prefix): v for k, v in state.items() if k.startswith(prefix)}
     load_weights(model, generator, weights)
     return NeuralVocoder(model, spec["arch"], from_dict(AudioConfig, spec["audio"]), str(path))
 

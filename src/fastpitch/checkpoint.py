@@ -1,6 +1,11 @@
-"""Training checkpoints: `step-NNNNNNN.safetensors` (tensors) + `step-NNNNNNN.json` (everything else).
+"""Weights and checkpoints on disk, below models, vocoders and training (which all read or write them).
 
-The safetensors file holds the model (`model.*`), the EMA weights (`ema.*`) and the optimiser's per-parameter
+A checkpoint is a step: `step-NNNNNNN.safetensors` (tensors) + `step-NNNNNNN.json` (everything else), written by
+`write_step` and read by `read_step_tensors` for every model family; `save_checkpoint` / `load_checkpoint` give
+the acoustic model's layout. `load_weights` loads a state dict into a module and explains a mismatch; the
+optimiser and RNG helpers turn torch state into tensors + JSON.
+
+In the acoustic layout the safetensors file holds the model (`model.*`), the EMA weights (`ema.*`) and the optimiser's per-parameter
 tensors (`optim.<index>.<name>`). The JSON holds the full config (with the symbol table), step, epoch and data
 position, schedule, the optimiser's non-tensor state, the RNG state of every rank, the best validation loss and
 provenance. Both are written to a temporary name, flushed to disk and renamed, the JSON last: a checkpoint exists
@@ -11,7 +16,6 @@ from __future__ import annotations
 
 import base64
 import json
-import os
 import random
 import re
 from dataclasses import dataclass, field
@@ -23,6 +27,7 @@ import torch
 from safetensors import SafetensorError, safe_open
 from safetensors.torch import save_file
 
+from fastpitch.atomic import atomic_write
 from fastpitch.config import Config, ConfigError
 from fastpitch.errors import FastPitchError
 
@@ -81,7 +86,7 @@ def best(run_dir: str | Path) -> Path | None:
     newest = latest(run_dir)
     if newest is None:
         return None
-    best_step = _read_json(newest).get("best_step")
+    best_step = read_meta(newest).get("best_step")
     if best_step is None:
         return None
     path = Path(run_dir) / f"{checkpoint_name(best_step)}.json"
@@ -92,25 +97,43 @@ def best(run_dir: str | Path) -> Path | None:
 # saving
 
 
-def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep_last: int = 3) -> Path:
-    """Write `ckpt` atomically into `run_dir`, then drop old ones (keeping the last `keep_last` and the best)."""
+def write_step(
+    run_dir: str | Path,
+    step: int,
+    tensors: dict[str, torch.Tensor],
+    meta: dict[str, Any],
+    *,
+    tag: str,
+    keep_last: int,
+    best_step: int | None,
+) -> Path:
+    """Write one step's tensors, then its JSON (`meta` plus the tensor file's name and size), both atomically,
+    then prune old steps (keeping the last `keep_last` and `best_step`). Returns the JSON path."""
     run_dir = Path(run_dir)
     run_dir.mkdir(parents=True, exist_ok=True)
-    stem = checkpoint_name(ckpt.step)
+    stem = checkpoint_name(step)
     tensor_path = run_dir / f"{stem}.safetensors"
     json_path = run_dir / f"{stem}.json"
+    tensors = {k: v.detach().to("cpu").contiguous() for k, v in tensors.items()}
+    json_path.unlink(missing_ok=True)  # rewriting a step: it stops existing until its new JSON lands
+    atomic_write(tensor_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": tag}))
+    meta = {**meta, "tensors_file": tensor_path.name, "tensors_bytes": tensor_path.stat().st_size}
+    text = json.dumps(meta, indent=1, default=str)
+    atomic_write(json_path, lambda tmp: tmp.write_text(text))
+    prune(run_dir, keep_last, best_step)
+    return json_path
 
+
+def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep_last: int = 3) -> Path:
+    """Write an acoustic checkpoint atomically into `run_dir`, then drop old ones (see `write_step`)."""
     tensors: dict[str, torch.Tensor] = {}
     tensors.update(_prefixed("model.", ckpt.model))
     if ckpt.ema is not None:
         tensors.update(_prefixed("ema.", ckpt.ema))
     optim_json = None
     if ckpt.optimizer is not None:
-        optim_tensors, optim_json = _flatten_optimizer(ckpt.optimizer)
+        optim_tensors, optim_json = flatten_optimizer(ckpt.optimizer)
         tensors.update(optim_tensors)
-    json_path.unlink(missing_ok=True)  # rewriting a step: it stops existing until its new JSON lands
-    _atomic_write(tensor_path, lambda tmp: save_file(tensors, str(tmp), metadata={"format": FORMAT}))
-
     meta = {
         "format": FORMAT,
         "format_version": FORMAT_VERSION,
@@ -127,38 +150,16 @@ def save_checkpoint(run_dir: str | Path, ckpt: Checkpoint, keep_last: int = 3) -
         "scaler": ckpt.scaler,
         "rng": ckpt.rng,
         "provenance": ckpt.provenance,
-        "tensors_file": tensor_path.name,
-        "tensors_bytes": tensor_path.stat().st_size,
         "config": ckpt.config.to_dict(),
     }
-    text = json.dumps(meta, indent=1, allow_nan=False)
-    _atomic_write(json_path, lambda tmp: tmp.write_text(text))
+    json_path = write_step(
+        run_dir, ckpt.step, tensors, meta, tag=FORMAT, keep_last=keep_last, best_step=ckpt.best_step
+    )
     ckpt.path = json_path
-    _prune(run_dir, keep_last, ckpt.best_step)
     return json_path
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through `write(tmp_path)`, fsync, then rename over `path`: readers see all of it or nothing."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        write(tmp)
-        with open(tmp, "rb+") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-    try:  # make the rename itself durable
-        fd = os.open(path.parent, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-    except OSError:
-        pass
-
-
-def _prune(run_dir: Path, keep_last: int, best_step: int | None) -> None:
+def prune(run_dir: Path, keep_last: int, best_step: int | None) -> None:
     """Remove all but the newest `keep_last` checkpoints and the best one; also orphaned tensor files."""
     complete = list_checkpoints(run_dir)
     keep = {p.stem for p in complete[-max(keep_last, 1) :]}
@@ -178,10 +179,10 @@ def _prune(run_dir: Path, keep_last: int, best_step: int | None) -> None:
 
 
 def _prefixed(prefix: str, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-    return {prefix + k: v.detach().to("cpu").contiguous() for k, v in state.items()}
+    return {prefix + k: v for k, v in state.items()}
 
 
-def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
+def flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:
     """Split a torch optimiser state_dict into tensors `optim.<param index>.<name>` and JSON-able rest."""
     tensors: dict[str, torch.Tensor] = {}
     scalars: dict[str, dict[str, Any]] = {}
@@ -197,7 +198,7 @@ def _flatten_optimizer(state: dict[str, Any]) -> tuple[dict[str, torch.Tensor], 
     return tensors, {"param_groups": groups, "scalars": scalars}
 
 
-def _unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
+def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) -> dict[str, Any]:
     state: dict[int, dict[str, Any]] = {}
     for key, value in tensors.items():
         _, index, name = key.split(".", 2)
@@ -231,13 +232,14 @@ def resolve(path: str | Path) -> Path:
     return path
 
 
-def _read_json(path: Path) -> dict[str, Any]:
+def read_meta(path: Path, fmt: str = FORMAT) -> dict[str, Any]:
+    """A checkpoint's JSON, checked to be of format `fmt` and a version this fastpitch reads."""
     try:
         meta = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {e}") from None
-    if not isinstance(meta, dict) or meta.get("format") != FORMAT:
-        raise CheckpointError(f"{path} is not a fastpitch training checkpoint")
+    if not isinstance(meta, dict) or meta.get("format") != fmt:
+        raise CheckpointError(f"{path} is not a fastpitch training checkpoint ({fmt})")
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {path} has format version {meta['format_version']}; this fastpitch reads up to "
@@ -246,11 +248,28 @@ def _read_json(path: Path) -> dict[str, Any]:
     return meta
 
 
+def read_step_tensors(
+    json_path: Path, meta: dict[str, Any], skip: str | None = None
+) -> dict[str, torch.Tensor]:
+    """The tensors of the step whose JSON is `json_path` (CPU), checked complete; keys starting `skip` are not
+    read."""
+    tensor_path = json_path.with_name(meta.get("tensors_file", json_path.with_suffix(".safetensors").name))
+    if not tensor_path.is_file():
+        raise CheckpointError(f"checkpoint {json_path} is incomplete: {tensor_path.name} is missing")
+    if tensor_path.stat().st_size != meta.get("tensors_bytes"):
+        raise CheckpointError(f"checkpoint {json_path} is corrupt: {tensor_path.name} has the wrong size")
+    try:
+        with safe_open(str(tensor_path), framework="pt") as f:
+            return {k: f.get_tensor(k) for k in f.keys() if skip is None or not k.startswith(skip)}  # noqa: SIM118
+    except (SafetensorError, OSError, ValueError) as e:
+        raise CheckpointError(f"checkpoint tensors {tensor_path} are corrupt: {e}") from None
+
+
 def read_config(path: str | Path) -> Config:
     """Only the config of a checkpoint (cheap: the tensors are not read)."""
     json_path = resolve(path)
     try:
-        return Config.from_dict(_read_json(json_path)["config"])
+        return Config.from_dict(read_meta(json_path)["config"])
     except (ConfigError, KeyError) as e:
         raise CheckpointError(f"checkpoint {json_path} has an unusable config: {e}") from None
 
@@ -261,17 +280,8 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint
     `with_optimizer=False` skips the optimiser tensors (fine-tuning and inference do not need them).
     """
     json_path = resolve(path)
-    meta = _read_json(json_path)
-    tensor_path = json_path.with_name(meta.get("tensors_file", json_path.with_suffix(".safetensors").name))
-    if not tensor_path.is_file():
-        raise CheckpointError(f"checkpoint {json_path} is incomplete: {tensor_path.name} is missing")
-    if tensor_path.stat().st_size != meta.get("tensors_bytes"):
-        raise CheckpointError(f"checkpoint {json_path} is corrupt: {tensor_path.name} has the wrong size")
-    try:
-        with safe_open(str(tensor_path), framework="pt") as f:
-            tensors = {k: f.get_tensor(k) for k in f.keys() if with_optimizer or not k.startswith("optim.")}  # noqa: SIM118
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"checkpoint tensors {tensor_path} are corrupt: {e}") from None
+    meta = read_meta(json_path)
+    tensors = read_step_tensors(json_path, meta, skip=None if with_optimizer else "optim.")
     try:
         config = Config.from_dict(meta["config"])
     except (ConfigError, KeyError) as e:
@@ -283,10 +293,10 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint
         if prefix in groups:
             groups[prefix][key if prefix == "optim" else rest] = value
     if not groups["model"]:
-        raise CheckpointError(f"checkpoint {tensor_path} holds no model weights")
+        raise CheckpointError(f"checkpoint {json_path} holds no model weights")
     optimizer = None
     if with_optimizer and meta.get("optimizer") is not None:
-        optimizer = _unflatten_optimizer(groups["optim"], meta["optimizer"])
+        optimizer = unflatten_optimizer(groups["optim"], meta["optimizer"])
     return Checkpoint(
         config=config,
         step=int(meta["step"]),

@@ -1,7 +1,9 @@
-"""The training loop of `fastpitch train`: one code path for CPU, one GPU and DDP under torchrun.
+"""Training the acoustic model (`fastpitch train`): one code path for CPU, one GPU and DDP under torchrun.
 
-Read top to bottom: `Trainer.__init__` builds data, model, optimiser and EMA (fresh, resumed or initialised
-from another checkpoint); `Trainer.run` steps until `train.max_steps`, validating and checkpointing on the way.
+Read top to bottom: `Engine` makes one optimisation step; `Trainer.__init__` builds data, model, optimiser and
+EMA (fresh, resumed or initialised from another checkpoint); the loop itself (`Trainer.run`: validating,
+checkpointing, non-finite handling, logs, progress) is the skeleton in `fastpitch.train.runner` that the vocoder
+shares.
 
 What a long run relies on:
 - resume is exact: weights, EMA, optimiser, schedule (a function of the step), every rank's RNG states and the
@@ -20,36 +22,41 @@ import collections
 import contextlib
 import copy
 import dataclasses
-import json
 import logging
 import math
-import random
 import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 from torch.nn.parallel import DistributedDataParallel
 from torch.profiler import record_function
 
 from fastpitch import __version__
+from fastpitch import checkpoint as ckpt_io
 from fastpitch.config import Config
 from fastpitch.errors import FastPitchError
-from fastpitch.train import checkpoint as ckpt_io
+from fastpitch.text import get_symbol_table
 from fastpitch.train.data import TrainData
 from fastpitch.train.distributed import Distributed
 from fastpitch.train.optim import EMA, build_optimizer, set_learning_rate
+from fastpitch.train.runner import (
+    Cadence,
+    NonFiniteLossError,
+    Run,
+    amp_dtype,
+    autocast,
+    preserved_rng,
+    seed_everything,
+    setup_device,
+    to_device,
+)
 
 log = logging.getLogger(__name__)
 
-AMP_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
-
-
-class NonFiniteLossError(FastPitchError):
-    """Training stopped after too many consecutive non-finite losses."""
+__all__ = ["Engine", "NonFiniteLossError", "RunOptions", "TrainResult", "Trainer", "train"]
 
 
 @dataclass
@@ -76,39 +83,6 @@ class TrainResult:
 
 
 # ------------------------------------------------------------------------------------------------- helpers
-
-
-def pick_device(name: str | None) -> torch.device:
-    if name is None:
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    device = torch.device(name)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise FastPitchError("--device cuda was asked for but no CUDA device is available")
-    if device.type not in ("cpu", "cuda"):
-        raise FastPitchError(f"unsupported device {name!r}; use cpu or cuda")
-    return device
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed % 2**32)
-    torch.manual_seed(seed)
-
-
-@contextlib.contextmanager
-def preserved_rng(device: torch.device) -> Iterator[None]:
-    """Run a block without disturbing the python, numpy, torch (and CUDA) random streams."""
-    py, np_state = random.getstate(), np.random.get_state()
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
-        yield
-    random.setstate(py)
-    np.random.set_state(np_state)
-
-
-def to_device(batch: dict[str, Any], device: torch.device) -> dict[str, Any]:
-    return {
-        k: v.to(device, non_blocking=True) if isinstance(v, torch.Tensor) else v for k, v in batch.items()
-    }
 
 
 class EpochBatches:
@@ -151,12 +125,7 @@ class Engine:
         tc = cfg.train
         if tc.grad_accumulation < 1:
             raise FastPitchError(f"train.grad_accumulation must be at least 1, got {tc.grad_accumulation}")
-        if tc.amp not in ("none", *AMP_DTYPES):
-            raise FastPitchError(f"unknown train.amp {tc.amp!r}; use none, bf16 or fp16")
-        self.amp_dtype = AMP_DTYPES.get(tc.amp)
-        if self.amp_dtype is not None and device.type != "cuda":
-            log.warning("train.amp=%s needs CUDA; training in fp32 on %s", tc.amp, device)
-            self.amp_dtype = None
+        self.amp_dtype = amp_dtype(tc.amp, device)
         self.raw_model = FastPitch(cfg.model).to(device)
         self.raw_model.set_boundary_cost(cfg.text.symbols, tc.mas_boundary_cost)
         self.model: torch.nn.Module = self.raw_model
@@ -177,10 +146,8 @@ class Engine:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.model = DistributedDataParallel(self.raw_model, device_ids=ids)
 
-    def autocast(self):
-        if self.amp_dtype is None:
-            return contextlib.nullcontext()
-        return torch.autocast(self.device.type, dtype=self.amp_dtype)
+    def autocast(self) -> contextlib.AbstractContextManager:
+        return autocast(self.device, self.amp_dtype)
 
     def train_step(self, micro_batches: list[dict[str, Any]]) -> dict[str, Any]:
         """One update over `micro_batches` (gradient accumulation); skipped if the loss or gradient is not finite.
@@ -244,16 +211,14 @@ class Engine:
 # ------------------------------------------------------------------------------------------------- trainer
 
 
-class Trainer:
+class Trainer(Run):
     """Build everything a run needs from `cfg` and `opts`; `run()` trains."""
 
     def __init__(self, cfg: Config, opts: RunOptions) -> None:
         self.opts = opts
-        self.device = pick_device(opts.device)
-        self.dist = Distributed.from_env(self.device.type)
-        if self.dist.enabled and self.device.type == "cuda":
-            self.device = torch.device("cuda", self.dist.local_rank)
+        self.device, self.dist = setup_device(opts.device)
         self.out_dir = Path(opts.out_dir)
+        self.progress_enabled = opts.progress
 
         resume_from = self._find_resume()
         init = ckpt_io.load_checkpoint(opts.init_from, with_optimizer=False) if opts.init_from else None
@@ -280,17 +245,16 @@ class Trainer:
         self.engine.reset_ema()
 
         self.epoch, self.batches_in_epoch = 0, 0
-        self.best_val_loss: float | None = None
-        self.best_step: int | None = None
-        self.last_checkpoint: Path | None = None
+        tc = cfg.train
+        self.cadence = Cadence(
+            tc.max_steps, tc.log_every, tc.val_every, tc.checkpoint_every, tc.max_nonfinite_steps
+        )
         if resume_from is not None:
             self._restore(resume_from)
         else:
             # Same initial weights on every rank (DDP also broadcasts them), different dropout afterwards.
             seed_everything(cfg.train.seed + 1000 * self.dist.rank + 1)
         self.engine.wrap_ddp()
-        self.writer = None
-        self._metrics_file = None
 
     @property
     def step(self) -> int:
@@ -319,8 +283,6 @@ class Trainer:
         A resumed run keeps its model, text and audio sections (and durations mode); `--init-from` takes the
         source's model and audio sections and its symbol table, unless this run names a table that extends it.
         """
-        from fastpitch.text import get_symbol_table
-
         cfg = copy.deepcopy(cfg)
         if cfg.train.durations not in ("learned", "external"):
             raise FastPitchError(f"unknown train.durations {cfg.train.durations!r}; use learned or external")
@@ -398,7 +360,7 @@ class Trainer:
         if ck.scaler:
             self.engine.scaler.load_state_dict(ck.scaler)
         self.engine.step, self.epoch, self.batches_in_epoch = ck.step, ck.epoch, ck.batches_in_epoch
-        self.best_val_loss, self.best_step = ck.best_val_loss, ck.best_step
+        self.best_val, self.best_step = ck.best_val_loss, ck.best_step
         self.last_checkpoint = ck.path
         if len(ck.rng) == self.dist.world_size:
             ckpt_io.set_rng_state(ck.rng[self.dist.rank])
@@ -413,79 +375,29 @@ class Trainer:
 
     # ------------------------------------------------------------------ training
 
-    def run(self) -> TrainResult:
-        """Train until `train.max_steps`; returns where it stopped. Ctrl-C saves a checkpoint first."""
-        tc = self.cfg.train
+    def start(self) -> None:
         if self.dist.is_main:
-            self._open_logs()
-        batches = EpochBatches(self.data.train_sampler, self.epoch, self.batches_in_epoch)
-        loader = self.data.loader(batches)
-        stream = iter(loader)
-        progress = _Progress(
-            enabled=self.opts.progress and self.dist.is_main, total=tc.max_steps, start=self.step
-        )
-        nonfinite_in_a_row = 0
-        window = _Window()
-        try:
-            with progress:
-                while self.step < tc.max_steps:
-                    micro = []
-                    for _ in range(tc.grad_accumulation):
-                        micro.append(next(stream))
-                        self.epoch, self.batches_in_epoch = batches.issued.popleft()
-                    stats = self.engine.train_step(micro)
-                    if stats["finite"]:
-                        nonfinite_in_a_row = 0
-                    else:
-                        nonfinite_in_a_row += 1
-                        self._report_nonfinite(stats, nonfinite_in_a_row)
-                        continue
-                    window.add(stats)
-                    progress.update(self.step, stats["total"], window.frames_per_second())
-                    if self.step % tc.log_every == 0 or self.step == tc.max_steps:
-                        self._log_train(stats, window)
-                    val_loss = None
-                    if self.step % tc.val_every == 0 or self.step == tc.max_steps:
-                        val_loss = self.validate()
-                    improved = val_loss is not None and (
-                        self.best_val_loss is None or val_loss < self.best_val_loss
-                    )
-                    if improved:
-                        self.best_val_loss, self.best_step = val_loss, self.step
-                    if improved or self.step % tc.checkpoint_every == 0 or self.step == tc.max_steps:
-                        self.save(val_loss)
-        except KeyboardInterrupt:
-            # A checkpoint only from a consistent state: not halfway through an update, and not under DDP,
-            # where the other ranks may not be at the same point to join the save's collective.
-            if not self.engine.updating and not self.dist.enabled and self.step > 0:
-                log.warning("interrupted at step %d; saving a checkpoint", self.step)
-                self.save(None)
-            raise
-        finally:
-            self._close_logs()
-        return TrainResult(
-            self.step, self.epoch, self.best_val_loss, self.last_checkpoint, window.overall_fps()
-        )
+            self.cfg.save(self.out_dir / "config.json")
+        self._batches = EpochBatches(self.data.train_sampler, self.epoch, self.batches_in_epoch)
+        self._stream = iter(self.data.loader(self._batches))
 
-    def _report_nonfinite(self, stats: dict[str, Any], in_a_row: int) -> None:
-        limit = self.cfg.train.max_nonfinite_steps
-        terms = ", ".join(f"{k} {v:.4g}" for k, v in stats.items() if k not in ("finite", "lr", "frames"))
-        log.warning(
-            "step %d: non-finite loss or gradient (%s); update skipped (%d in a row, limit %d)",
-            self.step + 1,
-            terms,
-            in_a_row,
-            limit,
-        )
-        self._write_metrics(
-            {"step": self.step + 1, "event": "nonfinite", "in_a_row": in_a_row, **_finite(stats)}
-        )
-        if in_a_row >= limit:
-            last = f"; last good checkpoint: {self.last_checkpoint}" if self.last_checkpoint else ""
-            raise NonFiniteLossError(
-                f"training stopped at step {self.step + 1}: {in_a_row} consecutive updates had a non-finite loss "
-                f"or gradient{last}. Try a lower train.learning_rate, train.amp=none, or check the data"
-            )
+    def update(self) -> dict[str, Any]:
+        micro = []
+        for _ in range(self.cfg.train.grad_accumulation):
+            micro.append(next(self._stream))
+            self.epoch, self.batches_in_epoch = self._batches.issued.popleft()
+        return self.engine.train_step(micro)
+
+    def run(self) -> TrainResult:
+        """Train until `train.max_steps` (see `Run.run`); Ctrl-C saves a checkpoint first."""
+        fps = super().run()
+        return TrainResult(self.step, self.epoch, self.best_val, self.last_checkpoint, fps)
+
+    def consistent(self) -> bool:
+        return not self.engine.updating
+
+    def context(self) -> dict[str, Any]:
+        return {"epoch": self.epoch}
 
     # ------------------------------------------------------------------ validation
 
@@ -501,11 +413,8 @@ class Trainer:
         with preserved_rng(self.device):
             means, first = self._val_losses()
             if self.dist.is_main:
-                self._write_metrics({"step": self.step, "split": "val", **_finite(means)})
-                for name, value in means.items():
-                    self._scalar(f"val/{name}", value)
-                log.info("step %d validation: %s", self.step, _fmt(means))
-                if self.writer is not None and self.cfg.train.val_media:
+                self.log_val(means)
+                if self.run_log.writer is not None and self.cfg.train.val_media:
                     self._val_media(*first)
         return means["mel"]
 
@@ -541,16 +450,16 @@ class Trainer:
         from fastpitch.vocoders.griffin_lim import griffin_lim
 
         for tag, fig in figures.validation_figures(batch, outputs):
-            self.writer.add_figure(f"val/{tag}", fig, self.step)
+            self.run_log.writer.add_figure(f"val/{tag}", fig, self.step)
         sr = self.cfg.audio.sample_rate
         inferred = model.infer(batch["text"][:1], batch["text_lens"][:1], speaker=batch["speaker"][:1])
         mels = {"synthesized": inferred["mel"][0, :, : int(inferred["mel_lens"][0])]}
         if self.step <= self.cfg.train.val_every:  # the ground truth once, as a reference
             mels["ground_truth"] = batch["mel"][0, :, : int(batch["mel_lens"][0])]
         for tag, mel in mels.items():
-            wav = griffin_lim(mel.float().cpu().numpy(), self.cfg.audio)
-            wav = wav / max(1.0, float(np.abs(wav).max()) / 0.95)
-            self.writer.add_audio(f"val/{tag}", torch.from_numpy(wav), self.step, sr)
+            self.run_log.audio(
+                f"val/{tag}", griffin_lim(mel.float().cpu().numpy(), self.cfg.audio), sr, self.step
+            )
 
     # ------------------------------------------------------------------ checkpoints and logs
 
@@ -579,7 +488,7 @@ class Trainer:
             ema_updates=self.engine.ema.updates if self.engine.ema is not None else 0,
             rng=rng,
             val_loss=val_loss,
-            best_val_loss=self.best_val_loss,
+            best_val_loss=self.best_val,
             best_step=self.best_step,
             schedule={"name": "noam", "learning_rate": tc.learning_rate, "warmup_steps": tc.warmup_steps},
             provenance=self._provenance(),
@@ -603,46 +512,6 @@ class Trainer:
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
 
-    def _open_logs(self) -> None:
-        self.out_dir.mkdir(parents=True, exist_ok=True)
-        self.cfg.save(self.out_dir / "config.json")
-        self._metrics_file = open(self.out_dir / "metrics.jsonl", "a")  # noqa: SIM115 - closed in _close_logs
-        try:
-            from torch.utils.tensorboard import SummaryWriter
-        except ImportError:
-            log.warning("tensorboard is not installed: no TensorBoard logs (pip install 'fastpitch[train]')")
-            return
-        self.writer = SummaryWriter(
-            str(self.out_dir / "tensorboard"), purge_step=self.step + 1 if self.step else None
-        )
-
-    def _close_logs(self) -> None:
-        if self.writer is not None:
-            self.writer.close()
-            self.writer = None
-        if self._metrics_file is not None:
-            self._metrics_file.close()
-            self._metrics_file = None
-
-    def _scalar(self, tag: str, value: float) -> None:
-        if self.writer is not None and math.isfinite(value):
-            self.writer.add_scalar(tag, value, self.step)
-
-    def _write_metrics(self, record: dict[str, Any]) -> None:
-        if self._metrics_file is not None:
-            self._metrics_file.write(json.dumps(record) + "\n")
-            self._metrics_file.flush()
-
-    def _log_train(self, stats: dict[str, Any], window: _Window) -> None:
-        if not self.dist.is_main:
-            return
-        record = {k: v for k, v in stats.items() if k != "finite"}
-        record["frames_per_s"] = window.frames_per_second()
-        self._write_metrics({"step": self.step, "split": "train", "epoch": self.epoch, **_finite(record)})
-        for name, value in record.items():
-            self._scalar(f"train/{name}", value)
-        log.info("step %d/%d epoch %d: %s", self.step, self.cfg.train.max_steps, self.epoch, _fmt(record))
-
 
 DERIVED_FIELDS = ("n_symbols", "n_speakers", "learn_alignment", "symbols")  # set from the data and the run
 
@@ -654,8 +523,6 @@ def _settable(section: Any) -> dict[str, Any]:
 
 def _extend_symbols(old: list[str], text_cfg: Any, source: Any) -> list[str]:
     """This run's symbol table, accepted for fine-tuning only if it starts with the checkpoint's table."""
-    from fastpitch.text import get_symbol_table
-
     new = list(text_cfg.symbols) or list(get_symbol_table(text_cfg.symbol_set).symbols)
     if new[: len(old)] != list(old):
         i = next(
@@ -668,75 +535,6 @@ def _extend_symbols(old: list[str], text_cfg: Any, source: Any) -> list[str]:
             f"{text_cfg.symbol_set!r} ({len(new)}): symbol {i} is {theirs!r} there and {mine!r} here"
         )
     return new
-
-
-def _finite(record: dict[str, Any]) -> dict[str, Any]:
-    """JSON has no NaN: write non-finite numbers as strings."""
-    return {k: (v if not isinstance(v, float) or math.isfinite(v) else str(v)) for k, v in record.items()}
-
-
-def _fmt(values: dict[str, Any]) -> str:
-    return " ".join(f"{k} {v:.4g}" for k, v in values.items() if isinstance(v, (int, float)))
-
-
-class _Window:
-    """Throughput over the last few steps (for the progress bar) and over the whole run."""
-
-    def __init__(self, size: int = 20) -> None:
-        self.times: collections.deque[tuple[float, float]] = collections.deque(maxlen=size)
-        self.start = time.perf_counter()
-        self.total_frames = 0.0
-
-    def add(self, stats: dict[str, Any]) -> None:
-        self.total_frames += stats["frames"]
-        self.times.append((time.perf_counter(), stats["frames"]))
-
-    def frames_per_second(self) -> float:
-        if len(self.times) < 2:
-            return 0.0
-        span = self.times[-1][0] - self.times[0][0]
-        return sum(f for _, f in list(self.times)[1:]) / span if span > 0 else 0.0
-
-    def overall_fps(self) -> float:
-        elapsed = time.perf_counter() - self.start
-        return self.total_frames / elapsed if elapsed > 0 else 0.0
-
-
-class _Progress:
-    """A rich progress bar with loss, throughput and ETA; a no-op when disabled (other ranks, tests, --quiet)."""
-
-    def __init__(self, enabled: bool, total: int, start: int) -> None:
-        self.bar = None
-        if enabled:
-            from rich.console import Console
-            from rich.logging import RichHandler
-            from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-
-            # Share the console of the rich log handler, so that log lines print above the bar.
-            handlers = [h for h in logging.getLogger().handlers if isinstance(h, RichHandler)]
-            console = handlers[0].console if handlers else Console(stderr=True)
-            self.bar = Progress(
-                TextColumn("train"),
-                BarColumn(),
-                MofNCompleteColumn(),
-                TextColumn("loss {task.fields[loss]:.4f}  {task.fields[fps]:.0f} frames/s"),
-                TimeRemainingColumn(),
-                console=console,
-            )
-            self.task = self.bar.add_task("train", total=total, completed=start, loss=float("nan"), fps=0.0)
-
-    def __enter__(self) -> _Progress:
-        if self.bar is not None:
-            self.bar.start()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self.bar is not None:
-            self.bar.stop()
-
-    def update(self, step: int, loss: float, fps: float) -> None:
-        if self.bar is not None:
-            self.bar.update(self.task, completed=step, loss=loss, fps=fps)
 
 
 def train(cfg: Config, opts: RunOptions) -> TrainResult:

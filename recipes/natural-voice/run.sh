@@ -1,0 +1,67 @@
+#!/usr/bin/env bash
+# The natural multi-speaker voice (issue 16): heart (hibari-tts, the default speaker), slt and kal (festival)
+# in one FastPitch, taught by a corpus made offline on this machine (speaker ids follow the corpus names in sorted
+# order: hibari-heart, kal, slt, so heart is speaker 0, the default):
+# 1. heart alone (4,000 WordNet sentences read by hibari-tts) -> features -> FastPitch with the learned aligner;
+# 2. the three voices (the same sentences read by each) -> features -> the same FastPitch, initialised from
+#    stage 1 with a fresh speaker embedding -> iSTFT vocoder (spectral losses, then the adversarial phase) ->
+#    voice -> ONNX -> eval. Stage 1 gives the default speaker most of the training and starts while the
+#    festival voices are still being synthesized.
+# Every step resumes: run it again after an interruption (or in the next session) and it continues.
+#
+#   ACOUSTIC_STEPS / VOCODER_STEPS: where this run stops (raise them and rerun to train on).
+#   DEVICE=cuda: on a lent GPU, with bigger batches (ACOUSTIC_SET="--set train.batch_frames=32000").
+set -euo pipefail
+cd "$(dirname "$0")/../.."
+
+DATA=${DATA:-/work/corpora}
+RUNS=${RUNS:-/work/runs}
+OUT_VOICE=${OUT_VOICE:-$RUNS/voice-natural}
+HEART_STEPS=${HEART_STEPS:-6000}
+ACOUSTIC_STEPS=${ACOUSTIC_STEPS:-20000}
+VOCODER_STEPS=${VOCODER_STEPS:-30000}
+VOCODER_GAN_FROM=${VOCODER_GAN_FROM:-20000}
+ACOUSTIC_PRESET=${ACOUSTIC_PRESET:-small}
+DEVICE=${DEVICE:-cpu}
+EVAL_LIMIT=${EVAL_LIMIT:-60}
+read -r -a ACOUSTIC_SET <<< "${ACOUSTIC_SET:-}"
+CORPUS=$DATA/natural
+FEATURES=$DATA/natural-features
+
+resume_flag() { [ -n "$(ls "$1"/step-*.json 2>/dev/null)" ] && echo --resume || true; }
+
+acoustic() {  # acoustic RUN FEATURES CORPUS STEPS [options...]
+    local run=$RUNS/$1 features=$2 corpus=$3 steps=$4
+    shift 4
+    # shellcheck disable=SC2046
+    fastpitch train --features "$features" --dataset "$corpus" --out "$run" $(resume_flag "$run") \
+        --preset "$ACOUSTIC_PRESET" --durations learned --max-steps "$steps" --device "$DEVICE" --no-progress \
+        --set train.batch_frames=6000 --set train.warmup_steps=200 \
+        --set train.checkpoint_every=100 --set train.val_every=500 --set train.log_every=20 \
+        --set train.binarization_start_step=400 --set train.binarization_warmup_steps=400 \
+        --set train.ema_decay=0.995 --set train.num_workers=1 --set train.keep_last=2 "${ACOUSTIC_SET[@]}" "$@"
+}
+
+fastpitch corpus synth "$DATA/hibari-heart" --count 4000 --seed 0 --voices hibari:heart
+fastpitch prepare "$DATA/hibari-heart" --out "$DATA/heart-features"
+acoustic natural-heart "$DATA/heart-features" "$DATA/hibari-heart" "$HEART_STEPS"
+
+fastpitch corpus synth "$CORPUS" --count 4000 --seed 0 \
+    --voices hibari:heart,festival:cmu_us_slt_arctic_hts,festival:kal_diphone
+fastpitch prepare "$CORPUS" --out "$FEATURES"
+init=()
+[ -z "$(resume_flag "$RUNS/natural-acoustic")" ] && init=(--init-from "$RUNS/natural-heart")
+acoustic natural-acoustic "$FEATURES" "$CORPUS" "$ACOUSTIC_STEPS" "${init[@]}"
+
+# shellcheck disable=SC2046
+fastpitch train-vocoder --dataset "$CORPUS" --features "$FEATURES" --out "$RUNS/natural-vocoder" --arch istft \
+    $(resume_flag "$RUNS/natural-vocoder") --device "$DEVICE" --max-steps "$VOCODER_STEPS" \
+    --set train.adversarial_start_step="$VOCODER_GAN_FROM" --set train.checkpoint_every=250 \
+    --set train.val_every=1000 --set train.ema_decay=0.999
+
+fastpitch voice create "$RUNS/natural-acoustic" --vocoder "$RUNS/natural-vocoder" --out "$OUT_VOICE" \
+    --name natural --speakers heart,kal,slt \
+    --description "US English: heart (taught by hibari-tts / Kokoro-82M), slt and kal (festival), in one model."
+{ cat "$CORPUS/TEACHER_NOTICE.txt"; echo; cat recipes/default-voice/NOTICE.txt; } > "$OUT_VOICE/NOTICE.txt"
+fastpitch export "$OUT_VOICE"
+fastpitch eval "$OUT_VOICE" --dataset "$CORPUS" --limit "$EVAL_LIMIT" --out "$RUNS/eval-natural" --html
