@@ -435,14 +435,20 @@ class SpeechEngine(abc.ABC):
         pitch_shift: float = 0.0,
         pitch_range: float = 1.0,
         energy: float = 1.0,
+        ssml: bool | None = None,
     ) -> Iterator[np.ndarray]:
         """Audio for text that arrives in pieces (a reply still being written): each sentence is spoken as soon as
-        the text after it shows that it is complete, the rest once `pieces` ends.
+        the text after it shows that it is complete, the rest once `pieces` ends. The text is plain: a document
+        of markup (`ssml=True`) only parses whole, so it goes to `stream` instead.
 
         A sentence's pause is sent just before the next sentence (a following lone "..." may lengthen it), so
         joined, the chunks are the audio `synthesize` returns for the joined text, to within rounding (each
         sentence runs alone here, not in a batch).
         """
+        if ssml:
+            raise SynthesisError(
+                "SSML is parsed as a whole document: send it in one piece (stream or synthesize)"
+            )
         controls = Controls(pace, pitch_shift, pitch_range, energy)
         speaker_id = self.speaker_id(speaker)
         gap: float | None = None  # the pause owed after the last spoken piece
