@@ -124,8 +124,8 @@ class TimedSynthesizer(Synthesizer):
         super().__init__(*args, **kwargs)
         self.times = dict.fromkeys(STAGES, 0.0)
 
-    def _plan(self, texts: list[str]) -> Iterator[Any]:
-        pieces = super()._plan(texts)
+    def _plan(self, texts: list[str], *args: Any) -> Iterator[Any]:
+        pieces = super()._plan(texts, *args)
         while True:
             start = time.perf_counter()
             piece = next(pieces, None)
