@@ -322,15 +322,19 @@ def test_evaluation_of_a_tiny_voice(corpus, tiny_voice, tmp_path):
     assert "Per speaker" not in page  # one speaker: nothing to break down
 
 
-def test_evaluation_per_speaker(corpus, synth_voice, tmp_path):
+def test_evaluation_per_speaker(corpus, synth_voice, tmp_path, caplog):
     two = tmp_path / "corpus"
     shutil.copytree(corpus, two)
     first, second = (two / "splits" / "test.txt").read_text().split()
     rows = [line.split("|")[0] for line in (two / "metadata.csv").read_text().splitlines()]
     names = {first: "alice", second: "bob"}
     (two / "speakers.csv").write_text("".join(f"{uid}|{names.get(uid, 'alice')}\n" for uid in rows))
+    (two / "timings" / f"{second}.json").unlink()  # bob read like a teacher without timings (hibari)
     out = tmp_path / "report"
-    report = evaluate(synth_voice, two, asr=False, figures=0, out_dir=out, html=True)
+    with caplog.at_level("WARNING", logger="fastpitch"):
+        report = evaluate(synth_voice, two, asr=False, figures=0, out_dir=out, html=True)
+    untimed = [r.getMessage() for r in caplog.records if "reference timings" in r.getMessage()]
+    assert len(untimed) == 1 and untimed[0].startswith("1 of 2 utterances have no reference timings")
     per = report["per_speaker"]
     assert sorted(per) == ["alice", "bob"]
     by_id = {u["id"]: u for u in report["utterances"]}

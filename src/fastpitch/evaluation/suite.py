@@ -335,7 +335,7 @@ def _reference_durations(
             read_timings(find_timings(timings_dir, uid)), symbols, n_frames, audio_cfg
         )
     except TimingsError as e:
-        log.warning("%s: no duration metrics: %s", uid, e)
+        log.debug("%s: no duration metrics: %s", uid, e)  # counted and reported once, after the run
         return None
 
 
@@ -449,6 +449,16 @@ def evaluate(
             on_progress(k + 1, len(utterances), utt.id)
     if not records:
         raise EvaluationError(f"no utterance could be evaluated; the first error: {skipped[0]['error']}")
+    untimed = sum("duration_mae_ms" not in r for r in records)
+    if timings is not None and untimed:
+        log.warning(
+            "%d of %d utterances have no reference timings in %s (a teacher without timings, such as hibari): "
+            "duration metrics come from the other %d",
+            untimed,
+            len(records),
+            timings,
+            len(records) - untimed,
+        )
 
     report = _summary(ctx, pool, speaker_pools, records, dataset, split, vocoder, speaker)
     report["elapsed_seconds"] = time.perf_counter() - started
