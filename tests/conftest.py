@@ -1,3 +1,6 @@
+import json
+import shutil
+
 import pytest
 
 
@@ -81,3 +84,16 @@ def vocoder_single_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+@pytest.fixture
+def voice_copy(synth_voice, tmp_path):
+    """A private copy of the tiny voice that a test may break."""
+    return shutil.copytree(synth_voice, tmp_path / "voice")
+
+
+def edit_voice_json(path, edit):
+    """Apply `edit(data)` to the voice.json of the voice directory `path`."""
+    data = json.loads((path / "voice.json").read_text())
+    edit(data)
+    (path / "voice.json").write_text(json.dumps(data))

@@ -14,6 +14,7 @@ import pytest
 import torch
 from safetensors.torch import load_file, save_file
 
+from conftest import edit_voice_json
 from fastpitch.voice import ACOUSTIC_WEIGHTS, VOCODER_WEIGHTS, VOICE_JSON, VoiceError, read_voice
 from fastpitch.voice_load import load_voice
 
@@ -69,19 +70,8 @@ def watch(tmp_path):
 
 
 @pytest.fixture
-def voice_copy(synth_voice, tmp_path):
-    return shutil.copytree(synth_voice, tmp_path / "voice")
-
-
-@pytest.fixture
 def onnx_copy(synth_onnx_voice, tmp_path):
     return shutil.copytree(synth_onnx_voice, tmp_path / "onnx-voice")
-
-
-def _edit_json(path, edit):
-    data = json.loads((path / VOICE_JSON).read_text())
-    edit(data)
-    (path / VOICE_JSON).write_text(json.dumps(data))
 
 
 def _point_external_data(onnx_path, location):
@@ -158,13 +148,13 @@ def test_a_huge_voice_json_is_refused_without_reading_it(voice_copy):
 )
 def test_absurd_sizes_in_the_config_are_refused(voice_copy, field, value, message):
     section, name = field.split(".")
-    _edit_json(voice_copy, lambda d: d[section].__setitem__(name, value))
+    edit_voice_json(voice_copy, lambda d: d[section].__setitem__(name, value))
     with pytest.raises(VoiceError, match=message):
         read_voice(voice_copy)
 
 
 def test_non_finite_pitch_statistics_are_refused(voice_copy):
-    _edit_json(voice_copy, lambda d: d["pitch"]["alice"].update(mean=float("inf")))
+    edit_voice_json(voice_copy, lambda d: d["pitch"]["alice"].update(mean=float("inf")))
     with pytest.raises(VoiceError, match="bad pitch statistics"):
         read_voice(voice_copy)
 

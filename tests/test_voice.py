@@ -1,13 +1,13 @@
 """The voice directory: save/load round trip, creation from training checkpoints, and every validation error."""
 
 import json
-import shutil
 
 import pytest
 import torch
 from safetensors.torch import load_file, save_file
 from typer.testing import CliRunner
 
+from conftest import edit_voice_json
 from fastpitch.cli import app
 from fastpitch.config import preset
 from fastpitch.models import FastPitch
@@ -22,18 +22,6 @@ from fastpitch.voice import (
 )
 from fastpitch.voice_create import create_voice, set_vocoder
 from fastpitch.voice_load import load_voice
-
-
-@pytest.fixture
-def voice_copy(synth_voice, tmp_path):
-    """A private copy of the tiny voice that a test may break."""
-    return shutil.copytree(synth_voice, tmp_path / "voice")
-
-
-def _edit_json(path, edit):
-    data = json.loads((path / VOICE_JSON).read_text())
-    edit(data)
-    (path / VOICE_JSON).write_text(json.dumps(data))
 
 
 def test_round_trip(synth_voice):
@@ -79,10 +67,10 @@ def test_training_run_directory_gets_a_hint(tmp_path):
 
 
 def test_bad_format_version(voice_copy):
-    _edit_json(voice_copy, lambda d: d.update(format_version=FORMAT_VERSION + 1))
+    edit_voice_json(voice_copy, lambda d: d.update(format_version=FORMAT_VERSION + 1))
     with pytest.raises(VoiceError, match="newer fastpitch"):
         read_voice(voice_copy)
-    _edit_json(voice_copy, lambda d: d.update(format_version="one"))
+    edit_voice_json(voice_copy, lambda d: d.update(format_version="one"))
     with pytest.raises(VoiceError, match="invalid format_version"):
         read_voice(voice_copy)
 
@@ -101,11 +89,11 @@ def test_symbol_table_mismatch(voice_copy):
         s = d["text"]["symbols"]
         s[10], s[11] = s[11], s[10]
 
-    _edit_json(voice_copy, swap)
+    edit_voice_json(voice_copy, swap)
     with pytest.raises(VoiceError, match=r"symbol table mismatch.*differs.*at id 10"):
         read_voice(voice_copy)
 
-    _edit_json(voice_copy, lambda d: d["text"]["symbols"].pop())
+    edit_voice_json(voice_copy, lambda d: d["text"]["symbols"].pop())
     with pytest.raises(
         VoiceError, match=r"symbol table mismatch: text.symbols lists 104 symbols but the model embeds 105"
     ):
@@ -113,7 +101,7 @@ def test_symbol_table_mismatch(voice_copy):
 
 
 def test_speakers_must_match_the_model(voice_copy):
-    _edit_json(voice_copy, lambda d: d.update(speakers=["alice"]))
+    edit_voice_json(voice_copy, lambda d: d.update(speakers=["alice"]))
     with pytest.raises(VoiceError, match="speakers"):
         read_voice(voice_copy)
 
@@ -229,7 +217,7 @@ def test_create_voice_with_a_trained_vocoder(tmp_path):
 
 @pytest.mark.parametrize("name", ["../elsewhere/acoustic.onnx", "/etc/passwd", "sub/acoustic.onnx", "..", ""])
 def test_onnx_names_leading_out_of_the_directory_are_refused(voice_copy, name):
-    _edit_json(voice_copy, lambda d: d.update(onnx={"acoustic": name, "vocoder": None, "opset": 17}))
+    edit_voice_json(voice_copy, lambda d: d.update(onnx={"acoustic": name, "vocoder": None, "opset": 17}))
     with pytest.raises(VoiceError, match="not a file name inside the voice directory"):
         read_voice(voice_copy)
 
