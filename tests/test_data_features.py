@@ -147,13 +147,13 @@ def test_an_interrupted_run_leaves_no_half_written_file(corpus, tmp_path, monkey
         prepare(corpus, out, frontend=data_frontend)
     monkeypatch.setattr(np, "save", real_save)
     root = out / config_hash(AudioConfig())
-    assert list(root.glob("*/.*.tmp")), "the partial write should have gone to a temporary name"
+    assert not list(root.glob("*/.*.tmp-*")), "an interrupted write removes its temp file (a kill: test_kill)"
     finished = {p.stem for p in (root / "meta").glob("*.json")}
     assert len(finished) == 1
     for path in root.glob("*/*.npy"):
         np.load(path)  # every visible array is whole
     prepare(corpus, out, frontend=data_frontend)
-    assert not list(root.glob("*/.*.tmp"))
+    assert not list(root.glob("*/.*.tmp-*"))
     cache = FeatureCache(out)
     assert len(cache) == 6
     for uid in cache.ids:

@@ -1,6 +1,8 @@
-"""Killed processes (issue 21, part 2): a real SIGKILL of `fastpitch prepare` at random moments, then a rerun whose
-features equal a clean run's. `fastpitch bench kill` does the same for train, voice create and export, 20 times
-each (about 25 minutes on two busy cores); here only prepare, the cheapest, twice."""
+"""Killed processes (issue 21, part 2): real SIGKILLs at random moments, then a rerun. `fastpitch bench kill` does
+it 20 times for each of corpus synth, prepare, train, train-vocoder, voice create and export (about 40 minutes on
+two busy cores); here the cheapest few, once or twice each."""
+
+import pytest
 
 from fastpitch.bench.kill import bench_kill
 
@@ -10,3 +12,23 @@ def test_prepare_killed_twice_then_rerun_equals_a_clean_run(tmp_path):
     (prepare,) = result["commands"]
     assert prepare["failures"] == [], prepare
     assert prepare["kills"] + prepare["finished_before_kill"] == 2
+
+
+def test_corpus_synth_killed_twice_then_rerun_completes_the_same_corpus(tmp_path):
+    result = bench_kill(tmp_path / "work", kills=2, commands=("corpus-synth",), seed=2, corpus_count=12)
+    (synth,) = result["commands"]
+    assert synth["failures"] == [], synth
+    assert synth["leftover_tmp"] == 0
+    assert synth["kills"] + synth["finished_before_kill"] == 2
+
+
+def test_train_vocoder_killed_then_resumed_to_the_last_step(tmp_path):
+    result = bench_kill(tmp_path / "work", kills=1, commands=("train-vocoder",), seed=3, train_steps=6)
+    (vocoder,) = result["commands"]
+    assert vocoder["failures"] == [], vocoder
+    assert vocoder["leftover_tmp"] == 0
+
+
+def test_unknown_command_is_refused(tmp_path):
+    with pytest.raises(ValueError, match="corpus-synth"):
+        bench_kill(tmp_path / "work", kills=1, commands=("prepare", "explode"))

@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from fastpitch.atomic import atomic_write, sweep_stale, temp_path
 from fastpitch.errors import FastPitchError
 from fastpitch.runtime.synthesizer import ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS, VOCODER_INPUTS, VOCODER_OUTPUTS
 from fastpitch.vocoders import GriffinLim
@@ -174,17 +175,13 @@ def _save_atomic(model: Any, path: Path) -> None:
     """Write an ONNX model over `path` through a temp file and a rename, so a crash never leaves half a file."""
     import onnx
 
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
-    try:
-        onnx.save(model, str(tmp))
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
+    atomic_write(path, lambda tmp: onnx.save(model, str(tmp)))
 
 
 def _export(graph: nn.Module, args: tuple, path: Path, inputs, outputs, axes, opset: int) -> None:
     """Trace `graph` to `path` atomically (temp file + rename), weights halved where exact."""
-    tmp = path.with_name(f".{path.name}.tmp-{os.getpid()}")
+    sweep_stale(path.parent)
+    tmp = temp_path(path)
     graph.eval()
     try:
         with (

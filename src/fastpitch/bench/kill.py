@@ -1,11 +1,13 @@
-"""`fastpitch bench kill`: real SIGKILLs at random moments of `prepare`, `train`, `voice create` and `export`,
-each followed by a rerun, on a tiny synthetic corpus and the `tiny` preset.
+"""`fastpitch bench kill`: real SIGKILLs at random moments of `corpus synth`, `prepare`, `train`,
+`train-vocoder`, `voice create` and `export`, each followed by a check of what was left, on a tiny synthetic corpus
+(espeak-ng's for `corpus synth`) and the `tiny` presets.
 
 After every kill, what the command leaves must be usable or cleanly refused: every checkpoint that exists loads,
 a voice loads and speaks or is refused with a `VoiceError`, never a half-written file read as a whole one. After
 the kills a final uninterrupted rerun must finish, and its result must equal a clean run's (features) or be
-complete (checkpoints, voice, ONNX). A command that exits on its own before its kill must exit 0. Temp files a
-kill leaves behind are counted (`leftover_tmp`): they are never read, but they are litter.
+complete (checkpoints, voice, ONNX, corpus). A command that exits on its own before its kill must exit 0. Temp
+files a kill leaves behind and the next run did not sweep are counted (`leftover_tmp`): they are never read, but
+they are litter.
 """
 
 from __future__ import annotations
@@ -23,6 +25,7 @@ from pathlib import Path
 import numpy as np
 
 SR = 22050
+COMMANDS = ("corpus-synth", "prepare", "train", "train-vocoder", "voice-create", "export")
 TEXTS = [
     "The cat sat on the mat.",
     "A bird in the hand.",
@@ -79,7 +82,9 @@ def run_and_kill(command: list[str], after_s: float) -> int | None:
 
 
 def leftover_tmp(root: Path) -> int:
-    return sum(1 for p in root.rglob("*") if ".tmp" in p.name)
+    return sum(
+        1 for p in root.rglob("*") if ".tmp" in p.name or (p.is_file() and p.parent.name == ".partial")
+    )
 
 
 def kill_loop(
@@ -155,6 +160,30 @@ def check_voice(path: Path, onnx: bool = False) -> bool:
     return True
 
 
+def check_vocoder_checkpoints(run_dir: Path) -> None:
+    """Every vocoder checkpoint that exists reads completely (its JSON, its tensors, their size)."""
+    from fastpitch import checkpoint as ck
+    from fastpitch.vocoders.neural import TRAIN_FORMAT
+
+    for path in ck.list_checkpoints(run_dir):
+        ck.read_step_tensors(path, ck.read_meta(path, TRAIN_FORMAT))
+
+
+def check_corpus(root: Path) -> None:
+    """Every WAV a killed `corpus synth` left in place reads whole; its metadata, once written, lists only those."""
+    import soundfile as sf
+
+    for wav in (root / "wavs").glob("*.wav") if (root / "wavs").is_dir() else ():
+        audio, _ = sf.read(wav)
+        if not (audio.size and np.isfinite(audio).all()):
+            raise AssertionError(f"{wav.name} is empty or non-finite")
+    metadata = root / "metadata.csv"
+    if metadata.is_file():
+        for line in metadata.read_text().splitlines():
+            if not (root / "wavs" / f"{line.split('|')[0]}.wav").is_file():
+                raise AssertionError(f"metadata.csv lists {line.split('|')[0]}, whose WAV is missing")
+
+
 def features_equal(a: Path, b: Path) -> None:
     """Two `prepare` outputs hold the same arrays (the manifest's timestamps aside)."""
     files_a = sorted(p.relative_to(a) for p in a.rglob("*.npy"))
@@ -169,13 +198,20 @@ def features_equal(a: Path, b: Path) -> None:
 def bench_kill(
     work: Path,
     kills: int = 20,
-    commands: tuple[str, ...] = ("prepare", "train", "voice-create", "export"),
+    commands: tuple[str, ...] = COMMANDS,
     seed: int = 0,
     train_steps: int = 12,
+    corpus_count: int = 24,
 ) -> dict:
     """SIGKILL each command `kills` times at random moments in `work` (emptied first) and check as above."""
+    unknown = set(commands) - set(COMMANDS)
+    if unknown:
+        raise ValueError(f"unknown command(s) {sorted(unknown)}; choose from {', '.join(COMMANDS)}")
     rng = random.Random(seed)
     shutil.rmtree(work, ignore_errors=True)
+    results = []
+    if "corpus-synth" in commands:
+        results.append(kill_corpus_synth(work / "corpus", kills, rng, corpus_count))
     data = synthetic_corpus(work / "data")
     reference = work / "features-clean"
     clean_start = time.perf_counter()
@@ -183,7 +219,6 @@ def bench_kill(
     prepare_s = time.perf_counter() - clean_start  # kills land within a clean run's length
     if clean.returncode != 0:
         raise RuntimeError(f"the clean prepare failed: {clean.stderr[-500:]}")
-    results = []
     features = work / "features"
     if "prepare" in commands:
         results.append(
@@ -200,6 +235,8 @@ def bench_kill(
         )
     else:
         shutil.copytree(reference, features)
+    if "train-vocoder" in commands:
+        results.append(kill_train_vocoder(data, work / "vocoder", kills, rng, train_steps))
     run_dir = work / "run"
     later = {"train", "voice-create", "export"} & set(commands)
     train = fastpitch(
@@ -264,3 +301,54 @@ def bench_kill(
         "commands": results,
         "failures": sum(len(r["failures"]) for r in results),
     }
+
+
+def kill_corpus_synth(root: Path, kills: int, rng: random.Random, count: int) -> dict:
+    """`corpus synth` with espeak-ng (the cheapest engine): killed mid-synthesis, its rerun completes the corpus."""
+    command = fastpitch(
+        "corpus", "synth", root, "--voices", "espeak-ng:en-us", "--count", str(count), "--seed", "0",
+        "--workers", "1", "--test-count", "2", "--val-count", "2",
+    )  # fmt: skip
+    started = time.perf_counter()
+    clean = run(command)
+    if clean.returncode != 0:
+        raise RuntimeError(f"a clean corpus synth failed: {clean.stderr[-500:]}")
+    length = time.perf_counter() - started
+    reference = (root / "metadata.csv").read_text()
+    shutil.rmtree(root)
+
+    def complete() -> None:
+        check_corpus(root)
+        if (root / "metadata.csv").read_text() != reference:
+            raise AssertionError("the rerun's metadata.csv differs from a clean run's")
+
+    window = (0.3, max(length, 1.0))
+    return kill_loop("corpus synth", command, kills, window, lambda: check_corpus(root), rng, complete, root)
+
+
+def kill_train_vocoder(data: Path, run_dir: Path, kills: int, rng: random.Random, steps: int) -> dict:
+    """`train-vocoder` (a tiny iSTFT vocoder, checkpoint every 2 steps): every checkpoint left reads whole, and the
+    rerun reaches the last step."""
+    command = fastpitch(
+        "train-vocoder", "--dataset", data, "--out", run_dir, "--arch", "istft", "--resume",
+        "--max-steps", str(steps), "--device", "cpu",
+        *(a for v in VOCODER_TINY for a in ("--set", v)),
+    )  # fmt: skip
+
+    def trained() -> None:
+        from fastpitch import checkpoint as ck
+        from fastpitch.train.vocoder import read_checkpoint_meta
+
+        check_vocoder_checkpoints(run_dir)
+        newest = ck.latest(run_dir)
+        if newest is None or read_checkpoint_meta(newest)["step"] != steps:
+            raise AssertionError(f"the rerun did not reach step {steps}: {newest}")
+
+    check = lambda: check_vocoder_checkpoints(run_dir)  # noqa: E731
+    return kill_loop("train-vocoder", command, kills, (3.0, 20.0), check, rng, trained, run_dir)
+
+
+VOCODER_TINY = (
+    "model.dim=16", "model.intermediate_dim=32", "model.n_layers=1", "train.batch_size=2",
+    "train.segment_frames=8", "train.val_every=1000", "train.checkpoint_every=2", "train.val_utterances=1",
+)  # fmt: skip

@@ -10,6 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
+from fastpitch.atomic import atomic_write_json
 from fastpitch.cli.app import app, bench_app, console, data_app
 from fastpitch.config import Config, apply_overrides
 
@@ -27,10 +28,7 @@ def _config(config: Path | None, overrides: list[str]) -> Config:
 
 
 def write_json(data: dict, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_json(path, data)
 
 
 @data_app.command("check")

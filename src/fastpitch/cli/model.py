@@ -4,19 +4,16 @@ fastpitch.bench.align."""
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 
 import typer
 
+from fastpitch.atomic import atomic_write_json
 from fastpitch.cli.app import bench_app, console
 
 
 def _write(result: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, result)
     print(json.dumps(result, indent=2))
 
 

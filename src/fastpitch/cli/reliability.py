@@ -7,13 +7,12 @@ from pathlib import Path
 
 import typer
 
+from fastpitch.atomic import atomic_write_json
 from fastpitch.cli.app import bench_app, console
 
 
 def _write(result: dict, out: Path) -> None:
-    from fastpitch.server.loadtest import write_json
-
-    write_json(result, out)
+    atomic_write_json(out, result)
     print(json.dumps(result, indent=2))
 
 
@@ -45,7 +44,9 @@ def bench_kill_command(
     kills: int = typer.Option(20, "--kills", help="SIGKILLs per command."),
     work: Path = typer.Option(Path("bench-results/kill-work"), "--work", help="Scratch folder (emptied)."),
     commands: str = typer.Option(
-        "prepare,train,voice-create,export", "--commands", help="Comma-separated commands to kill."
+        "corpus-synth,prepare,train,train-vocoder,voice-create,export",
+        "--commands",
+        help="Comma-separated commands to kill.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the kill times."),
     out: Path = typer.Option(Path("bench-results/kill.json"), "--out", help="Where to write the JSON."),
@@ -53,6 +54,10 @@ def bench_kill_command(
     """SIGKILL each command at random moments, rerun it, and check nothing half-written is ever read."""
     from fastpitch.bench.kill import bench_kill
 
+    names = tuple(c.strip() for c in commands.split(",") if c.strip())
     with console.status(f"killing each command {kills} times"):
-        result = bench_kill(work, kills, tuple(c.strip() for c in commands.split(",")), seed)
+        try:
+            result = bench_kill(work, kills, names, seed)
+        except ValueError as e:
+            raise typer.BadParameter(str(e), param_hint="--commands") from None
     _write(result, out)

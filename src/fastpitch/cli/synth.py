@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import importlib.util
 import json
-import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -13,6 +12,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
+from fastpitch.atomic import atomic_write_json
 from fastpitch.cli.app import app, bench_app, console
 from fastpitch.errors import FastPitchError
 
@@ -311,10 +311,7 @@ def bench_synth_command(
             repeats=repeats,
             stand_in=stand_in,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, result)
     print(json.dumps(result, indent=2))
 
 

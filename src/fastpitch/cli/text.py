@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import json
-import os
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import typer
 
+from fastpitch.atomic import atomic_write_text
 from fastpitch.cli.app import app, bench_app, console
 from fastpitch.config import TextConfig
 from fastpitch.errors import FastPitchError
@@ -96,10 +95,7 @@ def write_json(result: dict, out: Path) -> None:
     text = json.dumps(result, indent=2, ensure_ascii=False)
     print(text)
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    with os.fdopen(fd, "w") as f:
-        f.write(text + "\n")
-    os.replace(tmp, out)
+    atomic_write_text(out, text + "\n")
     console.print(f"wrote {out}")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 import typer
 
+from fastpitch.atomic import atomic_write_json
 from fastpitch.cli.app import app, bench_app, console
 from fastpitch.config import Config, apply_overrides, preset
 from fastpitch.errors import FastPitchError
@@ -136,10 +137,7 @@ def bench_train_command(
             batch_frames=batch_frames,
             profile=profile,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, result)
     print(json.dumps(result, indent=2))
 
 

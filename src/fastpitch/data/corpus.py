@@ -43,6 +43,7 @@ import numpy as np
 import soundfile as sf
 
 from fastpitch import __version__
+from fastpitch.atomic import atomic_write_json, atomic_write_text
 from fastpitch.audio import load_audio, save_audio
 from fastpitch.config import AudioConfig, TextConfig
 from fastpitch.data.sentences import (
@@ -413,7 +414,7 @@ def synthesize_corpus(
     (out_dir / "SENTENCES_LICENSE.txt").write_text(WORDNET_LICENSE)
     if any(v.engine == "hibari" for v in parsed):
         (out_dir / "TEACHER_NOTICE.txt").write_text(teacher_notice())
-    _write_json(out_dir / "corpus.json", {"settings": settings, "complete": False})
+    atomic_write_json(out_dir / "corpus.json", {"settings": settings, "complete": False})
 
     def utt_id(voice: Voice, i: int) -> str:
         return f"{voice.speaker}-{i + 1:05d}"
@@ -472,7 +473,7 @@ def synthesize_corpus(
         diphones=diphone_coverage(sentences, frontend.to_symbols),
         failed=sorted(failed),
     )
-    _write_json(
+    atomic_write_json(
         out_dir / "corpus.json",
         {
             "settings": settings,
@@ -504,12 +505,4 @@ def _check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
 
 
 def _write_text(path: Path, lines: Sequence[str]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text("".join(line + "\n" for line in lines))
-    os.replace(tmp, path)
-
-
-def _write_json(path: Path, data: dict[str, Any]) -> None:
-    tmp = path.with_name(path.name + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    atomic_write_text(path, "".join(line + "\n" for line in lines))

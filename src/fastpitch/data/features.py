@@ -24,7 +24,6 @@ import dataclasses
 import hashlib
 import json
 import logging
-import os
 import zlib
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor, as_completed
@@ -34,6 +33,7 @@ from typing import Any
 import numpy as np
 
 from fastpitch import audio
+from fastpitch.atomic import atomic_write
 from fastpitch.config import AudioConfig
 from fastpitch.data.datasets import (
     DatasetError,
@@ -105,10 +105,13 @@ def _signature(path: Path) -> list[int] | None:
 
 
 def _write_atomic(path: Path, write: Any) -> None:
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        write(f)
-    os.replace(tmp, path)
+    """Atomic without fsync: a cache that a rerun redoes need not survive a power cut, only a kill."""
+
+    def to_file(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+
+    atomic_write(path, to_file, durable=False)
 
 
 def _save_json(path: Path, data: Any) -> None:

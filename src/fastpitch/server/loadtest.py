@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
-import os
 import signal
 import socket
 import subprocess
@@ -24,6 +22,7 @@ from pathlib import Path
 import httpx
 import numpy as np
 
+from fastpitch.atomic import atomic_write_json
 from fastpitch.errors import FastPitchError
 
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog. Then it rests in the shade of an old oak tree."
@@ -204,7 +203,4 @@ def bench_serve(
 
 
 def write_json(result: dict, out: Path) -> None:
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_suffix(out.suffix + ".tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, result)

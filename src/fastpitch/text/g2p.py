@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import json
 import math
-import os
 import re
 import struct
-import tempfile
 import zlib
 from collections import Counter
 from collections.abc import Iterable
@@ -28,6 +26,7 @@ from typing import Any
 import numpy as np
 from threadpoolctl import ThreadpoolController
 
+from fastpitch.atomic import atomic_write
 from fastpitch.errors import FastPitchError
 from fastpitch.text.lexicon import Lexicon
 
@@ -312,11 +311,7 @@ def train(
     tensors = {k: v.detach().to(torch.float16).contiguous() for k, v in model.state_dict().items()}
     meta = {"labels": json.dumps(labels), "d_model": str(d_model), "dilations": json.dumps(DILATIONS)}
     out = Path(out)
-    fd, tmp = tempfile.mkstemp(dir=out.parent, suffix=".tmp")
-    os.close(fd)
-    save_file(tensors, tmp, metadata=meta)
-    os.chmod(tmp, 0o644)  # mkstemp makes it private; package data must be readable by all
-    os.replace(tmp, out)
+    atomic_write(out, lambda tmp: save_file(tensors, str(tmp), metadata=meta), mode=0o644)
     return evaluate(G2P(out), held_out)
 
 
