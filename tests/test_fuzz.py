@@ -83,7 +83,7 @@ def test_run_fuzz_counts_and_reports(engines):
     assert result["crashes"] == 0, result["crash_samples"]
     assert result["hangs"] == 0
     assert result["spoken"] + result["refused"] == 20 and result["spoken"] > 0
-    assert len(result["slowest"]) == 5 and result["slowest"][0]["s"] >= result["slowest"][-1]["s"]
+    assert len(result["slowest"]) == 5 and result["slowest"][0]["cpu_s"] >= result["slowest"][-1]["cpu_s"]
 
 
 def test_run_fuzz_reports_a_crash():
@@ -209,3 +209,36 @@ def test_hostile_texts_through_http(http):
         _assert_well_answered(response)
         statuses.add(response.status_code)
     assert 200 in statuses and 413 in statuses
+
+
+def test_run_fuzz_tells_work_from_waiting():
+    """A hang is an input that burns CPU past `hang_s` or waits past `stuck_s`; one that only waits less than
+    `stuck_s` (a busy machine) is slow in wall time, not a hang."""
+    import time
+
+    class Slow:
+        frontend = TextFrontend(TextConfig())
+
+        def synthesize(self, text):
+            if len(text) % 3 == 0:
+                end = time.process_time() + 0.15
+                while time.process_time() < end:
+                    pass
+            elif len(text) % 3 == 1:
+                time.sleep(0.12)
+            return np.zeros(10, np.float32), 22050
+
+    rng_texts = run_fuzz(Slow(), n=12, seed=5, hang_s=0.1, stuck_s=5.0)
+    burned = sum(1 for s in rng_texts["slowest"] if s["cpu_s"] > 0.1)
+    assert rng_texts["hangs"] >= 1 and all("CPU s" in h["why"] for h in rng_texts["hang_samples"])
+    assert burned >= 1 and rng_texts["over_hang_limit_wall"] >= rng_texts["hangs"]
+
+    class Stuck:
+        frontend = TextFrontend(TextConfig())
+
+        def synthesize(self, text):
+            time.sleep(0.5)
+            return np.zeros(10, np.float32), 22050
+
+    stuck = run_fuzz(Stuck(), n=2, seed=5, hang_s=10.0, stuck_s=0.2)
+    assert stuck["hangs"] == 2 and "still running" in stuck["hang_samples"][0]["why"]

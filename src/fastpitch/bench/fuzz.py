@@ -1,8 +1,10 @@
 """`fastpitch bench fuzz`: hostile texts through the text frontend and a synthesizer, counting crashes and hangs.
 
 Every input must either be spoken (finite float32 audio) or refused with a `FastPitchError` (a clear message,
-such as "nothing to say" or "text is too long"); any other exception is a crash, and an input that takes longer
-than `hang_s` a hang. The texts are drawn from a seeded generator (`hostile_text`), so a run can be repeated:
+such as "nothing to say" or "text is too long"); any other exception is a crash. An input is a hang when its own
+work, the CPU seconds of this process while it runs (one synthesis thread by default, so no spinning pool inflates
+them), passes `hang_s`, or when it runs for `stuck_s` of wall time (waiting on something that never comes). Wall
+time is reported too, but on a shared machine it measures the neighbours as much as the input. The texts are drawn from a seeded generator (`hostile_text`), so a run can be repeated:
 arbitrary code points of every plane, lone surrogates, NUL and control characters, combining marks piled on one
 letter, right-to-left scripts, huge numbers and long runs of digits or punctuation, very long words, and each of
 these mixed into ordinary English. SSML is fuzzed elsewhere.
@@ -161,34 +163,49 @@ def shown(text: str, limit: int = 120) -> str:
     return r if len(r) <= limit else r[: limit - 12] + f"...({len(text)} chars)"
 
 
+def _percentiles(seconds: np.ndarray) -> dict[str, float]:
+    return {
+        "p50": round(float(np.percentile(seconds, 50)), 4),
+        "p99": round(float(np.percentile(seconds, 99)), 4),
+        "max": round(float(seconds.max()), 3),
+    }
+
+
 def run_fuzz(
     engine: Any,
     n: int,
     seed: int = 0,
     hang_s: float = 10.0,
     progress: Callable[[int], None] | None = None,
+    stuck_s: float = 60.0,
 ) -> dict:
     """Feed `n` hostile texts to `engine` (a `SpeechEngine`); count outcomes, keep the crashes and slowest."""
     rng = random.Random(seed)
     outcomes = {"spoken": 0, "refused": 0}
     crashes: list[dict] = []
     hangs: list[dict] = []
-    timings: list[tuple[float, str]] = []
+    timings: list[tuple[float, float, str]] = []  # (CPU s, wall s, text)
     started = time.perf_counter()
     for i in range(n):
         text = hostile_text(rng)
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         try:
-            with time_limit(hang_s):
+            with time_limit(stuck_s):
                 outcomes[fuzz_one(engine, text)] += 1
         except Hang:
-            hangs.append({"input": shown(text), "chars": len(text)})
+            hangs.append(
+                {"input": shown(text), "chars": len(text), "why": f"still running after {stuck_s:g} s"}
+            )
         except Exception as e:  # anything that is not a FastPitchError is what this benchmark looks for
             crashes.append({"input": shown(text), "error": f"{type(e).__name__}: {e}"[:300]})
-        timings.append((time.perf_counter() - t0, text))
+        cpu, wall = time.process_time() - c0, time.perf_counter() - t0
+        if hang_s < cpu < stuck_s:
+            hangs.append({"input": shown(text), "chars": len(text), "why": f"{cpu:.1f} CPU s"})
+        timings.append((cpu, wall, text))
         if progress is not None:
             progress(i + 1)
-    seconds = np.array([t for t, _ in timings]) if timings else np.zeros(1)
+    cpu_s = np.array([c for c, _, _ in timings]) if timings else np.zeros(1)
+    wall_s = np.array([w for _, w, _ in timings]) if timings else np.zeros(1)
     slowest = sorted(timings, key=lambda item: -item[0])[:5]
     return {
         "inputs": n,
@@ -198,14 +215,16 @@ def run_fuzz(
         "crashes": len(crashes),
         "crash_samples": crashes[:10],
         "hangs": len(hangs),
-        "hang_limit_s": hang_s,
+        "hang_limit_cpu_s": hang_s,
+        "stuck_limit_s": stuck_s,
         "hang_samples": hangs[:10],
-        "input_s": {
-            "p50": round(float(np.percentile(seconds, 50)), 4),
-            "p99": round(float(np.percentile(seconds, 99)), 4),
-            "max": round(float(seconds.max()), 3),
-        },
-        "slowest": [{"s": round(t, 3), "chars": len(text), "input": shown(text)} for t, text in slowest],
+        "input_cpu_s": _percentiles(cpu_s),
+        "input_wall_s": _percentiles(wall_s),
+        "over_hang_limit_wall": int((wall_s > hang_s).sum()),
+        "slowest": [
+            {"cpu_s": round(c, 3), "wall_s": round(w, 3), "chars": len(text), "input": shown(text)}
+            for c, w, text in slowest
+        ],
         "wall_s": round(time.perf_counter() - started, 1),
     }
 
@@ -218,17 +237,18 @@ def bench_fuzz(
     max_chars: int = 500,
     hang_s: float = 10.0,
     progress: Callable[[int], None] | None = None,
+    threads: int = 1,
 ) -> dict:
-    """`run_fuzz` on a voice (None: the shipped one) with the ONNX runtime or torch, texts capped at
-    `max_chars` as a server would (longer ones must be refused cleanly)."""
+    """`run_fuzz` on a voice (None: the shipped one) with the ONNX runtime or torch on `threads` threads, texts
+    capped at `max_chars` as a server would (longer ones must be refused cleanly)."""
     if engine == "onnx":
         from fastpitch.runtime import OnnxSynthesizer
 
-        tts: Any = OnnxSynthesizer.load(voice, max_chars=max_chars)
+        tts: Any = OnnxSynthesizer.load(voice, threads=threads, max_chars=max_chars)
     elif engine == "torch":
         from fastpitch.synthesis import Synthesizer
 
-        tts = Synthesizer.load(voice, max_chars=max_chars)
+        tts = Synthesizer.load(voice, threads=threads, max_chars=max_chars)
     else:
         raise FastPitchError(f"unknown engine {engine!r}: onnx or torch")
     result = run_fuzz(tts, n, seed, hang_s, progress)
@@ -237,6 +257,7 @@ def bench_fuzz(
         "engine": engine,
         "voice": voice or "default",
         "max_chars": max_chars,
+        "threads": threads,
         "python": sys.version.split()[0],
         **result,
     }

@@ -23,7 +23,12 @@ def bench_fuzz_command(
     engine: str = typer.Option("onnx", "--engine", help="onnx (the torch-free runtime) or torch."),
     seed: int = typer.Option(0, "--seed", help="Seed of the text generator: a run can be repeated."),
     max_chars: int = typer.Option(500, "--max-chars", help="Longer texts must be refused cleanly."),
-    hang_s: float = typer.Option(10.0, "--hang-s", help="An input slower than this is a hang."),
+    hang_s: float = typer.Option(
+        10.0, "--hang-s", help="An input using more CPU seconds than this is a hang."
+    ),
+    threads: int = typer.Option(
+        1, "--threads", help="Synthesis threads (1: CPU time is the input's own work)."
+    ),
     out: Path = typer.Option(Path("bench-results/fuzz.json"), "--out", help="Where to write the JSON."),
 ) -> None:
     """Crashes, hangs and the slowest inputs over N hostile texts (Unicode of every plane, huge numbers, ...)."""
@@ -34,7 +39,13 @@ def bench_fuzz_command(
     logging.getLogger("fastpitch.text").setLevel(logging.ERROR)  # one "dropped characters" line per input
     with console.status(f"fuzzing with {n} inputs"):
         result = bench_fuzz(
-            str(voice) if voice else None, engine, n, seed, max_chars=max_chars, hang_s=hang_s
+            str(voice) if voice else None,
+            engine,
+            n,
+            seed,
+            max_chars=max_chars,
+            hang_s=hang_s,
+            threads=threads,
         )
     _write(result, out)
 
