@@ -293,6 +293,9 @@ def test_evaluation_of_a_tiny_voice(corpus, tiny_voice, tmp_path):
     [(name, mine)] = report["per_speaker"].items()  # one speaker: the whole set
     assert mine["utterances"] == 2 and mine["mcd_dtw_db"] == mcd and mine["dnsmos"] == mos
     assert mine["wer"]["synthesized"] == wer["synthesized"]
+    [(speaker, response)] = report["controls"]["speakers"].items()
+    assert speaker == name and [r["shift"] for r in response["pitch"]] == [-12, -8, -4, -2, 2, 4, 8, 12]
+    assert all(r["length_ratio"] > 0 for r in response["pace"])
 
     f0 = report["f0"]
     assert 0 < f0["step_floor_rmse_cents"] < 200  # festival's melody moves within a phone, a little
@@ -332,7 +335,7 @@ def test_evaluation_per_speaker(corpus, synth_voice, tmp_path, caplog):
     (two / "timings" / f"{second}.json").unlink()  # bob read like a teacher without timings (hibari)
     out = tmp_path / "report"
     with caplog.at_level("WARNING", logger="fastpitch"):
-        report = evaluate(synth_voice, two, asr=False, figures=0, out_dir=out, html=True)
+        report = evaluate(synth_voice, two, asr=False, controls=False, figures=0, out_dir=out, html=True)
     untimed = [r.getMessage() for r in caplog.records if "reference timings" in r.getMessage()]
     assert len(untimed) == 1 and untimed[0].startswith("1 of 2 utterances have no reference timings")
     per = report["per_speaker"]
@@ -355,19 +358,21 @@ def test_evaluation_with_a_neural_vocoder_measures_its_resynthesis(corpus, tmp_p
     shutil.copytree(corpus, damaged)
     first, second = (damaged / "splits" / "test.txt").read_text().split()
     (damaged / "wavs" / f"{first}.wav").unlink()
-    report = evaluate(voice, damaged, asr=False, mos=False, figures=0)
+    report = evaluate(voice, damaged, asr=False, mos=False, controls=False, figures=0)
     assert [u["id"] for u in report["utterances"]] == [second]
     assert "dnsmos" not in report and "dnsmos" not in report["utterances"][0]
     assert report["skipped"][0]["id"] == first and "not found" in report["skipped"][0]["error"]
     assert set(report["mcd_dtw_db"]) == {"synthesized", "griffin_lim_resynthesis", "vocoder_resynthesis"}
     assert "wer" not in report
     assert report["voice"]["vocoder"] == "istft"
-    forced = evaluate(voice, corpus, limit=1, asr=False, mos=False, figures=0, vocoder="griffin-lim")
+    forced = evaluate(
+        voice, corpus, limit=1, asr=False, mos=False, controls=False, figures=0, vocoder="griffin-lim"
+    )
     assert forced["dataset"]["utterances"] == 1
     assert set(forced["mcd_dtw_db"]) == {"synthesized", "griffin_lim_resynthesis"}
     (damaged / "wavs" / f"{second}.wav").unlink()
     with pytest.raises(EvaluationError, match="no utterance could be evaluated"):
-        evaluate(voice, damaged, asr=False, mos=False, figures=0)
+        evaluate(voice, damaged, asr=False, mos=False, controls=False, figures=0)
 
 
 def test_clear_errors_for_missing_dataset_and_split(corpus, tmp_path):
@@ -400,3 +405,38 @@ def test_cli_reports_a_missing_split_in_one_line(corpus, tiny_voice):
     )
     assert out.returncode == 2
     assert "no split 'dev'" in out.stderr and "Traceback" not in out.stderr
+
+
+class _ToneEngine:
+    """A fake engine: a harmonic tone at its speaker's F0 moved by pitch_shift (saturating past `limit`
+    semitones), as long as the text over the pace."""
+
+    def __init__(self, limit: float = 99.0) -> None:
+        from fastpitch.config import AudioConfig
+
+        self.voice = type("V", (), {"audio": AudioConfig()})()
+        self.speakers = ["low", "high"]
+        self.limit = limit
+
+    def synthesize(self, text, speaker=0, pitch_shift=0.0, pace=1.0):
+        sr = 22050
+        f0 = (130.0, 220.0)[speaker] * 2 ** (float(np.clip(pitch_shift, -self.limit, self.limit)) / 12)
+        t = np.arange(int(sr * 0.05 * len(text) / pace)) / sr
+        return (0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6))).astype(np.float32), sr
+
+
+def test_control_response_measures_what_the_audio_does():
+    from fastpitch.evaluation.controls import control_response
+
+    obeys = control_response(_ToneEngine(), ["a short sentence", "and another one here"])
+    for name, base in (("low", 130.0), ("high", 220.0)):
+        response = obeys["speakers"][name]
+        assert response["median_f0_hz"] == pytest.approx(base, rel=0.02)
+        assert all(r["ratio"] == pytest.approx(r["wanted"], rel=0.02) for r in response["pitch"])
+        assert response["pitch_target_met"] and response["pace_target_met"]
+    saturates = control_response(
+        _ToneEngine(limit=2.5), ["a short sentence"], speakers=[1], shifts=(2.0, 4.0)
+    )
+    [(name, response)] = saturates["speakers"].items()
+    assert name == "high" and response["pitch_target_met"] is False
+    assert response["pitch"][1]["semitones"] == pytest.approx(2.5, abs=0.1)

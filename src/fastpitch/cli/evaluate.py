@@ -48,6 +48,9 @@ def eval_command(
     ),
     asr: bool = typer.Option(True, "--asr/--no-asr", help="Measure word error rates with PocketSphinx."),
     mos: bool = typer.Option(True, "--mos/--no-mos", help="Score naturalness with DNSMOS (P.808, P.835)."),
+    controls: bool = typer.Option(
+        True, "--controls/--no-controls", help="Measure what --pitch-shift and --pace do to the audio."
+    ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for PyTorch."),
 ) -> None:
     """Measure a voice on held-out sentences against their recordings: word error rate (ours and the
@@ -83,6 +86,7 @@ def eval_command(
             html=html,
             asr=asr,
             mos=mos,
+            controls=controls,
             threads=threads,
             on_progress=on_progress,
         )
@@ -93,7 +97,16 @@ def eval_command(
         json.dumps(
             {
                 k: report[k]
-                for k in ("wer", "mcd_dtw_db", "dnsmos", "f0", "durations", "speed", "per_speaker")
+                for k in (
+                    "wer",
+                    "mcd_dtw_db",
+                    "dnsmos",
+                    "f0",
+                    "durations",
+                    "speed",
+                    "per_speaker",
+                    "controls",
+                )
                 if k in report
             }
         )
@@ -105,6 +118,8 @@ def _fmt(value: Any) -> str:
 
 
 def _summary_table(report: dict[str, Any]) -> Table:
+    from fastpitch.evaluation.controls import PITCH_TARGET
+
     table = Table(title=f"{report['voice']['name']} on {report['dataset']['utterances']} utterances")
     table.add_column("metric")
     table.add_column("value", justify="right")
@@ -130,4 +145,16 @@ def _summary_table(report: dict[str, Any]) -> Table:
         table.add_row("duration MAE ms", _fmt(report["durations"]["mae_ms"]))
     for stage in ("frontend", "acoustic", "vocoder", "total"):
         table.add_row(f"RTF {stage}", _fmt(report["speed"][f"{stage}_rtf"]))
+    for name, response in (report.get("controls") or {}).get("speakers", {}).items():
+        shift = next((r for r in response["pitch"] if r["shift"] == PITCH_TARGET[0]), None)
+        if shift is not None:
+            table.add_row(
+                f"{name}: F0 ratio at {shift['shift']:+g} st (wanted {shift['wanted']:.3f})",
+                _fmt(shift["ratio"]),
+            )
+        for row in response["pace"]:
+            table.add_row(
+                f"{name}: length at pace {row['pace']:g} (wanted {row['wanted']:g})",
+                _fmt(row["length_ratio"]),
+            )
     return table

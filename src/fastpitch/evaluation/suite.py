@@ -46,6 +46,7 @@ from fastpitch.data.timings import (
 )
 from fastpitch.errors import FastPitchError
 from fastpitch.evaluation import metrics as M
+from fastpitch.evaluation.controls import control_response
 from fastpitch.evaluation.naturalness import check_dnsmos, dnsmos, mean_scores
 from fastpitch.synthesis import Synthesizer
 from fastpitch.vocoders import GriffinLim
@@ -54,6 +55,7 @@ log = logging.getLogger(__name__)
 
 STAGES = ("frontend", "acoustic", "vocoder")
 WARMUP_TEXT = "The evaluation starts now."
+CONTROL_SENTENCES = 6  # held-out sentences per speaker for the pitch-shift and pace sweep
 DEFINITIONS = {
     "wer": "word error rate of PocketSphinx transcripts against the corpus's normalized text, both lower-cased "
     "and reduced to words; total edits / total reference words over the set",
@@ -383,6 +385,7 @@ def evaluate(
     html: bool = False,
     asr: bool = True,
     mos: bool = True,
+    controls: bool = True,
     threads: int | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
 ) -> dict[str, Any]:
@@ -461,6 +464,9 @@ def evaluate(
         )
 
     report = _summary(ctx, pool, speaker_pools, records, dataset, split, vocoder, speaker)
+    if controls:  # after the speed figures: the sweep's syntheses are not timed
+        texts = [u.text for u in utterances[:CONTROL_SENTENCES]]
+        report["controls"] = control_response(tts, texts, None if forced is None else [forced])
     report["elapsed_seconds"] = time.perf_counter() - started
     report["skipped"] = skipped
     report["files"] = figure_files

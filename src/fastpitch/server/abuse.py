@@ -214,4 +214,6 @@ async def warm_up(base_url: str, max_chars: int, workers: int) -> None:
     headers = {"Content-Type": "application/json"}
     async with httpx.AsyncClient(base_url=base_url, timeout=120) as client:
         for _ in range(2):
-            await asyncio.gather(*(client.post(SPEECH, content=body, headers=headers) for _ in range(workers)))
+            await asyncio.gather(
+                *(client.post(SPEECH, content=body, headers=headers) for _ in range(workers))
+            )

@@ -1,0 +1,83 @@
+"""Do the controls do what they say? Measured on the audio, not on the model's inputs.
+
+`--pitch-shift 4` promises a median F0 2^(4/12) times higher, `--pace 0.5` twice the length. A model obeys its
+pitch input only over the range of pitch it was trained on (a voice taught by one speaker's narrow melody
+saturates a few semitones out), so the response is measured per speaker with a pitch tracker (WORLD dio, the
+one the features use) over a sweep of shifts, and the pace response from the audio's length.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+
+from fastpitch.audio import extract_f0
+from fastpitch.config import AudioConfig
+
+SHIFTS = (-12.0, -8.0, -4.0, -2.0, 2.0, 4.0, 8.0, 12.0)
+PACES = (0.5, 2.0)
+PITCH_TARGET = (4.0, 0.03)  # shift in semitones, tolerance on the F0 ratio
+PACE_TARGET = (0.5, 0.05)  # pace, tolerance on the length ratio
+
+
+def median_f0(clips: Sequence[np.ndarray], cfg: AudioConfig) -> float:
+    """The median F0 (Hz) over the voiced frames of all `clips`; 0 when nothing is voiced."""
+    voiced = [f0[f0 > 0] for f0, _ in (extract_f0(np.asarray(c, np.float64), cfg) for c in clips)]
+    pooled = np.concatenate(voiced) if voiced else np.zeros(0)
+    return float(np.median(pooled)) if pooled.size else 0.0
+
+
+def control_response(
+    tts: Any,
+    sentences: Sequence[str],
+    speakers: Sequence[int] | None = None,
+    shifts: Sequence[float] = SHIFTS,
+    paces: Sequence[float] = PACES,
+) -> dict[str, Any]:
+    """Per speaker of `tts` (a `SpeechEngine`): the F0 ratio and semitones measured for each pitch shift, the
+    length ratio for each pace, and whether the targets (`PITCH_TARGET`, `PACE_TARGET`) are met."""
+    cfg = tts.voice.audio
+    result: dict[str, Any] = {}
+    for speaker in range(len(tts.speakers)) if speakers is None else speakers:
+
+        def speak(speaker: int = speaker, **controls: float) -> list[np.ndarray]:
+            return [tts.synthesize(s, speaker=speaker, **controls)[0] for s in sentences]
+
+        plain = speak()
+        base_f0, base_len = median_f0(plain, cfg), sum(len(c) for c in plain)
+        pitch = []
+        for shift in shifts:
+            f0 = median_f0(speak(pitch_shift=shift), cfg)
+            ratio = f0 / base_f0 if base_f0 > 0 and f0 > 0 else None
+            pitch.append(
+                {
+                    "shift": shift,
+                    "ratio": ratio,
+                    "wanted": 2.0 ** (shift / 12.0),
+                    "semitones": None if ratio is None else 12.0 * float(np.log2(ratio)),
+                }
+            )
+        pace = [
+            {"pace": p, "length_ratio": sum(len(c) for c in speak(pace=p)) / base_len, "wanted": 1.0 / p}
+            for p in paces
+        ]
+        result[tts.speakers[speaker]] = {
+            "median_f0_hz": base_f0,
+            "pitch": pitch,
+            "pace": pace,
+            "pitch_target_met": _met(pitch, "shift", PITCH_TARGET, "ratio"),
+            "pace_target_met": _met(pace, "pace", PACE_TARGET, "length_ratio"),
+        }
+    return {"sentences": len(sentences), "speakers": result}
+
+
+def _met(rows: list[dict[str, Any]], key: str, target: tuple[float, float], measured: str) -> bool | None:
+    """Whether the row at the target setting is within its relative tolerance; None where it was not measured."""
+    setting, tolerance = target
+    for row in rows:
+        if row[key] == setting:
+            value = row[measured]
+            return value is not None and abs(value / row["wanted"] - 1.0) <= tolerance
+    return None
