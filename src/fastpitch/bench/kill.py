@@ -91,29 +91,45 @@ def kill_loop(
     name: str,
     command: list[str],
     kills: int,
-    window_s: tuple[float, float],
     check: Callable[[], None],
     rng: random.Random,
     final: Callable[[], None],
     root: Path,
+    reset: Callable[[], None],
 ) -> dict:
-    """`kills` runs of `command`, each SIGKILLed after a uniform time in `window_s` and followed by `check()`;
-    then one uninterrupted run, then `final()`. Failures of the checks are collected, not raised."""
+    """Run `command` until it has been SIGKILLed `kills` times, each time after a uniform moment of a clean
+    run's length, each kill followed by `check()` and a rerun that resumes what the kill left. A run that ends
+    before its kill is checked with `final()` and `reset()` (its output removed) so the next one has the whole
+    work to do again. Then one uninterrupted run and `final()`. Failures are collected, not raised."""
     failures: list[str] = []
     killed = finished = 0
     started = time.perf_counter()
-    for i in range(kills):
-        code = run_and_kill(command, rng.uniform(*window_s))
+    reset()
+    clean = run(command)
+    length = time.perf_counter() - started
+    if clean.returncode != 0:
+        raise RuntimeError(f"a clean {name} failed: {clean.stderr[-500:]}")
+    reset()
+    window = (min(0.5, length / 4), length)
+    attempts = 0
+    while killed < kills and attempts < 4 * kills:
+        attempts += 1
+        code = run_and_kill(command, rng.uniform(*window))
+        try:
+            check()
+            if code == 0:
+                final()
+        except Exception as e:
+            failures.append(f"after run {attempts}: {type(e).__name__}: {e}"[:300])
         if code is None:
             killed += 1
         elif code == 0:
             finished += 1
+            reset()
         else:
-            failures.append(f"run {i} exited {code} by itself after the previous kill")
-        try:
-            check()
-        except Exception as e:
-            failures.append(f"after kill {i}: {type(e).__name__}: {e}"[:300])
+            failures.append(f"run {attempts} exited {code} by itself after the previous kill")
+    if killed < kills:
+        failures.append(f"only {killed} of {attempts} runs were killed before they ended")
     done = run(command)
     if done.returncode != 0:
         failures.append(f"the final rerun failed: {done.stderr[-300:]}")
@@ -123,12 +139,26 @@ def kill_loop(
         failures.append(f"final check: {type(e).__name__}: {e}"[:300])
     return {
         "command": name,
+        "clean_run_s": round(length, 1),
         "kills": killed,
         "finished_before_kill": finished,
         "failures": failures,
         "leftover_tmp": leftover_tmp(root),
         "wall_s": round(time.perf_counter() - started, 1),
     }
+
+
+def removing(*paths: Path) -> Callable[[], None]:
+    """A `reset` that deletes `paths` (files or folders)."""
+
+    def reset() -> None:
+        for path in paths:
+            if path.is_dir():
+                shutil.rmtree(path)
+            else:
+                path.unlink(missing_ok=True)
+
+    return reset
 
 
 def check_checkpoints(run_dir: Path) -> None:
@@ -214,31 +244,20 @@ def bench_kill(
         results.append(kill_corpus_synth(work / "corpus", kills, rng, corpus_count))
     data = synthetic_corpus(work / "data")
     reference = work / "features-clean"
-    clean_start = time.perf_counter()
-    clean = run(fastpitch("prepare", data, "--out", reference, "--workers", "1"))
-    prepare_s = time.perf_counter() - clean_start  # kills land within a clean run's length
-    if clean.returncode != 0:
-        raise RuntimeError(f"the clean prepare failed: {clean.stderr[-500:]}")
+    if run(fastpitch("prepare", data, "--out", reference, "--workers", "1")).returncode != 0:
+        raise RuntimeError("the clean prepare failed")
     features = work / "features"
     if "prepare" in commands:
+        prepare = fastpitch("prepare", data, "--out", features, "--workers", "1")
+        same = lambda: features_equal(features, reference)  # noqa: E731
         results.append(
-            kill_loop(
-                "prepare",
-                fastpitch("prepare", data, "--out", features, "--workers", "1"),
-                kills,
-                (0.5, max(prepare_s, 1.0)),
-                lambda: None,
-                rng,
-                lambda: features_equal(features, reference),
-                features,
-            )
+            kill_loop("prepare", prepare, kills, lambda: None, rng, same, features, removing(features))
         )
     else:
         shutil.copytree(reference, features)
     if "train-vocoder" in commands:
         results.append(kill_train_vocoder(data, work / "vocoder", kills, rng, train_steps))
     run_dir = work / "run"
-    later = {"train", "voice-create", "export"} & set(commands)
     train = fastpitch(
         "train", "--features", features, "--dataset", data, "--out", run_dir, "--preset", "tiny",
         "--set", "train.batch_frames=400", "--set", "train.checkpoint_every=2", "--set", "train.val_every=1000",
@@ -254,12 +273,9 @@ def bench_kill(
             if latest is None or ck.read_meta(latest)["step"] != train_steps:
                 raise AssertionError(f"the rerun did not reach step {train_steps}: {latest}")
 
-        results.append(
-            kill_loop(
-                "train", train, kills, (3.0, 25.0), lambda: check_checkpoints(run_dir), rng, trained, run_dir
-            )
-        )
-    elif later and run(train).returncode != 0:
+        check = lambda: check_checkpoints(run_dir)  # noqa: E731
+        results.append(kill_loop("train", train, kills, check, rng, trained, run_dir, removing(run_dir)))
+    elif {"voice-create", "export"} & set(commands) and run(train).returncode != 0:
         raise RuntimeError("training the tiny model failed")
     voice = work / "voice"
     create = fastpitch("voice", "create", run_dir, "--out", voice)
@@ -269,31 +285,25 @@ def bench_kill(
             if not check_voice(voice):
                 raise AssertionError("the voice made by the rerun does not load")
 
-        results.append(
-            kill_loop(
-                "voice create", create, kills, (1.0, 10.0), lambda: check_voice(voice), rng, created, voice
-            )
-        )
+        check = lambda: check_voice(voice)  # noqa: E731
+        results.append(kill_loop("voice create", create, kills, check, rng, created, voice, removing(voice)))
     elif "export" in commands and run(create).returncode != 0:
         raise RuntimeError("voice create failed")
     if "export" in commands:
+        pristine = work / "voice-before-export"
+        shutil.copytree(voice, pristine)
 
         def exported() -> None:
             if not check_voice(voice, onnx=True):
                 raise AssertionError("the ONNX models made by the rerun do not load")
 
-        results.append(
-            kill_loop(
-                "export",
-                fastpitch("export", voice),
-                kills,
-                (2.0, 25.0),
-                lambda: check_voice(voice, onnx=True),
-                rng,
-                exported,
-                voice,
-            )
-        )
+        def unexported() -> None:
+            shutil.rmtree(voice)
+            shutil.copytree(pristine, voice)
+
+        check = lambda: check_voice(voice, onnx=True)  # noqa: E731
+        export = fastpitch("export", voice)
+        results.append(kill_loop("export", export, kills, check, rng, exported, voice, unexported))
     return {
         "benchmark": "kill",
         "kills_per_command": kills,
@@ -309,21 +319,18 @@ def kill_corpus_synth(root: Path, kills: int, rng: random.Random, count: int) ->
         "corpus", "synth", root, "--voices", "espeak-ng:en-us", "--count", str(count), "--seed", "0",
         "--workers", "1", "--test-count", "2", "--val-count", "2",
     )  # fmt: skip
-    started = time.perf_counter()
-    clean = run(command)
-    if clean.returncode != 0:
-        raise RuntimeError(f"a clean corpus synth failed: {clean.stderr[-500:]}")
-    length = time.perf_counter() - started
+    if run(command).returncode != 0:
+        raise RuntimeError("a clean corpus synth failed")
     reference = (root / "metadata.csv").read_text()
-    shutil.rmtree(root)
 
     def complete() -> None:
         check_corpus(root)
         if (root / "metadata.csv").read_text() != reference:
             raise AssertionError("the rerun's metadata.csv differs from a clean run's")
 
-    window = (0.3, max(length, 1.0))
-    return kill_loop("corpus synth", command, kills, window, lambda: check_corpus(root), rng, complete, root)
+    return kill_loop(
+        "corpus synth", command, kills, lambda: check_corpus(root), rng, complete, root, removing(root)
+    )
 
 
 def kill_train_vocoder(data: Path, run_dir: Path, kills: int, rng: random.Random, steps: int) -> dict:
@@ -345,7 +352,7 @@ def kill_train_vocoder(data: Path, run_dir: Path, kills: int, rng: random.Random
             raise AssertionError(f"the rerun did not reach step {steps}: {newest}")
 
     check = lambda: check_vocoder_checkpoints(run_dir)  # noqa: E731
-    return kill_loop("train-vocoder", command, kills, (3.0, 20.0), check, rng, trained, run_dir)
+    return kill_loop("train-vocoder", command, kills, check, rng, trained, run_dir, removing(run_dir))
 
 
 VOCODER_TINY = (
