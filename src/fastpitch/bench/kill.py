@@ -98,7 +98,7 @@ def kill_loop(
     reset: Callable[[], None],
 ) -> dict:
     """Run `command` until it has been SIGKILLed `kills` times, each time after a uniform moment of a clean
-    run's length, each kill followed by `check()` and a rerun that resumes what the kill left. A run that ends
+    run's length (the shortest whole run seen: a shared machine's load moves it), each kill followed by `check()` and a rerun that resumes what the kill left. A run that ends
     before its kill is checked with `final()` and `reset()` (its output removed) so the next one has the whole
     work to do again. Then one uninterrupted run and `final()`. Failures are collected, not raised."""
     failures: list[str] = []
@@ -110,11 +110,14 @@ def kill_loop(
     if clean.returncode != 0:
         raise RuntimeError(f"a clean {name} failed: {clean.stderr[-500:]}")
     reset()
-    window = (min(0.5, length / 4), length)
-    attempts = 0
+    attempts, fresh = 0, True
     while killed < kills and attempts < 4 * kills:
         attempts += 1
-        code = run_and_kill(command, rng.uniform(*window))
+        began = time.perf_counter()
+        code = run_and_kill(command, rng.uniform(min(0.5, length / 4), length))
+        if code == 0 and fresh:  # the machine got faster than when the clean run was timed
+            length = time.perf_counter() - began
+        fresh = code == 0
         try:
             check()
             if code == 0:
