@@ -475,7 +475,7 @@ class SpeechEngine(abc.ABC):
             if left > 1:  # the voice's reading with these durations, closer to the recording, to align again
                 result = self.synthesize_detailed(prosody=doc)
         f0, voiced = extract_f0(wav, cfg)
-        return transfer.with_melody(doc, f0, voiced, self._mean_pitch(self.speaker_id(doc.speaker)))
+        return transfer.with_melody(doc, f0, voiced, self.mean_pitch(self.speaker_id(doc.speaker)))
 
     def synthesize_detailed(
         self,
@@ -942,7 +942,7 @@ class SpeechEngine(abc.ABC):
         for row, (piece, spk) in enumerate(zip(pieces, speakers, strict=True)):
             if piece.styles is None:
                 continue
-            mean = self._mean_pitch(spk)
+            mean = self.mean_pitch(spk)
             n = len(piece.styles)
             arrays.pace[row, :n] = [controls.pace * s.pace for s in piece.styles]
             arrays.pitch_shift[row, :n] = [controls.pitch_shift + s.semitones(mean) for s in piece.styles]
@@ -954,7 +954,8 @@ class SpeechEngine(abc.ABC):
         np.clip(arrays.energy, 0.01, 20.0, out=arrays.energy)
         return self._checked_acoustic(ids, one_speaker, arrays, given)
 
-    def _mean_pitch(self, speaker: int) -> float:
+    def mean_pitch(self, speaker: int) -> float:
+        """A speaker's mean pitch in Hz (200 where the voice does not say)."""
         means = self.pitch_means
         return float(means[speaker]) if means and 0 <= speaker < len(means) and means[speaker] > 0 else 200.0
 

@@ -17,19 +17,18 @@ from dataclasses import replace
 import numpy as np
 
 from fastpitch.dtw import dtw
-from fastpitch.errors import FastPitchError
-from fastpitch.runtime.prosody import Prosody, SentenceProsody, SymbolProsody, float32_value
+from fastpitch.runtime.prosody import Prosody, ProsodyError, SentenceProsody, SymbolProsody, float32_value
 
 # A recording this much longer or shorter than the voice's own reading is not a reading of that text.
 MAX_LENGTH_RATIO = 3.0
 # Mean log-mel distance per frame along the alignment path above which the recording does not say the text
-# (the shipped voice against festival's slt: about 10 for the right text; the wrong text scores about 16).
+# (the shipped voice on festival's slt: about 5 for the right text; silence or noise score over 30).
 MAX_ALIGNMENT_COST = 13.5
 # Share of spoken symbols the alignment may leave without a frame before the recording is judged unaligned.
 MAX_SKIPPED = 0.25
 
 
-class TransferError(FastPitchError, ValueError):
+class TransferError(ProsodyError):
     """A recording that cannot be aligned to its transcript."""
 
 
