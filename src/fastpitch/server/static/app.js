@@ -140,6 +140,7 @@ async function speak() {
     }
     const result = await response.json();
     showResult(result, (performance.now() - started) / 1000);
+    if (result.prosody) showProsody(result.prosody, request.voice); // editor.js
   } catch (err) {
     setStatus(`The request failed: ${err.message}`, true);
     document.body.dataset.state = "error";
