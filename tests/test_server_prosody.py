@@ -21,9 +21,11 @@ TEXT = "Hello there, my friend."
 @pytest.fixture(scope="module")
 def client(tmp_path_factory, synth_make_voice):
     voice = synth_make_voice(tmp_path_factory.mktemp("prosody-voice") / "tiny")
-    with live(create_app({"tiny": voice.path}, max_chars=400)) as (url, _):
-        with httpx.Client(base_url=url, timeout=120) as http:
-            yield http
+    with (
+        live(create_app({"tiny": voice.path}, max_chars=400)) as (url, _),
+        httpx.Client(base_url=url, timeout=120) as http,
+    ):
+        yield http
 
 
 def wav_of(answer: dict) -> np.ndarray:
