@@ -282,3 +282,11 @@ def test_cli_say_like_a_recording(tmp_path, shipped):
     assert result.exit_code == 0, result.output
     out, _ = sf.read(tmp_path / "out.wav")
     assert abs(len(out) - len(slow)) <= 256
+
+
+def test_the_onnx_runtime_speaks_like_a_recording_too(shipped):
+    onnx = OnnxSynthesizer.load()
+    text = "Hello there, my friend."
+    recording, rate = shipped.synthesize(text, pace=0.8)
+    result = onnx.synthesize_detailed(prosody=onnx.like(text, recording, rate))
+    assert len(result.audio) == len(recording)

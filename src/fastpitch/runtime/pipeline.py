@@ -966,11 +966,7 @@ class SpeechEngine(abc.ABC):
         controls: Controls | SymbolControls,
         given: GivenValues | None = None,
     ) -> list[AcousticOutput]:
-        outputs = (
-            self._acoustic(ids, speaker, controls)
-            if given is None
-            else self._acoustic(ids, speaker, controls, given)
-        )
+        outputs = self._acoustic(ids, speaker, controls, given)
         for out in outputs:
             if not np.isfinite(out.mel).all():
                 raise SynthesisError(

@@ -26,6 +26,8 @@ const state = {
   boxes: [],
   points: [], // {item, circle}
   selected: new Set(), // indexes into items of the selected pitch points
+  words: [], // {el, sentence, word, first, last}: a word and its first and last box
+  lefts: [], // x of each box
   word: null, // {sentence, word, base: [energies]} of the selected word
   px: 5, // pixels per frame
   hzLow: 80,
@@ -178,28 +180,34 @@ function commit(before) {
   updateButtons();
 }
 
+// Follow the pointer from `event` until it is released: `move(dx, dy)` on each move, then one history entry.
+function drag(event, move) {
+  const before = JSON.stringify(state.doc);
+  const target = event.currentTarget;
+  const x0 = event.clientX;
+  const y0 = event.clientY;
+  target.setPointerCapture(event.pointerId);
+  const onMove = (e) => move(e.clientX - x0, e.clientY - y0);
+  const onUp = () => {
+    target.removeEventListener("pointermove", onMove);
+    target.removeEventListener("pointerup", onUp);
+    commit(before);
+  };
+  target.addEventListener("pointermove", onMove);
+  target.addEventListener("pointerup", onUp);
+}
+
 function dragEdge(event, k) {
   event.preventDefault();
   event.stopPropagation();
-  const before = JSON.stringify(state.doc);
   const start = frames(state.items[k]);
-  const x0 = event.clientX;
-  const target = event.currentTarget;
-  target.setPointerCapture(event.pointerId);
-  const move = (e) => {
-    const value = Math.max(0, Math.round(start + (e.clientX - x0) / state.px));
+  drag(event, (dx) => {
+    const value = Math.max(0, Math.round(start + dx / state.px));
     if (value !== frames(state.items[k])) {
       setFrames(state.items[k], value);
       layout(k);
     }
-  };
-  const up = () => {
-    target.removeEventListener("pointermove", move);
-    target.removeEventListener("pointerup", up);
-    commit(before);
-  };
-  target.addEventListener("pointermove", move);
-  target.addEventListener("pointerup", up);
+  });
 }
 
 function dragPitch(event, k) {
@@ -212,26 +220,15 @@ function dragPitch(event, k) {
   }
   drawPitch();
   if (!state.selected.has(k)) return; // Shift+click took it out of the selection
-  const before = JSON.stringify(state.doc);
   const start = new Map([...state.selected].map((i) => [i, symbolOf(state.items[i]).pitch]));
-  const y0 = event.clientY;
-  const target = event.currentTarget;
-  target.setPointerCapture(event.pointerId);
-  const move = (e) => {
+  drag(event, (_, dy) => {
     // The same interval for every selected point: a factor in Hz, read off the dragged point's move.
-    const factor = hzOfY(yOfHz(start.get(k)) + e.clientY - y0) / start.get(k);
+    const factor = hzOfY(yOfHz(start.get(k)) + dy) / start.get(k);
     for (const [i, hz] of start) {
       symbolOf(state.items[i]).pitch = Math.min(2000, Math.max(20, Math.round(hz * factor * 100) / 100));
     }
     drawPitch();
-  };
-  const up = () => {
-    target.removeEventListener("pointermove", move);
-    target.removeEventListener("pointerup", up);
-    commit(before);
-  };
-  target.addEventListener("pointermove", move);
-  target.addEventListener("pointerup", up);
+  });
 }
 
 function selectWord(choice) {
