@@ -469,11 +469,14 @@ class SpeechEngine(abc.ABC):
         if predicted != result.mel.shape[1]:
             raise transfer.TransferError("speaking like a recording does not take texts with SSML breaks")
         for left in range(max(passes, 1), 0, -1):
-            frames, cost = transfer.aligned_frames(result.mel, recording, transfer.symbol_frames(doc))
+            before = transfer.symbol_frames(doc)
+            frames, cost = transfer.aligned_frames(result.mel, recording, before)
             transfer.check_alignment(doc, frames, cost, predicted, recording.shape[1])
             doc = transfer.with_frames(doc, frames)
-            if left > 1:  # the voice's reading with these durations, closer to the recording, to align again
-                result = self.synthesize_detailed(prosody=doc)
+            if left == 1 or np.array_equal(frames, before):  # settled: reading with them aligns to them again
+                break
+            # The voice's reading with these durations, closer to the recording, to align again.
+            result = self.synthesize_detailed(prosody=doc)
         f0, voiced = extract_f0(wav, cfg)
         return transfer.with_melody(doc, f0, voiced, self.mean_pitch(self.speaker_id(doc.speaker)))
 
