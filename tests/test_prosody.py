@@ -290,3 +290,10 @@ def test_the_onnx_runtime_speaks_like_a_recording_too(shipped):
     recording, rate = shipped.synthesize(text, pace=0.8)
     result = onnx.synthesize_detailed(prosody=onnx.like(text, recording, rate))
     assert len(result.audio) == len(recording)
+
+
+def test_like_recovers_the_voices_own_durations_from_its_own_audio(shipped):
+    doc = shipped.analyze(EDIT)
+    audio, rate = shipped.synthesize(prosody=doc)
+    like = shipped.like(EDIT, audio, rate)
+    assert [sp.frames for sp in like.sentences[0].symbols] == [sp.frames for sp in doc.sentences[0].symbols]
