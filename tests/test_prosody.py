@@ -297,3 +297,8 @@ def test_like_recovers_the_voices_own_durations_from_its_own_audio(shipped):
     audio, rate = shipped.synthesize(prosody=doc)
     like = shipped.like(EDIT, audio, rate)
     assert [sp.frames for sp in like.sentences[0].symbols] == [sp.frames for sp in doc.sentences[0].symbols]
+
+
+def test_a_recording_over_thirty_seconds_is_refused_before_aligning(tiny):
+    with pytest.raises(TransferError, match="lasts 31 s; speaking like a recording takes at most 30 s"):
+        tiny.like("Hello there.", np.zeros(31 * 22050, np.float32), 22050)

@@ -468,10 +468,11 @@ class SpeechEngine(abc.ABC):
         predicted = int(transfer.symbol_frames(doc).sum())
         if predicted != result.mel.shape[1]:
             raise transfer.TransferError("speaking like a recording does not take texts with SSML breaks")
+        transfer.check_lengths(predicted, recording.shape[1], cfg.hop_length / cfg.sample_rate)
         for left in range(max(passes, 1), 0, -1):
             before = transfer.symbol_frames(doc)
             frames, cost = transfer.aligned_frames(result.mel, recording, before)
-            transfer.check_alignment(doc, frames, cost, predicted, recording.shape[1])
+            transfer.check_alignment(doc, frames, cost)
             doc = transfer.with_frames(doc, frames)
             if left == 1 or np.array_equal(frames, before):  # settled: reading with them aligns to them again
                 break

@@ -26,6 +26,7 @@ MAX_LENGTH_RATIO = 3.0
 MAX_ALIGNMENT_COST = 13.5
 # Share of spoken symbols the alignment may leave without a frame before the recording is judged unaligned.
 MAX_SKIPPED = 0.25
+MAX_SECONDS = 30.0  # a longer recording is split into sentences first
 
 
 class TransferError(ProsodyError):
@@ -94,14 +95,24 @@ def with_melody(doc: Prosody, f0: np.ndarray, voiced: np.ndarray, voice_mean: fl
     return replace(doc, sentences=sentences)
 
 
-def check_alignment(doc: Prosody, frames: np.ndarray, cost: float, predicted: int, recorded: int) -> None:
-    """Refuse an alignment that shows the recording does not say the text."""
+def check_lengths(predicted: int, recorded: int, frame_seconds: float) -> None:
+    """Refuse, before aligning, a recording too long to align (the alignment's cost grows with the product
+    of the two lengths) or of a length that shows it does not say the text."""
+    if recorded * frame_seconds > MAX_SECONDS:
+        raise TransferError(
+            f"the recording lasts {recorded * frame_seconds:.0f} s; speaking like a recording takes at most "
+            f"{MAX_SECONDS:g} s at a time: split it (and its text) into sentences"
+        )
     ratio = recorded / max(predicted, 1)
     if not 1 / MAX_LENGTH_RATIO <= ratio <= MAX_LENGTH_RATIO:
         raise TransferError(
             f"cannot align the recording to its text: it lasts {ratio:.1f} times as long as the voice takes "
             "to say the text (is it the right recording, or its whole transcript?)"
         )
+
+
+def check_alignment(doc: Prosody, frames: np.ndarray, cost: float) -> None:
+    """Refuse an alignment that shows the recording does not say the text."""
     spoken = np.array([sp.word is not None for s in doc.sentences for sp in s.symbols])
     own = np.concatenate([frames[k : k + len(s.symbols)] for k, s in _offsets(doc)])
     skipped = float((own[spoken] == 0).mean()) if spoken.any() else 0.0
