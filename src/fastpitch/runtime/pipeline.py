@@ -57,6 +57,7 @@ SENTENCE_PAUSE = 0.25  # a sentence without final punctuation
 WORD_PAUSE = 0.05  # a long sentence cut at a word boundary
 PARAGRAPH_PAUSE = 0.60
 SILENT_SYMBOLS = frozenset((PAD, WORD_BOUNDARY, *PAUSES))
+SILENT_PEAK = 1e-3  # a recording whose samples all stay below this (-60 dBFS) holds no speech
 SILENCE_DBFS = -50.0  # a frame whose RMS is below this is silence (timestamps and breaks)
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _CLOSERS = "\"'”’)]}»"
@@ -459,6 +460,8 @@ class SpeechEngine(abc.ABC):
         wav = np.asarray(audio, np.float32).reshape(-1)
         if sample_rate != cfg.sample_rate:
             wav = resample(wav, sample_rate, cfg.sample_rate).astype(np.float32)
+        if not np.any(np.abs(wav) > SILENT_PEAK):
+            raise transfer.TransferError("the recording is silent: there is nothing to align to the text")
         recording = mel_spectrogram_numpy(wav, cfg)
         if recording.shape[1] < 2:
             raise transfer.TransferError("the recording is too short to align")

@@ -21,9 +21,10 @@ from fastpitch.runtime.prosody import Prosody, ProsodyError, SentenceProsody, Sy
 
 # A recording this much longer or shorter than the voice's own reading is not a reading of that text.
 MAX_LENGTH_RATIO = 3.0
-# Mean log-mel distance per frame along the alignment path above which the recording does not say the text
-# (the shipped voice on festival's slt: about 5 for the right text; silence or noise score over 30).
-MAX_ALIGNMENT_COST = 13.5
+# How poorly the alignment may match (`aligned_frames`) before the recording is judged not to say the text.
+# Measured with the shipped voice: 0.2-0.3 for festival slt saying the text (the voice's own speaker), 0.45-0.55
+# for festival kal and espeak-ng saying it, 0.45-0.6 for slt saying another sentence, near 1 for noise.
+MAX_ALIGNMENT_COST = 0.7
 # Share of spoken symbols the alignment may leave without a frame before the recording is judged unaligned.
 MAX_SKIPPED = 0.25
 MAX_SECONDS = 30.0  # a longer recording is split into sentences first
@@ -42,18 +43,28 @@ def symbol_frames(doc: Prosody) -> np.ndarray:
     return np.asarray(frames, np.int64)
 
 
+def normalized(mel: np.ndarray) -> np.ndarray:
+    """(T, n_mels) log mel with each band's mean and spread over the utterance removed: what stays is how the
+    spectrum moves, not the speaker's or the microphone's level and colour."""
+    return ((mel - mel.mean(axis=1, keepdims=True)) / (mel.std(axis=1, keepdims=True) + 1e-3)).T
+
+
 def aligned_frames(
     mel: np.ndarray, recording_mel: np.ndarray, frames: np.ndarray
 ) -> tuple[np.ndarray, float]:
     """Frames per symbol in the recording, from a DTW path between the synthesized log mel (whose symbols take
-    `frames`) and the recording's; and the mean frame distance along the path."""
-    path, cost = dtw(mel.T, recording_mel.T)
+    `frames`) and the recording's; and how well they match: the mean frame distance along the path over the
+    mean distance between any two frames (see `MAX_ALIGNMENT_COST`)."""
+    x, y = normalized(mel), normalized(recording_mel)
+    path, cost = dtw(x, y)
+    xs, ys = x[:: max(len(x) // 200, 1)], y[:: max(len(y) // 200, 1)]
+    spread = np.sqrt(np.maximum((xs**2).sum(1)[:, None] + (ys**2).sum(1)[None] - 2 * xs @ ys.T, 0.0)).mean()
     owner = np.repeat(np.arange(len(frames)), frames)
     # Each recording frame follows the middle of the synthesized frames it is paired with.
     sums = np.bincount(path[:, 1], path[:, 0], minlength=recording_mel.shape[1])
     counts = np.bincount(path[:, 1], minlength=recording_mel.shape[1])
     middle = np.clip(np.rint(sums / np.maximum(counts, 1)).astype(np.int64), 0, len(owner) - 1)
-    return np.bincount(owner[middle], minlength=len(frames)), cost
+    return np.bincount(owner[middle], minlength=len(frames)), float(cost / max(spread, 1e-6))
 
 
 def with_frames(doc: Prosody, frames: np.ndarray) -> Prosody:
@@ -118,7 +129,7 @@ def check_alignment(doc: Prosody, frames: np.ndarray, cost: float) -> None:
     skipped = float((own[spoken] == 0).mean()) if spoken.any() else 0.0
     if cost > MAX_ALIGNMENT_COST or skipped > MAX_SKIPPED:
         raise TransferError(
-            f"cannot align the recording to its text: the voice's reading matches it poorly (distance {cost:.1f}, "
+            f"cannot align the recording to its text: the voice's reading matches it poorly (distance {cost:.2f}, "
             f"at most {MAX_ALIGNMENT_COST:g}; {skipped:.0%} of the phones found no sound): does it say the text?"
         )
 
