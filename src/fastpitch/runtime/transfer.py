@@ -1,7 +1,7 @@
 """Prosody transfer, "say it like this": a recording's timing and melody on a voice's symbols (numpy only).
 
 The timing comes from aligning the recording's mel with the voice's own rendering of the same text, frame by
-frame (DTW): every recording frame goes to the symbol whose synthesized frames it matches. The voice then speaks
+frame (DTW over per-band normalized log mels): every recording frame goes to the symbol whose synthesized frames it matches. The voice then speaks
 with those durations and the alignment is repeated, which brings its rendering closer to the recording each
 pass. (The learned aligner of training would do this from the recording alone, but a voice ships without it:
 `FastPitch.inference_state_dict` leaves it out.) The melody is each symbol's mean F0 over its voiced frames,
@@ -22,8 +22,8 @@ from fastpitch.runtime.prosody import Prosody, ProsodyError, SentenceProsody, Sy
 # A recording this much longer or shorter than the voice's own reading is not a reading of that text.
 MAX_LENGTH_RATIO = 3.0
 # How poorly the alignment may match (`aligned_frames`) before the recording is judged not to say the text.
-# Measured with the shipped voice: 0.2-0.3 for festival slt saying the text (the voice's own speaker), 0.45-0.55
-# for festival kal and espeak-ng saying it, 0.45-0.6 for slt saying another sentence, near 1 for noise.
+# Measured with the shipped voice: 0.2-0.3 for festival slt saying the text (the voice's own speaker), 0.4-0.65
+# for festival kal and espeak-ng saying it, 0.45-0.6 for slt saying another sentence, about 0.85 for noise.
 MAX_ALIGNMENT_COST = 0.7
 # Share of spoken symbols the alignment may leave without a frame before the recording is judged unaligned.
 MAX_SKIPPED = 0.25
