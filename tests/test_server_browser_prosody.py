@@ -120,6 +120,29 @@ def test_dragging_a_duration_and_a_pitch_point_changes_what_is_sent_and_heard(pa
     assert page.evaluate("k => symbolOf(state.items[k]).pitch", k) == pytest.approx(raised_hz)
     page.click("#edit-reset")
     assert page.evaluate("k => frames(state.items[k])", k) == before
+
+    # Two pitch points selected (Shift+click) move together, by the same interval.
+    j = item_of(page, ASK + 2)
+    pitches = page.evaluate("ks => ks.map(k => symbolOf(state.items[k]).pitch)", [k, j])
+    page.click(f'circle[data-item="{j}"]')
+    page.locator(f'circle[data-item="{k}"]').click(modifiers=["Shift"])
+    assert page.evaluate("[...state.selected].sort((a, b) => a - b)") == sorted([k, j])
+    drag(page, f'circle[data-item="{k}"]', 0, 30)
+    moved = page.evaluate("ks => ks.map(k => symbolOf(state.items[k]).pitch)", [k, j])
+    assert moved[0] < pitches[0] and moved[1] < pitches[1]
+    assert moved[0] / pitches[0] == pytest.approx(moved[1] / pitches[1], rel=1e-3)
+
+    # A word's loudness: its symbols' energies rise by ln(scale) in the document sent, the others' stay.
+    page.click(f'.edit-word[data-word="{ASK}"]')
+    assert page.is_visible("#energy-field")
+    page.fill("#edit-energy", "0.7")
+    page.dispatch_event("#edit-energy", "change")
+    sent_loud, _ = speak_edits(page)
+    for old_sp, new_sp in zip(
+        original["prosody"]["sentences"][0]["symbols"], sent_loud["sentences"][0]["symbols"], strict=True
+    ):
+        expected = old_sp["energy"] + (0.7 if old_sp["word"] == ASK else 0.0)
+        assert new_sp["energy"] == pytest.approx(expected, abs=1e-3)
     assert not errors, errors
 
 
