@@ -1,7 +1,7 @@
 // The prosody editor: a row of symbol boxes as wide as their durations with the pitch contour over them.
 // Drag a box's right edge (duration), drag pitch points (Shift+click selects several), click a word (loudness);
-// "Speak edits" sends the document to /api/prosody. Uses app.js's showResult, authHeaders, setStatus and
-// errorMessage (loaded before this file). One element per symbol and one per pitch point; a drag moves only
+// "Speak edits" sends the document to /api/prosody. Uses app.js's requestSpeech and setStatus (loaded before
+// this file). One element per symbol and one per pitch point; a drag moves only
 // what follows the edited box, so 500 symbols stay smooth.
 "use strict";
 
@@ -320,28 +320,7 @@ $("edit-load").addEventListener("change", async (event) => {
 
 async function speakEdits() {
   if (!state.doc) return;
-  const button = $("edit-speak");
-  button.disabled = true;
-  document.body.dataset.state = "busy";
-  setStatus("Speaking the edits…");
-  const started = performance.now();
-  try {
-    const response = await fetch("/api/prosody", {
-      method: "POST",
-      headers: { "Content-Type": "application/json", ...authHeaders() },
-      body: JSON.stringify({ voice: state.voice, prosody: state.doc }),
-    });
-    if (!response.ok) {
-      setStatus(await errorMessage(response), true);
-      document.body.dataset.state = "error";
-      return;
-    }
-    showResult(await response.json(), (performance.now() - started) / 1000);
-  } catch (err) {
-    setStatus(`The request failed: ${err.message}`, true);
-    document.body.dataset.state = "error";
-  } finally {
-    button.disabled = false;
-  }
+  const body = { voice: state.voice, prosody: state.doc };
+  await requestSpeech("/api/prosody", body, $("edit-speak"), "Speaking the edits…");
 }
 $("edit-speak").addEventListener("click", speakEdits);
