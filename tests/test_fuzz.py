@@ -150,7 +150,10 @@ def _assert_well_answered(response: httpx.Response) -> None:
 HTTP_FUZZ = settings(max_examples=25, deadline=None, suppress_health_check=list(HealthCheck), database=None)
 
 
-@pytest.mark.parametrize("path", ["/v1/audio/speech", "/api/synthesize"])
+JSON_PATHS = ["/v1/audio/speech", "/api/synthesize", "/api/prosody", "/api/like"]
+
+
+@pytest.mark.parametrize("path", JSON_PATHS)
 @HTTP_FUZZ
 @given(body=BODIES)
 def test_json_endpoints_answer_any_body(http, path, body):
@@ -160,7 +163,7 @@ def test_json_endpoints_answer_any_body(http, path, body):
     _assert_well_answered(http.post(path, content=raw, headers={"Content-Type": "application/json"}))
 
 
-@pytest.mark.parametrize("path", ["/v1/audio/speech", "/api/synthesize"])
+@pytest.mark.parametrize("path", JSON_PATHS)
 @HTTP_FUZZ
 @given(
     raw=st.binary(max_size=200)
@@ -168,6 +171,37 @@ def test_json_endpoints_answer_any_body(http, path, body):
 )
 def test_json_endpoints_answer_any_bytes(http, path, raw):
     _assert_well_answered(http.post(path, content=raw, headers={"Content-Type": "application/json"}))
+
+
+@pytest.fixture(scope="module")
+def prosody_document(http):
+    return http.post("/api/synthesize", json={"text": "Hi, there."}).json()["prosody"]
+
+
+DOCUMENT_KEYS = ["format", "version", "symbol_table", "speaker", "sample_rate", "settings", "ssml", "text"]
+SYMBOL_KEYS = ["symbol", "word", "frames", "ms", "pitch", "energy"]
+
+
+@HTTP_FUZZ
+@given(
+    key=st.sampled_from(DOCUMENT_KEYS + SYMBOL_KEYS + ["pause_frames", "words", "symbols", "sentences"]),
+    value=JSON_VALUES,
+    index=st.integers(0, 12),
+)
+def test_prosody_answers_any_edit_of_a_document(http, prosody_document, key, value, index):
+    """One value of a real prosody document replaced by anything: spoken, or refused as the client's error."""
+    doc = json.loads(json.dumps(prosody_document))
+    sentence = doc["sentences"][0]
+    if key in SYMBOL_KEYS:
+        sentence["symbols"][index % len(sentence["symbols"])][key] = value
+    elif key in ("pause_frames", "words", "symbols"):
+        sentence[key] = value
+    else:
+        doc[key] = value
+    raw = json.dumps({"prosody": doc}, allow_nan=True)
+    _assert_well_answered(
+        http.post("/api/prosody", content=raw, headers={"Content-Type": "application/json"})
+    )
 
 
 @HTTP_FUZZ

@@ -152,6 +152,24 @@ def mel_spectrogram_np(wav: np.ndarray, cfg: AudioConfig) -> np.ndarray:
         return mel_spectrogram(torch.from_numpy(np.asarray(wav, dtype=np.float32)), cfg).numpy()
 
 
+def mel_spectrogram_numpy(wav: np.ndarray, cfg: AudioConfig) -> np.ndarray:
+    """`mel_spectrogram` of one utterance in numpy alone, (n_mels, T) float32: the same definition for the
+    torch-free runtime (prosody transfer reads a recording with it); a test holds the two together."""
+    wav = np.asarray(wav, dtype=np.float32).reshape(-1)
+    pad = (cfg.n_fft - cfg.hop_length) // 2
+    x = np.pad(wav, (pad, pad), mode="reflect")
+    count = max(1 + (len(x) - cfg.n_fft) // cfg.hop_length, 0)
+    frames = np.lib.stride_tricks.sliding_window_view(x, cfg.n_fft)[:: cfg.hop_length][:count]
+    # torch.hann_window is periodic, and torch.stft centres a shorter window inside n_fft.
+    window = 0.5 - 0.5 * np.cos(2.0 * np.pi * np.arange(cfg.win_length) / cfg.win_length)
+    left = (cfg.n_fft - cfg.win_length) // 2
+    window = np.pad(window, (left, cfg.n_fft - cfg.win_length - left))
+    spec = np.fft.rfft(frames * window.astype(np.float32), axis=1)
+    mag = np.sqrt(spec.real**2 + spec.imag**2 + 1e-9)
+    mel = mel_filterbank(cfg) @ mag.T
+    return np.log(np.maximum(mel, LOG_CLAMP)).astype(np.float32)
+
+
 # F0 and energy: training targets of the pitch and energy predictors, one value per mel frame.
 # Mel frame t covers samples [t * hop - (n_fft - hop) / 2, ... + n_fft), so its centre lies at (t + 0.5) * hop.
 # Both extractors below report values at exactly those centres and return exactly `n_frames` values.

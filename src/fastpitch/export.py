@@ -2,8 +2,11 @@
 
 acoustic.onnx: inputs text (B, N) int64 symbol ids, text_lens (B,), speaker (B,) int64, and the float controls
 pace, pitch_shift (semitones), pitch_range, energy, each (B, N): one value per symbol, so that speech markup
-can slow or raise one span (voices exported before took one number each; the runtime still reads them); outputs mel (B, n_mels, T), mel_lens (B,),
-durations (B, N) frames and pitch (B, N) Hz. Batch, text length and mel length are dynamic.
+can slow or raise one span (voices exported before took one number each; the runtime still reads them); then
+given_durations (frames), given_pitch (Hz) and given_energy (log energy), each (B, N): a prosody document's
+values, used as they are, NaN where the model predicts (exports before prosody documents lack them and the
+symbol_energy output). Outputs mel (B, n_mels, T), mel_lens (B,), durations (B, N) frames, pitch (B, N) Hz and
+symbol_energy (B, N). Batch, text length and mel length are dynamic.
 acoustic-single.onnx: the same interface for B = 1 without padding: no mask is multiplied in, which spares
 ONNX Runtime a layout change around every feed-forward (each of its convolution pairs then stays in the
 blocked NCHWc layout) and makes a single sentence, the common call, about a tenth faster.
@@ -69,7 +72,19 @@ class AcousticGraph(nn.Module):
         self.model = model
         self.padded = padded
 
-    def forward(self, text, text_lens, speaker, pace, pitch_shift, pitch_range, energy):  # type: ignore[no-untyped-def]
+    def forward(  # type: ignore[no-untyped-def]
+        self,
+        text,
+        text_lens,
+        speaker,
+        pace,
+        pitch_shift,
+        pitch_range,
+        energy,
+        given_durations,
+        given_pitch,
+        given_energy,
+    ):
         out = self.model.infer(
             text,
             text_lens,
@@ -78,8 +93,12 @@ class AcousticGraph(nn.Module):
             pitch_shift=pitch_shift,
             pitch_range=pitch_range,
             energy=energy,
+            durations=given_durations,
+            pitch=given_pitch,
+            energies=given_energy,
             padded=self.padded,
         )
+        out["symbol_energy"] = out.pop("energy")  # an output may not share the `energy` input's name
         return tuple(out[name] for name in ACOUSTIC_OUTPUTS)
 
 
@@ -227,7 +246,16 @@ def _acoustic_example(n_symbols: int, n_speakers: int, batch: int, length: int, 
         base + spread * torch.rand((batch, length), generator=gen)
         for base, spread in ((0.9, 0.2), (-1.0, 2.0), (0.9, 0.2), (0.9, 0.2))
     ]
-    return (text, lens, speaker, *controls)
+    # Given values (a prosody document) for about half the symbols, NaN (predict) for the others.
+    given = [
+        torch.where(
+            torch.rand((batch, length), generator=gen) < 0.5,
+            scale * torch.rand((batch, length), generator=gen) + base,
+            torch.nan,
+        )
+        for base, scale in ((1.0, 8.0), (120.0, 100.0), (-1.0, 2.0))
+    ]
+    return (text, lens, speaker, *controls, *given)
 
 
 def export_acoustic(
@@ -253,6 +281,7 @@ def export_acoustic(
         "mel_lens": {0: "batch"},
         "durations": {0: "batch", 1: "symbols"},
         "pitch": {0: "batch", 1: "symbols"},
+        "symbol_energy": {0: "batch", 1: "symbols"},
     }
     batch = 2 if padded else 1
     example = _acoustic_example(cfg.n_symbols, cfg.n_speakers, batch=batch, length=24, seed=0)
@@ -274,19 +303,20 @@ def verify_acoustic(model: nn.Module, path: str | Path, padded: bool = True) -> 
     session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
     worst = 0.0
     for seed, controls in ((1, (1.0, 0.0, 1.0, 1.0)), (2, (1.3, 2.0, 0.5, 0.8))):
-        text, lens, speaker, *_ = _acoustic_example(
+        text, lens, speaker, *_, durations, pitch, energies = _acoustic_example(
             cfg.n_symbols, cfg.n_speakers, batch=3 if padded else 1, length=37, seed=seed
         )
+        # The first set predicts everything (plain text), the second takes given values for some symbols.
+        given = [torch.full_like(v, torch.nan) if seed == 1 else v for v in (durations, pitch, energies)]
         # The second set changes from the middle of each sequence on, as an SSML span would.
         half = (torch.arange(text.size(1)) >= text.size(1) // 2).float()[None].expand(text.shape)
         values = [
             v + (v - d) * half * (seed - 1) for v, d in zip(controls, (1.0, 0.0, 1.0, 1.0), strict=True)
         ]
         with torch.inference_mode():
-            ref = AcousticGraph(model)(text, lens, speaker, *values)
-        feed = {
-            name: t.numpy() for name, t in zip(ACOUSTIC_INPUTS, (text, lens, speaker, *values), strict=True)
-        }
+            ref = AcousticGraph(model)(text, lens, speaker, *values, *given)
+        inputs = (text, lens, speaker, *values, *given)
+        feed = {name: t.numpy() for name, t in zip(ACOUSTIC_INPUTS, inputs, strict=True)}
         got = session.run(list(ACOUSTIC_OUTPUTS), feed)
         if not np.array_equal(ref[2].numpy(), got[2]):
             raise ExportError(

@@ -24,6 +24,7 @@ from fastpitch.allocator import reuse_freed_memory
 from fastpitch.runtime.pipeline import (
     AcousticOutput,
     Controls,
+    GivenValues,
     SpeechEngine,
     SymbolControls,
     SynthesisResult,
@@ -86,7 +87,11 @@ class Synthesizer(SpeechEngine):
         return cls(loaded, device, threads, max_chars, lexicon)
 
     def _acoustic(
-        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
+        self,
+        ids: list[list[int]],
+        speaker: int | Sequence[int],
+        controls: Controls | SymbolControls,
+        given: GivenValues | None = None,
     ) -> list[AcousticOutput]:
         text, lens = pad_ids(ids)
         speakers = np.broadcast_to(np.asarray(speaker, dtype=np.int64), (len(ids),))
@@ -103,6 +108,16 @@ class Synthesizer(SpeechEngine):
                 controls.pitch_range,
                 controls.energy,
             )
+        fixed = {}
+        if given is not None:
+            fixed = {
+                name: torch.from_numpy(values).to(self.device)
+                for name, values in (
+                    ("durations", given.durations),
+                    ("pitch", given.pitch),
+                    ("energies", given.energy),
+                )
+            }
         with torch.inference_mode():
             out = self.model.infer(
                 torch.from_numpy(text).to(self.device),
@@ -113,13 +128,20 @@ class Synthesizer(SpeechEngine):
                 pitch_range=rng,
                 energy=energy,
                 padded=len(ids) > 1,
+                **fixed,
             )
             mel = out["mel"].float().cpu().numpy()
             mel_lens = out["mel_lens"].cpu().numpy()
             durations = out["durations"].cpu().numpy()
             pitch = out["pitch"].float().cpu().numpy()
+            energy = out["energy"].float().cpu().numpy() if self.voice.model.energy_conditioning else None
         return [
-            AcousticOutput(mel[i, :, : mel_lens[i]], durations[i, :n], pitch[i, :n])
+            AcousticOutput(
+                mel[i, :, : mel_lens[i]],
+                durations[i, :n],
+                pitch[i, :n],
+                energy=None if energy is None else energy[i, :n],
+            )
             for i, n in enumerate(lens)
         ]
 

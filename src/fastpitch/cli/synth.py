@@ -102,8 +102,22 @@ def say_command(
         None, "--timestamps", help="Also write word timestamps: .json (words, marks), .srt or .vtt."
     ),
     phones: bool = typer.Option(False, "--phones", help="Add every phone's times to the .json timestamps."),
+    save_prosody: Path | None = typer.Option(
+        None,
+        "--save-prosody",
+        help="Also write how it was said (every symbol's duration, pitch, energy) as JSON.",
+    ),
+    prosody: Path | None = typer.Option(
+        None, "--prosody", help="Speak a prosody JSON (from --save-prosody, maybe edited) instead of text."
+    ),
+    like: Path | None = typer.Option(
+        None,
+        "--like",
+        help="A recording of the text: speak with its timing and melody (any voice, any rate).",
+    ),
 ) -> None:
-    """Speak text (or SSML) into an audio file; long text is split into sentences and joined with pauses."""
+    """Speak text (or SSML) into an audio file; long text is split into sentences and joined with pauses.
+    With --prosody, speak a prosody document; with --like, say the text like a recording of it."""
     from fastpitch.audio import AUDIO_FORMATS, save_audio
     from fastpitch.runtime.subtitles import TIMESTAMP_FORMATS, write_timestamps
 
@@ -115,18 +129,39 @@ def say_command(
         raise FastPitchError(
             f"unsupported timestamps format {timestamps.suffix!r}; use one of {', '.join(TIMESTAMP_FORMATS)}"
         )
-    content = _read_text(text, text_file)
+    document = None
+    if prosody is not None:
+        from fastpitch.runtime.prosody import Prosody
+
+        if text is not None or text_file is not None or like is not None:
+            raise FastPitchError("--prosody holds its own text: give no text, --text-file or --like with it")
+        document = Prosody.load(prosody)
+        content = None
+    else:
+        content = _read_text(text, text_file)
     tts = _synthesizer(voice, engine, vocoder, threads, max_chars, lexicon)
     controls = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
     with console.status("speaking"):
-        if timestamps is None:
+        if like is not None:
+            from fastpitch.audio import load_audio
+
+            recording, rate = load_audio(like)
+            document = tts.like(content, recording, rate, speaker=speaker, ssml=ssml)
+        if document is not None:
+            result = tts.synthesize_detailed(prosody=document)
+        elif timestamps is None and save_prosody is None:
+            result = None
             audio, sr = tts.synthesize(content, speaker=speaker, ssml=ssml, **controls)
         else:
             result = tts.synthesize_detailed(content, speaker=speaker, ssml=ssml, **controls)
+        if result is not None:
             audio, sr = result.audio, result.sample_rate
     save_audio(out, audio, sr)
     console.print(f"wrote {out} ({len(audio) / sr:.2f} s at {sr} Hz)", highlight=False)
-    if timestamps is not None:
+    if save_prosody is not None and result is not None and result.prosody is not None:
+        result.prosody.save(save_prosody)
+        console.print(f"wrote {save_prosody} ({len(result.symbols)} symbols)", highlight=False)
+    if timestamps is not None and result is not None:
         write_timestamps(timestamps, result, phones)
         console.print(f"wrote {timestamps} ({len(result.words)} words)", highlight=False)
 
@@ -312,6 +347,31 @@ def bench_synth_command(
             stand_in=stand_in,
         )
     atomic_write_json(out, result)
+    print(json.dumps(result, indent=2))
+
+
+@bench_app.command("prosody")
+def bench_prosody_command(
+    voice: Path | None = typer.Option(None, "--voice", help=VOICE_HELP),
+    dataset: Path | None = typer.Option(
+        None,
+        "--dataset",
+        help="A corpus with timings/ (fastpitch corpus synth ... --voices festival:cmu_us_slt_arctic_hts): "
+        "scores speaking its held-out recordings' texts like them.",
+    ),
+    limit: int = typer.Option(20, "--limit", help="Held-out recordings used at most."),
+    out: Path = typer.Option(Path("bench-results/prosody.json"), "--out", help="Where to write the JSON."),
+) -> None:
+    """Prosody documents: round trip (identical samples), one word edited (its span and F0, the others'),
+    bad documents refused, and prosody transfer against recordings."""
+    from fastpitch.bench.prosody import bench_prosody
+
+    with console.status("benchmarking prosody"):
+        result = bench_prosody(voice, dataset, limit)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = out.with_name(f".{out.name}.tmp")
+    tmp.write_text(json.dumps(result, indent=2) + "\n")
+    os.replace(tmp, out)
     print(json.dumps(result, indent=2))
 
 

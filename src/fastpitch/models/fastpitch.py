@@ -266,6 +266,7 @@ class FastPitch(nn.Module):
         energy: float = 1.0,
         durations: torch.Tensor | None = None,
         pitch: torch.Tensor | None = None,
+        energies: torch.Tensor | None = None,
         padded: bool = True,
     ) -> dict[str, torch.Tensor]:
         """Synthesize mels from symbol ids (B, N) and lengths (B,).
@@ -273,10 +274,13 @@ class FastPitch(nn.Module):
         Each control is a number or a (B, N) tensor with one value per symbol (speech markup's spans).
         pace > 1 speaks faster (2.0 halves the length); pitch_shift is in semitones; pitch_range scales the
         distance from the speaker's mean pitch (0 flattens the melody); energy scales the predicted loudness
-        contour (1.0 = as predicted). `durations` (B, N) frames and `pitch` (B, N) Hz replace the
-        predictions (as returned by an earlier call, possibly edited). `padded=False` is for a batch of one
-        unpadded sequence: the transformers then skip every mask (the same numbers, fewer operations). Returns
-        mel (B, n_mels, T), mel_lens (B,), durations (B, N) in frames, pitch (B, N) in Hz, all after the controls.
+        contour (1.0 = as predicted). `durations` (B, N) frames, `pitch` (B, N) Hz and `energies` (B, N) log
+        energy are values to use as they are (a prosody document, possibly edited): NaN where the model should
+        predict; the controls apply to the predicted values only, so feeding back what a call returned gives
+        the same mel. `padded=False` is for a batch of one unpadded sequence: the transformers then skip
+        every mask (the same numbers, fewer operations). Returns mel (B, n_mels, T), mel_lens (B,), durations
+        (B, N) in frames, pitch (B, N) in Hz and energy (B, N) (log energy; zeros without energy
+        conditioning), all after the controls.
         """
         if not torch.jit.is_tracing() and not (
             bool((torch.as_tensor(pace) > 0).all())
@@ -293,22 +297,29 @@ class FastPitch(nn.Module):
         speaker = self._speaker(speaker, text.size(0), text.device)
         _, h = self._encode(text, text_mask if padded else None, speaker)
 
-        if durations is None:
-            durations = (torch.exp(self.duration_predictor(h, text_mask)) - 1).clamp(0, MAX_DURATION)
+        predicted = (torch.exp(self.duration_predictor(h, text_mask)) - 1).clamp(0, MAX_DURATION)
+        frames = predicted * fmask / pace
+        if durations is not None:
+            frames = _given(durations, frames) * fmask
         # Round the cumulative durations, not each one: the total stays round(sum / pace).
-        ends = torch.round(torch.cumsum(durations.float() * fmask / pace, dim=1)).clamp(min=1)
+        ends = torch.round(torch.cumsum(frames, dim=1)).clamp(min=1)
         dur = (ends - torch.cat([torch.zeros_like(ends[:, :1]), ends[:, :-1]], dim=1)).long()
 
         mean, std = self.pitch_mean[speaker][:, None], self.pitch_std[speaker][:, None]
-        hz = self.pitch_predictor(h, text_mask) * std + mean if pitch is None else pitch.float()
+        hz = self.pitch_predictor(h, text_mask) * std + mean
         hz = (mean + (hz - mean) * pitch_range) * (2.0 ** (pitch_shift / 12.0))
+        if pitch is not None:
+            hz = _given(pitch, hz)
         g = h + self.pitch_embedding((hz - mean) / std, text_mask)
 
+        e = torch.zeros_like(hz)
         if self.energy_predictor is not None:
             # Energy targets are log frame norms (`fastpitch.audio.frame_energy`): scaling is an offset.
             # A tensor log keeps `energy` an input of the exported ONNX graph (a float log would fold it).
             log_energy = torch.log(torch.as_tensor(energy, dtype=g.dtype, device=g.device))
             e = self.energy_predictor(g, text_mask) + log_energy
+            if energies is not None:
+                e = _given(energies, e)
             g = g + self.energy_embedding(e, text_mask)
 
         mel_lens = dur.sum(dim=1)
@@ -319,4 +330,10 @@ class FastPitch(nn.Module):
             mel = self.proj(self.decoder(frames, mel_mask)).transpose(1, 2) * mel_mask[:, None, :]
         else:
             mel = self.proj(self.decoder(frames, None)).transpose(1, 2)
-        return {"mel": mel, "mel_lens": mel_lens, "durations": dur, "pitch": hz * fmask}
+        return {"mel": mel, "mel_lens": mel_lens, "durations": dur, "pitch": hz * fmask, "energy": e * fmask}
+
+
+def _given(values: torch.Tensor, predicted: torch.Tensor) -> torch.Tensor:
+    """`values` where they are numbers, `predicted` where they are NaN (a prosody document's gaps)."""
+    values = values.to(predicted.dtype)
+    return torch.where(torch.isnan(values), predicted, values)

@@ -6,6 +6,17 @@
 from __future__ import annotations
 
 from fastpitch.runtime.pipeline import Controls, SpeechEngine, SynthesisError, SynthesisResult
+from fastpitch.runtime.prosody import Prosody, ProsodyError
 from fastpitch.runtime.synthesizer import OnnxSynthesizer
+from fastpitch.runtime.transfer import TransferError
 
-__all__ = ["Controls", "OnnxSynthesizer", "SpeechEngine", "SynthesisError", "SynthesisResult"]
+__all__ = [
+    "Controls",
+    "OnnxSynthesizer",
+    "Prosody",
+    "ProsodyError",
+    "SpeechEngine",
+    "SynthesisError",
+    "SynthesisResult",
+    "TransferError",
+]

@@ -18,6 +18,7 @@ backends report the same times.
 from __future__ import annotations
 
 import abc
+import difflib
 import itertools
 import math
 import re
@@ -29,6 +30,14 @@ import numpy as np
 
 from fastpitch.audio import LOG_CLAMP
 from fastpitch.errors import FastPitchError
+from fastpitch.runtime.prosody import (
+    Prosody,
+    ProsodyError,
+    SentenceProsody,
+    SymbolProsody,
+    float32_value,
+    symbol_table_id,
+)
 from fastpitch.text import LexiconSource, Style, TextError, TextFrontend, Utterance
 from fastpitch.text.markup import has_braces, is_ssml
 from fastpitch.text.pronounce import LEXICON_FILE
@@ -48,6 +57,7 @@ SENTENCE_PAUSE = 0.25  # a sentence without final punctuation
 WORD_PAUSE = 0.05  # a long sentence cut at a word boundary
 PARAGRAPH_PAUSE = 0.60
 SILENT_SYMBOLS = frozenset((PAD, WORD_BOUNDARY, *PAUSES))
+SILENT_PEAK = 1e-3  # a recording whose samples all stay below this (-60 dBFS) holds no speech
 SILENCE_DBFS = -50.0  # a frame whose RMS is below this is silence (timestamps and breaks)
 _PARAGRAPHS = re.compile(r"\n\s*\n")
 _CLOSERS = "\"'”’)]}»"
@@ -107,6 +117,20 @@ class SymbolControls:
         return Controls(*values)
 
 
+@dataclass
+class GivenValues:
+    """Values a prosody document fixes for a padded batch, each (B, N) float32, NaN where the model predicts:
+    durations in frames, pitch in Hz, energy as the model's log energy."""
+
+    durations: np.ndarray
+    pitch: np.ndarray
+    energy: np.ndarray
+
+    @classmethod
+    def empty(cls, shape: tuple[int, int]) -> GivenValues:
+        return cls(*(np.full(shape, np.nan, np.float32) for _ in range(3)))
+
+
 def symbol_controls(controls: Controls | SymbolControls, shape: tuple[int, int]) -> SymbolControls:
     """Per-symbol arrays of `shape` from scalar controls (or the arrays themselves)."""
     return controls if isinstance(controls, SymbolControls) else SymbolControls.uniform(controls, shape)
@@ -139,6 +163,7 @@ class Piece:
     speaker: int | None = None  # from markup; None: the caller's
     fixed: bool = False  # the pause is a <break>: its length does not follow the pace
     trim_lead: bool = False  # follows a <break>: its leading silence is cut, so the break is what was asked
+    given: SentenceProsody | None = None  # values from a prosody document
 
 
 @dataclass
@@ -149,6 +174,8 @@ class AcousticOutput:
     durations: np.ndarray  # (N,) frames per input symbol
     pitch: np.ndarray  # (N,) Hz per input symbol, after shift and range
     words: list[tuple[int, int]] | None = None  # each word's frames as heard (`word_bounds`)
+    energy: np.ndarray | None = None  # (N,) log energy per input symbol (None: the voice has no energy)
+    model_durations: np.ndarray | None = None  # the durations the model used, where a break trimmed them
 
 
 @dataclass
@@ -170,6 +197,7 @@ class SynthesisResult:
     words: list[Timestamp] = field(default_factory=list)
     phones: list[Timestamp] = field(default_factory=list)
     marks: list[Timestamp] = field(default_factory=list)
+    prosody: Prosody | None = None  # every symbol's duration, pitch and energy, to edit and replay
 
     @property
     def seconds(self) -> float:
@@ -276,6 +304,36 @@ def word_bounds(
     return bounds
 
 
+def symbol_difference(expected: list[str], found: list[str]) -> str:
+    """The first place where a document's symbols differ from the text's, in words."""
+    for op, a, _, c, _ in difflib.SequenceMatcher(None, expected, found, autojunk=False).get_opcodes():
+        if op == "delete":
+            return f"symbol {c + 1} of the text ({expected[a]!r}) is missing from the document"
+        if op == "insert":
+            return (
+                f"symbol {c + 1} of the document ({found[c]!r}) is extra: the text has no such symbol there"
+            )
+        if op == "replace":
+            return f"symbol {c + 1} is {found[c]!r} in the document but {expected[a]!r} in the text"
+    return "the symbols differ from the text's"
+
+
+def given_values(pieces: Sequence[Piece]) -> GivenValues | None:
+    """The (B, N) values the pieces' prosody documents give (NaN: predict), or None if none gives any."""
+    if all(p.given is None for p in pieces):
+        return None
+    given = GivenValues.empty((len(pieces), max(len(p.ids) for p in pieces)))
+    for row, piece in enumerate(pieces):
+        if piece.given is None:
+            continue
+        n = len(piece.given.symbols)
+        for name in ("frames", "pitch", "energy"):
+            target = given.durations if name == "frames" else getattr(given, name)
+            values = [getattr(sp, name) for sp in piece.given.symbols]
+            target[row, :n] = [np.nan if v is None else v for v in values]
+    return given
+
+
 def pad_ids(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     """Symbol-id sequences as a zero-padded int64 batch (B, N) and their lengths (B,)."""
     lens = np.array([len(x) for x in ids], dtype=np.int64)
@@ -315,10 +373,15 @@ class SpeechEngine(abc.ABC):
 
     @abc.abstractmethod
     def _acoustic(
-        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
+        self,
+        ids: list[list[int]],
+        speaker: int | Sequence[int],
+        controls: Controls | SymbolControls,
+        given: GivenValues | None = None,
     ) -> list[AcousticOutput]:
-        """Mel, durations and pitch for each symbol-id sequence; `speaker` is one for all or one per sequence,
-        `controls` scalars or (B, N) arrays over the padded batch (`symbol_controls`)."""
+        """Mel, durations, pitch and energy for each symbol-id sequence; `speaker` is one for all or one per
+        sequence, `controls` scalars or (B, N) arrays over the padded batch (`symbol_controls`), `given` the
+        values a prosody document fixes (None: predict everything)."""
 
     @abc.abstractmethod
     def _vocode(self, mel: np.ndarray) -> np.ndarray:
@@ -328,6 +391,25 @@ class SpeechEngine(abc.ABC):
 
     def synthesize(
         self,
+        text: str | None = None,
+        speaker: str | int | None = None,
+        pace: float = 1.0,
+        pitch_shift: float = 0.0,
+        pitch_range: float = 1.0,
+        energy: float = 1.0,
+        ssml: bool | None = None,
+        prosody: Prosody | dict | None = None,
+    ) -> tuple[np.ndarray, int]:
+        """Float32 audio (nominally within [-1, 1]) and its sample rate, for text of any length, or for a
+        prosody document (`analyze`, possibly edited: its text, speaker and settings, every value it gives)."""
+        if prosody is not None:
+            return self.synthesize_detailed(prosody=prosody).audio, self.sample_rate
+        controls = Controls(pace, pitch_shift, pitch_range, energy)
+        result = self._synthesize_all([self._text(text)], self.speaker_id(speaker), controls, False, ssml)[0]
+        return result.audio, self.sample_rate
+
+    def analyze(
+        self,
         text: str,
         speaker: str | int | None = None,
         pace: float = 1.0,
@@ -335,11 +417,14 @@ class SpeechEngine(abc.ABC):
         pitch_range: float = 1.0,
         energy: float = 1.0,
         ssml: bool | None = None,
-    ) -> tuple[np.ndarray, int]:
-        """Float32 audio (nominally within [-1, 1]) and its sample rate, for text of any length."""
-        controls = Controls(pace, pitch_shift, pitch_range, energy)
-        result = self._synthesize_all([text], self.speaker_id(speaker), controls, False, ssml)[0]
-        return result.audio, self.sample_rate
+    ) -> Prosody:
+        """How the voice says `text`: every symbol's duration, pitch and energy, to edit and pass back to
+        `synthesize(prosody=...)`, which then gives the same audio as `synthesize(text, ...)` unless edited."""
+        prosody = self.synthesize_detailed(
+            text, speaker, pace, pitch_shift, pitch_range, energy, ssml
+        ).prosody
+        assert prosody is not None
+        return prosody
 
     def synthesize_batch(
         self,
@@ -356,20 +441,74 @@ class SpeechEngine(abc.ABC):
         results = self._synthesize_all(list(texts), self.speaker_id(speaker), controls, False, ssml)
         return [r.audio for r in results]
 
-    def synthesize_detailed(
+    def like(
         self,
         text: str,
+        audio: np.ndarray,
+        sample_rate: int,
+        speaker: str | int | None = None,
+        ssml: bool | None = None,
+        passes: int = 3,
+    ) -> Prosody:
+        """The prosody of `text` said like `audio`, a recording of it (any voice): its durations and its
+        melody moved into this voice's pitch (`fastpitch.runtime.transfer`); pass it to
+        `synthesize(prosody=...)`. Raises `TransferError` when the recording cannot be aligned to the text."""
+        from fastpitch.audio import extract_f0, mel_spectrogram_numpy, resample
+        from fastpitch.runtime import transfer
+
+        cfg = self.voice.audio  # type: ignore[attr-defined]
+        wav = np.asarray(audio, np.float32).reshape(-1)
+        if sample_rate != cfg.sample_rate:
+            wav = resample(wav, sample_rate, cfg.sample_rate).astype(np.float32)
+        if not np.any(np.abs(wav) > SILENT_PEAK):
+            raise transfer.TransferError("the recording is silent: there is nothing to align to the text")
+        recording = mel_spectrogram_numpy(wav, cfg)
+        if recording.shape[1] < 2:
+            raise transfer.TransferError("the recording is too short to align")
+        result = self.synthesize_detailed(text, speaker, ssml=ssml)
+        doc = result.prosody
+        assert doc is not None
+        predicted = int(transfer.symbol_frames(doc).sum())
+        if predicted != result.mel.shape[1]:
+            raise transfer.TransferError("speaking like a recording does not take texts with SSML breaks")
+        transfer.check_lengths(predicted, recording.shape[1], cfg.hop_length / cfg.sample_rate)
+        for left in range(max(passes, 1), 0, -1):
+            before = transfer.symbol_frames(doc)
+            frames, cost = transfer.aligned_frames(result.mel, recording, before)
+            transfer.check_alignment(doc, frames, cost)
+            doc = transfer.with_frames(doc, frames)
+            if left == 1 or np.array_equal(frames, before):  # settled: reading with them aligns to them again
+                break
+            # The voice's reading with these durations, closer to the recording, to align again.
+            result = self.synthesize_detailed(prosody=doc)
+        f0, voiced = extract_f0(wav, cfg)
+        return transfer.with_melody(doc, f0, voiced, self.mean_pitch(self.speaker_id(doc.speaker)))
+
+    def synthesize_detailed(
+        self,
+        text: str | None = None,
         speaker: str | int | None = None,
         pace: float = 1.0,
         pitch_shift: float = 0.0,
         pitch_range: float = 1.0,
         energy: float = 1.0,
         ssml: bool | None = None,
+        prosody: Prosody | dict | None = None,
     ) -> SynthesisResult:
-        """Audio with its mel, per-frame pitch contour (Hz), symbols and their durations, and the timestamps
-        of every word, phone and SSML mark."""
+        """Audio with its mel, per-frame pitch contour (Hz), symbols and their durations, the timestamps
+        of every word, phone and SSML mark, and the prosody document; from text or from a prosody document."""
+        if prosody is not None:
+            if text is not None:
+                raise SynthesisError(
+                    "give either text or a prosody document (which holds its text), not both"
+                )
+            doc = prosody if isinstance(prosody, Prosody) else Prosody.from_dict(prosody)
+            pieces = self._document_pieces(doc)
+            controls = Controls(**doc.settings)
+            speaker_id = self.speaker_id(doc.speaker)
+            return self._run_pieces(pieces, [doc.text], speaker_id, controls, True, doc.ssml)[0]
         controls = Controls(pace, pitch_shift, pitch_range, energy)
-        return self._synthesize_all([text], self.speaker_id(speaker), controls, True, ssml)[0]
+        return self._synthesize_all([self._text(text)], self.speaker_id(speaker), controls, True, ssml)[0]
 
     def stream(
         self,
@@ -466,6 +605,93 @@ class SpeechEngine(abc.ABC):
             raise SynthesisError("nothing to say: the text has no letters, digits or words")
         if gap:
             yield np.zeros(self._silence_frames(gap, controls) * self.hop_length, np.float32)
+
+    def _text(self, text: str | None) -> str:
+        if text is None:
+            raise SynthesisError("no text to speak (give text, or a prosody document)")
+        return text
+
+    def _document(
+        self,
+        text: str,
+        ssml: bool,
+        speaker: int,
+        controls: Controls,
+        pieces: list[Piece],
+        outputs: list[AcousticOutput],
+    ) -> Prosody:
+        """The prosody document of one text's synthesized pieces: the values the model used, exactly."""
+        sentences = []
+        for piece, out in zip(pieces, outputs, strict=True):
+            durations = out.durations if out.model_durations is None else out.model_durations
+            word_of: list[int | None] = [None] * len(piece.symbols)
+            for k, (_, a, b) in enumerate(piece.words):
+                word_of[a:b] = [k] * (b - a)
+            symbols = [
+                SymbolProsody(
+                    symbol,
+                    word_of[i],
+                    int(durations[i]),
+                    None if symbol in SILENT_SYMBOLS else float32_value(out.pitch[i]),
+                    None if out.energy is None else float32_value(out.energy[i]),
+                )
+                for i, symbol in enumerate(piece.symbols)
+            ]
+            words = [w for w, _, _ in piece.words]
+            sentences.append(
+                SentenceProsody(piece.sentence, words, symbols, self._gap_frames(piece, out, controls))
+            )
+        table = self.frontend.symbols  # type: ignore[attr-defined]
+        return Prosody(
+            text=text,
+            voice=str(getattr(getattr(self, "voice", None), "name", "")),
+            symbol_table=symbol_table_id(table.version, list(table.symbols)),
+            sample_rate=self.sample_rate,
+            hop_length=self.hop_length,
+            sentences=sentences,
+            speaker=self.speakers[speaker],
+            ssml=ssml,
+            settings={
+                "pace": controls.pace,
+                "pitch_shift": controls.pitch_shift,
+                "pitch_range": controls.pitch_range,
+                "energy": controls.energy,
+            },
+        )
+
+    def _document_pieces(self, doc: Prosody) -> list[Piece]:
+        """The pieces of a prosody document's text, each carrying its sentence's values; refused where the
+        document was made for another symbol table or frame rate, or its symbols are not the text's."""
+        table = self.frontend.symbols  # type: ignore[attr-defined]
+        own = symbol_table_id(table.version, list(table.symbols))
+        if doc.symbol_table != own:
+            raise ProsodyError(
+                f"the prosody document was made for symbol table {doc.symbol_table!r} (voice {doc.voice!r}); "
+                f"this voice uses {own!r}"
+            )
+        if (doc.sample_rate, doc.hop_length) != (self.sample_rate, self.hop_length):
+            raise ProsodyError(
+                f"the prosody document counts frames of {doc.hop_length} samples at {doc.sample_rate} Hz; "
+                f"this voice's are {self.hop_length} at {self.sample_rate} Hz"
+            )
+        for k, sentence in enumerate(doc.sentences, 1):
+            for i, sp in enumerate(sentence.symbols, 1):
+                if sp.symbol not in table:
+                    raise ProsodyError(
+                        f"sentence {k}, symbol {i}: 'symbol' {sp.symbol!r} is not in this voice's symbol table"
+                    )
+        pieces = list(self._speakable_pieces(self._plan([doc.text], doc.ssml), [doc.text]))
+        if len(pieces) != len(doc.sentences):
+            raise ProsodyError(
+                f"the prosody document has {len(doc.sentences)} sentences but its text makes {len(pieces)}: "
+                "sentences are missing or extra"
+            )
+        for k, (piece, sentence) in enumerate(zip(pieces, doc.sentences, strict=True), 1):
+            symbols = [sp.symbol for sp in sentence.symbols]
+            if symbols != piece.symbols:
+                raise ProsodyError(f"sentence {k}: {symbol_difference(piece.symbols, symbols)}")
+            piece.given = sentence
+        return pieces
 
     def speaker_id(self, speaker: str | int | None) -> int:
         """The index of a speaker given by name or index; None is the first speaker."""
@@ -656,6 +882,19 @@ class SpeechEngine(abc.ABC):
     ) -> list[SynthesisResult]:
         """Plan every piece, run them sorted by length in bounded batches, and join each text's pieces."""
         pieces = list(self._speakable_pieces(self._plan(texts, ssml), texts))
+        return self._run_pieces(pieces, texts, speaker, controls, detailed, ssml)
+
+    def _run_pieces(
+        self,
+        pieces: list[Piece],
+        texts: list[str],
+        speaker: int,
+        controls: Controls,
+        detailed: bool,
+        ssml: bool | None,
+    ) -> list[SynthesisResult]:
+        """Run planned pieces sorted by length in bounded batches and join each text's pieces; with `detailed`,
+        each result carries its prosody document."""
         audios: list[np.ndarray] = [np.empty(0, np.float32)] * len(pieces)
         outputs: list[AcousticOutput | None] = [None] * len(pieces)
         order = sorted(range(len(pieces)), key=lambda i: len(pieces[i].ids))
@@ -672,16 +911,16 @@ class SpeechEngine(abc.ABC):
         by_text: list[list[int]] = [[] for _ in texts]
         for i, piece in enumerate(pieces):
             by_text[piece.source].append(i)
-        return [
-            self._join(
-                [pieces[i] for i in mine],
-                [audios[i] for i in mine],
-                [outputs[i] for i in mine],  # type: ignore[misc]
-                controls,
-                detailed,
-            )
-            for mine in by_text
-        ]
+        results = []
+        for text, mine in zip(texts, by_text, strict=True):
+            own = [pieces[i] for i in mine]
+            outs: list[AcousticOutput] = [outputs[i] for i in mine]  # type: ignore[misc]
+            result = self._join(own, [audios[i] for i in mine], outs, controls, detailed)
+            if detailed:
+                markup = is_ssml(text) if ssml is None else bool(ssml)
+                result.prosody = self._document(text, markup, speaker, controls, own, outs)
+            results.append(result)
+        return results
 
     def _batches(self, order: list[int], lengths: list[int]) -> Iterator[list[int]]:
         """Consecutive runs of `order` (ascending length) within `batch_size` and `batch_symbols` padded symbols."""
@@ -697,18 +936,20 @@ class SpeechEngine(abc.ABC):
             yield batch
 
     def _run_acoustic(self, pieces: list[Piece], speaker: int, controls: Controls) -> list[AcousticOutput]:
-        """The acoustic model on pieces: the caller's controls, or per-symbol ones where markup set styles."""
+        """The acoustic model on pieces: the caller's controls, or per-symbol ones where markup set styles,
+        and the values of a prosody document where one is given."""
         speakers = [speaker if p.speaker is None else p.speaker for p in pieces]
         ids = [p.ids for p in pieces]
         one_speaker: int | list[int] = speakers[0] if len(set(speakers)) == 1 else speakers
+        given = given_values(pieces)
         if all(p.styles is None for p in pieces):
-            return self._checked_acoustic(ids, one_speaker, controls)
+            return self._checked_acoustic(ids, one_speaker, controls, given)
         shape = (len(pieces), max(len(x) for x in ids))
         arrays = SymbolControls.uniform(controls, shape)
         for row, (piece, spk) in enumerate(zip(pieces, speakers, strict=True)):
             if piece.styles is None:
                 continue
-            mean = self._mean_pitch(spk)
+            mean = self.mean_pitch(spk)
             n = len(piece.styles)
             arrays.pace[row, :n] = [controls.pace * s.pace for s in piece.styles]
             arrays.pitch_shift[row, :n] = [controls.pitch_shift + s.semitones(mean) for s in piece.styles]
@@ -718,16 +959,21 @@ class SpeechEngine(abc.ABC):
         np.clip(arrays.pitch_shift, -36.0, 36.0, out=arrays.pitch_shift)
         np.clip(arrays.pitch_range, 0.0, 20.0, out=arrays.pitch_range)
         np.clip(arrays.energy, 0.01, 20.0, out=arrays.energy)
-        return self._checked_acoustic(ids, one_speaker, arrays)
+        return self._checked_acoustic(ids, one_speaker, arrays, given)
 
-    def _mean_pitch(self, speaker: int) -> float:
+    def mean_pitch(self, speaker: int) -> float:
+        """A speaker's mean pitch in Hz (200 where the voice does not say)."""
         means = self.pitch_means
         return float(means[speaker]) if means and 0 <= speaker < len(means) and means[speaker] > 0 else 200.0
 
     def _checked_acoustic(
-        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
+        self,
+        ids: list[list[int]],
+        speaker: int | Sequence[int],
+        controls: Controls | SymbolControls,
+        given: GivenValues | None = None,
     ) -> list[AcousticOutput]:
-        outputs = self._acoustic(ids, speaker, controls)
+        outputs = self._acoustic(ids, speaker, controls, given)
         for out in outputs:
             if not np.isfinite(out.mel).all():
                 raise SynthesisError(
@@ -765,7 +1011,7 @@ class SpeechEngine(abc.ABC):
         ends = np.cumsum(durations[:first])
         durations[:first] = np.diff(np.concatenate([[0], np.maximum(ends - lead, 0)]))
         heard = [(max(a - lead, 0), max(b - lead, 0)) for a, b in out.words]
-        trimmed = AcousticOutput(out.mel[:, lead:], durations, out.pitch, heard)
+        trimmed = AcousticOutput(out.mel[:, lead:], durations, out.pitch, heard, out.energy, out.durations)
         return trimmed, audio[lead * self.hop_length :]
 
     def _silence_frames(self, pause: float, controls: Controls) -> int:
@@ -774,6 +1020,8 @@ class SpeechEngine(abc.ABC):
     def _gap_frames(self, piece: Piece, out: AcousticOutput, controls: Controls) -> int:
         """Frames of silence after a piece. A <break> is measured from the end of the last word: the silent
         symbols the model ends the piece with count towards it."""
+        if piece.given is not None and piece.given.pause_frames is not None:
+            return piece.given.pause_frames
         if not piece.fixed:
             return self._silence_frames(piece.pause, controls)
         wanted = round(piece.pause * self.sample_rate / self.hop_length)

@@ -21,6 +21,7 @@ from fastpitch.runtime.onnx_refs import OnnxFormatError, external_data_locations
 from fastpitch.runtime.pipeline import (
     AcousticOutput,
     Controls,
+    GivenValues,
     SpeechEngine,
     SymbolControls,
     SynthesisError,
@@ -32,14 +33,31 @@ from fastpitch.text import LexiconSource
 from fastpitch.voice import GRIFFIN_LIM, Voice, VoiceError, member, read_voice
 
 # The exported graphs' interface (fastpitch.export writes them with these names).
-ACOUSTIC_INPUTS = ("text", "text_lens", "speaker", "pace", "pitch_shift", "pitch_range", "energy")
-ACOUSTIC_OUTPUTS = ("mel", "mel_lens", "durations", "pitch")
+ACOUSTIC_INPUTS = (
+    "text",
+    "text_lens",
+    "speaker",
+    "pace",
+    "pitch_shift",
+    "pitch_range",
+    "energy",
+    "given_durations",
+    "given_pitch",
+    "given_energy",
+)
+ACOUSTIC_OUTPUTS = ("mel", "mel_lens", "durations", "pitch", "symbol_energy")
+# Exports before prosody documents had neither the given values nor the energy output; they still speak text.
+LEGACY_ACOUSTIC_INPUTS = ACOUSTIC_INPUTS[:7]
+LEGACY_ACOUSTIC_OUTPUTS = ACOUSTIC_OUTPUTS[:4]
 VOCODER_INPUTS = ("mel",)
 VOCODER_OUTPUTS = ("audio",)
 
 
-def session(path: Path, threads: int | None, inputs: tuple[str, ...], what: str) -> ort.InferenceSession:
-    """An ONNX Runtime CPU session for `path`, checked to be the graph fastpitch exports."""
+def session(
+    path: Path, threads: int | None, inputs: tuple[str, ...], what: str, legacy: tuple[str, ...] = ()
+) -> ort.InferenceSession:
+    """An ONNX Runtime CPU session for `path`, checked to be the graph fastpitch exports (or an older
+    export's `legacy` interface)."""
     options = ort.SessionOptions()
     options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
     options.intra_op_num_threads = threads or 0  # 0: ONNX Runtime's choice (the physical cores)
@@ -62,7 +80,7 @@ def session(path: Path, threads: int | None, inputs: tuple[str, ...], what: str)
     except Exception as e:  # onnxruntime raises its own exception types for bad files
         raise VoiceError(f"{path} is not a loadable ONNX model: {e}") from None
     names = tuple(i.name for i in sess.get_inputs())
-    if names != inputs:
+    if names != inputs and names != legacy:
         raise VoiceError(
             f"{path} is not a fastpitch {what} export: its inputs are {names}, expected {inputs}"
         )
@@ -113,14 +131,14 @@ class OnnxSynthesizer(SpeechEngine):
         self.n_mels = voice.audio.n_mels
         self.speakers = list(voice.speakers)
         self.max_chars = max_chars
-        self.acoustic = session(
-            voice.file(voice.onnx["acoustic"]), threads, ACOUSTIC_INPUTS, "acoustic model"
-        )
+        acoustic = (ACOUSTIC_INPUTS, "acoustic model", LEGACY_ACOUSTIC_INPUTS)
+        self.acoustic = session(voice.file(voice.onnx["acoustic"]), threads, *acoustic)
         # The maskless graph for one sequence at a time (voices exported before it existed have none).
         single = voice.onnx.get("acoustic_single")
-        self.acoustic_single = (
-            session(voice.file(single), threads, ACOUSTIC_INPUTS, "acoustic model") if single else None
-        )
+        self.acoustic_single = session(voice.file(single), threads, *acoustic) if single else None
+        # Exports before prosody documents take no given values and return no energy.
+        self.takes_given = len(self.acoustic.get_inputs()) == len(ACOUSTIC_INPUTS)
+        self.energy = voice.model.energy_conditioning
         # Exports before speech markup took each control as one number; newer ones take one per symbol.
         self.per_symbol = len(self.acoustic.get_inputs()[3].shape) == 2
         self.vocoder: Any
@@ -144,7 +162,11 @@ class OnnxSynthesizer(SpeechEngine):
         return cls(read_voice(path), threads, max_chars, lexicon)
 
     def _acoustic(
-        self, ids: list[list[int]], speaker: int | Sequence[int], controls: Controls | SymbolControls
+        self,
+        ids: list[list[int]],
+        speaker: int | Sequence[int],
+        controls: Controls | SymbolControls,
+        given: GivenValues | None = None,
     ) -> list[AcousticOutput]:
         text, lens = pad_ids(ids)
         feed = {
@@ -163,12 +185,31 @@ class OnnxSynthesizer(SpeechEngine):
                     f"run `fastpitch export {self.voice.path}` again"
                 )
             values = (scalar.pace, scalar.pitch_shift, scalar.pitch_range, scalar.energy)
-        for name, value in zip(ACOUSTIC_INPUTS[3:], values, strict=True):
+        for name, value in zip(ACOUSTIC_INPUTS[3:7], values, strict=True):
             feed[name] = np.asarray(value, dtype=np.float32)
+        outputs = LEGACY_ACOUSTIC_OUTPUTS
+        if self.takes_given:
+            given = given if given is not None else GivenValues.empty(text.shape)
+            feed |= {
+                "given_durations": given.durations,
+                "given_pitch": given.pitch,
+                "given_energy": given.energy,
+            }
+            outputs = ACOUSTIC_OUTPUTS
+        elif given is not None:
+            raise SynthesisError(
+                f"this voice's ONNX export predates prosody documents; run `fastpitch export {self.voice.path}` again"
+            )
         graph = self.acoustic_single if len(ids) == 1 and self.acoustic_single else self.acoustic
-        mel, mel_lens, durations, pitch = graph.run(list(ACOUSTIC_OUTPUTS), feed)
+        mel, mel_lens, durations, pitch, *rest = graph.run(list(outputs), feed)
+        energy = rest[0] if rest and self.energy else None
         return [
-            AcousticOutput(mel[i, :, : mel_lens[i]], durations[i, :n], pitch[i, :n])
+            AcousticOutput(
+                mel[i, :, : mel_lens[i]],
+                durations[i, :n],
+                pitch[i, :n],
+                energy=None if energy is None else energy[i, :n],
+            )
             for i, n in enumerate(lens)
         ]
 

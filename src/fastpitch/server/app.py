@@ -3,7 +3,10 @@
     POST /v1/audio/speech   OpenAI's API: {"model", "input", "voice", "response_format", "speed"} → audio
     GET  /api/tts           ?text=…&voice=…&speaker=…&pace=…&pitch_shift=…&pitch_range=…&format=…&stream=…
                             (&ssml=true for SSML, &timestamps=word|phone for JSON with the words' times)
-    POST /api/synthesize    JSON in; JSON out with the audio, the mel and the pitch contour (the page plots them)
+    POST /api/synthesize    JSON in; JSON out with the audio, the mel, the pitch contour (the page plots them) and
+                            the prosody document (every symbol's duration, pitch and energy; docs/prosody.md)
+    POST /api/prosody       a prosody document (maybe edited) in; the same JSON out
+    POST /api/like          text + a recording of it (base64) in; the text said like it, the same JSON out
     GET  /api/voices        loaded voices, their speakers, the formats and limits
     GET  /healthz           liveness and load; never needs the API key
     GET  /                  the web page
@@ -15,12 +18,17 @@ loop. Status codes are listed in `errors.py`.
 
 from __future__ import annotations
 
+import base64
+import binascii
 import hmac
+import io
 from collections.abc import Sequence
 from contextlib import asynccontextmanager
 from pathlib import Path
 from typing import Annotated, Protocol
 
+import numpy as np
+import soundfile as sf
 from fastapi import APIRouter, Depends, FastAPI, Query, Request
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi.responses import FileResponse, Response
@@ -29,13 +37,24 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastpitch import __version__
 from fastpitch.server.encoding import STREAMABLE, available_formats
-from fastpitch.server.errors import error_response, install_error_handlers
-from fastpitch.server.schemas import OPENAI_VOICES, SpeakRequest, SpeechRequest, TtsQuery
+from fastpitch.server.errors import ApiError, error_response, install_error_handlers
+from fastpitch.server.schemas import (
+    MAX_PROSODY_BYTES,
+    MAX_RECORDING_BASE64,
+    OPENAI_VOICES,
+    LikeRequest,
+    ProsodyRequest,
+    SpeakRequest,
+    SpeechRequest,
+    TtsQuery,
+)
 from fastpitch.server.service import Service, Settings
 from fastpitch.server.voices import Controls, Voice, VoiceSet
 
 STATIC_DIR = Path(__file__).parent / "static"
 PROTECTED_PREFIXES = ("/api/", "/v1/")
+# Paths whose bodies carry more than text (a prosody document, a recording), and the size each may reach.
+LARGE_BODIES = {"/api/prosody": MAX_PROSODY_BYTES, "/api/like": MAX_RECORDING_BASE64 + 65536}
 # The page loads only its own files: this also proves there is no CDN dependency.
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
@@ -135,7 +154,39 @@ async def tts(query: Annotated[TtsQuery, Query()], svc: ServiceDep) -> Response:
 async def synthesize(req: SpeakRequest, svc: ServiceDep) -> dict:
     """Speak `text`; the answer holds the WAV (base64), the mel spectrogram (8-bit levels) and the pitch in Hz."""
     voice, controls = _prepare(svc, req)
-    return await svc.analysis(voice, req.text, controls)
+    return await svc.analysis(voice, lambda: voice.analyze(req.text, controls))
+
+
+@router.post("/api/prosody", tags=["speech"])
+async def prosody(req: ProsodyRequest, svc: ServiceDep) -> dict:
+    """Speak a prosody document: every value it gives is used, only the values left out (null) are predicted.
+    The answer is /api/synthesize's, its prosody document complete."""
+    voice = svc.voices.get(req.voice)
+    return await svc.analysis(voice, lambda: voice.replay(req.prosody))
+
+
+@router.post("/api/like", tags=["speech"])
+async def like(req: LikeRequest, svc: ServiceDep) -> dict:
+    """Say `text` like the recording: its timing and melody (moved into the voice's pitch). 422 when the
+    recording cannot be aligned to the text. The answer is /api/synthesize's."""
+    voice = svc.voices.get(req.voice)
+    svc.check_text(req.text, "text")
+    voice.check_speaker(req.speaker)
+    audio, rate = decode_recording(req.audio_base64)
+    controls = req.controls(pace=1.0)
+    return await svc.analysis(voice, lambda: voice.like(req.text, audio, rate, controls))
+
+
+def decode_recording(data: str) -> tuple[np.ndarray, int]:
+    """Mono float32 audio and its rate from a base64 audio file; anything else is the request's fault."""
+    try:
+        raw = base64.b64decode(data, validate=True)
+        audio, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
+    except (ValueError, binascii.Error, sf.LibsndfileError, RuntimeError) as e:
+        raise ApiError(
+            422, f"audio_base64 is not a readable audio file (WAV, FLAC, OGG): {e}", "audio_base64"
+        ) from None
+    return audio.mean(axis=1), int(rate)
 
 
 @router.get("/api/voices", tags=["info"])
@@ -186,6 +237,7 @@ class RequestGuard:
             return await response(scope, receive, send)
         if scope["method"] != "POST":
             return await self.app(scope, receive, send)
+        limit = LARGE_BODIES.get(scope["path"], self.max_body_bytes)
         # Read the (small) body here, so that an oversized one is refused before it fills memory.
         body = bytearray()
         while True:
@@ -193,8 +245,8 @@ class RequestGuard:
             if message["type"] == "http.disconnect":
                 return
             body += message.get("body", b"")
-            if len(body) > self.max_body_bytes:
-                response = error_response(413, f"request body over {self.max_body_bytes} bytes")
+            if len(body) > limit:
+                response = error_response(413, f"request body over {limit} bytes")
                 return await response(scope, receive, send)
             if not message.get("more_body", False):
                 break

@@ -28,6 +28,10 @@ OPENAI_VOICES = frozenset(
 )
 
 
+MAX_RECORDING_BASE64 = 16 * 1024 * 1024  # about 12 MB of audio: minutes of speech as WAV
+MAX_PROSODY_BYTES = 8 * 1024 * 1024  # a prosody document of tens of thousands of symbols
+
+
 def _not_blank(text: str) -> str:
     if not text.strip():
         raise ValueError("text is empty")
@@ -93,6 +97,29 @@ class SpeakRequest(Controls):
     text: str = Field(description="The text to speak.")
     voice: str | None = Field(None, max_length=200, description="A loaded voice; default: the first one.")
     pace: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate: 2 is twice as fast.")
+
+    _check_text = field_validator("text")(_not_blank)
+
+
+class ProsodyRequest(BaseModel):
+    """`POST /api/prosody`: a prosody document to speak (docs/prosody.md)."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    voice: str | None = Field(None, max_length=200, description="A loaded voice; default: the first one.")
+    prosody: dict = Field(description="A prosody document, as /api/synthesize returns it (maybe edited).")
+
+
+class LikeRequest(Controls):
+    """`POST /api/like`: say `text` like a recording of it."""
+
+    model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
+
+    text: str = Field(description="The recording's transcript.")
+    voice: str | None = Field(None, max_length=200, description="A loaded voice; default: the first one.")
+    audio_base64: str = Field(
+        max_length=MAX_RECORDING_BASE64, description="The recording: a WAV, FLAC or OGG file, base64."
+    )
 
     _check_text = field_validator("text")(_not_blank)
 

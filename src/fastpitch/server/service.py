@@ -21,8 +21,10 @@ from typing import Any, Generic, TypeVar
 import numpy as np
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
+from fastpitch.audio import AudioError
 from fastpitch.errors import FastPitchError
-from fastpitch.runtime.pipeline import StreamChunk, SynthesisError
+from fastpitch.runtime.pipeline import StreamChunk, SynthesisError, SynthesisResult
+from fastpitch.runtime.prosody import ProsodyError
 from fastpitch.server.encoding import (
     STREAMABLE,
     available_formats,
@@ -140,9 +142,11 @@ class Service:
 
         return JSONResponse(await self.run(job), headers={"Cache-Control": "no-store"})
 
-    async def analysis(self, voice: Voice, text: str, controls: Controls) -> dict:
+    async def analysis(self, voice: Voice, make: Callable[[], SynthesisResult]) -> dict:
+        """What the page shows of `make()`'s result: audio, mel, pitch, words and the prosody document."""
+
         def job() -> dict:
-            result = voice.analyze(text, controls)
+            result = make()
             wav, _ = encode(result.audio, result.sample_rate, "wav")
             return {
                 "voice": voice.name,
@@ -154,6 +158,7 @@ class Service:
                 "pitch_hz": [round(float(f), 1) for f in result.pitch],
                 "words": [w.to_dict() for w in result.words],
                 "marks": [m.to_dict() for m in result.marks],
+                "prosody": result.prosody.to_dict() if result.prosody is not None else None,
             }
 
         return await self.run(job)
@@ -297,7 +302,7 @@ class WorkerStream(Generic[T]):
 def synthesis_error(e: Exception) -> ApiError:
     """Text or settings that cannot be spoken are the request's fault (422). Anything else (a missing model file,
     a bug) is the server's: logged here with its traceback, answered as a plain 500 that reveals no paths."""
-    if isinstance(e, (TextError, SynthesisError, MarkupError, PronunciationError)):
+    if isinstance(e, (TextError, SynthesisError, MarkupError, PronunciationError, ProsodyError, AudioError)):
         return ApiError(422, str(e))
     log.error("synthesis failed: %s", e, exc_info=not isinstance(e, FastPitchError))
     return ApiError(500, "internal error while synthesizing (see the server log)")

@@ -14,6 +14,7 @@ import numpy as np
 
 from fastpitch.errors import FastPitchError
 from fastpitch.runtime.pipeline import StreamChunk, SynthesisResult
+from fastpitch.runtime.prosody import Prosody
 from fastpitch.server.errors import ApiError
 
 log = logging.getLogger("fastpitch.server")
@@ -75,6 +76,15 @@ class Voice:
     def analyze(self, text: str, controls: Controls) -> SynthesisResult:
         """Audio with the mel (n_mels, T) and the per-frame pitch in Hz (0 = unvoiced) the page plots."""
         return self.synthesizer.synthesize_detailed(text, **self._kwargs(controls))
+
+    def replay(self, prosody: Prosody | dict) -> SynthesisResult:
+        """Speak a prosody document (`analyze(...).prosody`, maybe edited)."""
+        return self.synthesizer.synthesize_detailed(prosody=prosody)
+
+    def like(self, text: str, audio: np.ndarray, sample_rate: int, controls: Controls) -> SynthesisResult:
+        """Speak `text` with the timing and melody of `audio`, a recording of it."""
+        doc = self.synthesizer.like(text, audio, sample_rate, controls.speaker, controls.ssml)
+        return self.synthesizer.synthesize_detailed(prosody=doc)
 
     def stream(self, text: str, controls: Controls) -> Iterator[np.ndarray]:
         """Audio chunks, one per sentence, each as soon as it is ready."""

@@ -118,33 +118,42 @@ async function speak() {
     pitch_range: Number($("pitch_range").value),
     ssml: $("ssml").checked ? true : null,
   };
-  speakButton.disabled = true;
+  const result = await requestSpeech("/api/synthesize", request, speakButton, "Speaking…");
+  if (result?.prosody) showProsody(result.prosody, request.voice); // editor.js
+}
+
+// POST `body` to a speech endpoint (/api/synthesize, /api/prosody, /api/like) with `button` disabled meanwhile;
+// show and return the result, or show the error and return null.
+async function requestSpeech(url, body, button, busyMessage) {
+  button.disabled = true;
   document.body.dataset.state = "busy";
-  setStatus("Speaking…");
+  setStatus(busyMessage);
   const started = performance.now();
   try {
-    const response = await fetch("/api/synthesize", {
+    const response = await fetch(url, {
       method: "POST",
       headers: { "Content-Type": "application/json", ...authHeaders() },
-      body: JSON.stringify(request),
+      body: JSON.stringify(body),
     });
     if (response.status === 401) {
       askForKey("The API key is missing or wrong.");
       document.body.dataset.state = "error";
-      return;
+      return null;
     }
     if (!response.ok) {
       setStatus(await errorMessage(response), true);
       document.body.dataset.state = "error";
-      return;
+      return null;
     }
     const result = await response.json();
     showResult(result, (performance.now() - started) / 1000);
+    return result;
   } catch (err) {
     setStatus(`The request failed: ${err.message}`, true);
     document.body.dataset.state = "error";
+    return null;
   } finally {
-    speakButton.disabled = false;
+    button.disabled = false;
   }
 }
 

@@ -1,0 +1,143 @@
+"""Prosody transfer, "say it like this": a recording's timing and melody on a voice's symbols (numpy only).
+
+The timing comes from aligning the recording's mel with the voice's own rendering of the same text, frame by
+frame (DTW over per-band normalized log mels): every recording frame goes to the symbol whose synthesized frames it matches. The voice then speaks
+with those durations and the alignment is repeated, which brings its rendering closer to the recording each
+pass. (The learned aligner of training would do this from the recording alone, but a voice ships without it:
+`FastPitch.inference_state_dict` leaves it out.) The melody is each symbol's mean F0 over its voiced frames,
+moved by one ratio into the voice's pitch (the intervals are kept); symbols with no voiced frame, and all
+energies, are left to the model. `SpeechEngine.like` runs it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import replace
+
+import numpy as np
+
+from fastpitch.dtw import dtw
+from fastpitch.runtime.prosody import Prosody, ProsodyError, SentenceProsody, SymbolProsody, float32_value
+
+# A recording this much longer or shorter than the voice's own reading is not a reading of that text.
+MAX_LENGTH_RATIO = 3.0
+# How poorly the alignment may match (`aligned_frames`) before the recording is judged not to say the text.
+# Measured with the shipped voice: 0.2-0.3 for festival slt saying the text (the voice's own speaker), 0.4-0.65
+# for festival kal and espeak-ng saying it, 0.45-0.6 for slt saying another sentence, about 0.85 for noise.
+MAX_ALIGNMENT_COST = 0.7
+# Share of spoken symbols the alignment may leave without a frame before the recording is judged unaligned.
+MAX_SKIPPED = 0.25
+MAX_SECONDS = 30.0  # a longer recording is split into sentences first
+
+
+class TransferError(ProsodyError):
+    """A recording that cannot be aligned to its transcript."""
+
+
+def symbol_frames(doc: Prosody) -> np.ndarray:
+    """Frames per symbol over the whole text, each sentence's pause as one more entry after its symbols."""
+    frames: list[int] = []
+    for sentence in doc.sentences:
+        frames += [sp.frames or 0 for sp in sentence.symbols]
+        frames.append(sentence.pause_frames or 0)
+    return np.asarray(frames, np.int64)
+
+
+def normalized(mel: np.ndarray) -> np.ndarray:
+    """(T, n_mels) log mel with each band's mean and spread over the utterance removed: what stays is how the
+    spectrum moves, not the speaker's or the microphone's level and colour."""
+    return ((mel - mel.mean(axis=1, keepdims=True)) / (mel.std(axis=1, keepdims=True) + 1e-3)).T
+
+
+def aligned_frames(
+    mel: np.ndarray, recording_mel: np.ndarray, frames: np.ndarray
+) -> tuple[np.ndarray, float]:
+    """Frames per symbol in the recording, from a DTW path between the synthesized log mel (whose symbols take
+    `frames`) and the recording's; and how well they match: the mean frame distance along the path over the
+    mean distance between any two frames (see `MAX_ALIGNMENT_COST`)."""
+    x, y = normalized(mel), normalized(recording_mel)
+    path, cost = dtw(x, y)
+    xs, ys = x[:: max(len(x) // 200, 1)], y[:: max(len(y) // 200, 1)]
+    spread = np.sqrt(np.maximum((xs**2).sum(1)[:, None] + (ys**2).sum(1)[None] - 2 * xs @ ys.T, 0.0)).mean()
+    owner = np.repeat(np.arange(len(frames)), frames)
+    # Each recording frame follows the middle of the synthesized frames it is paired with.
+    sums = np.bincount(path[:, 1], path[:, 0], minlength=recording_mel.shape[1])
+    counts = np.bincount(path[:, 1], minlength=recording_mel.shape[1])
+    middle = np.clip(np.rint(sums / np.maximum(counts, 1)).astype(np.int64), 0, len(owner) - 1)
+    return np.bincount(owner[middle], minlength=len(frames)), float(cost / max(spread, 1e-6))
+
+
+def with_frames(doc: Prosody, frames: np.ndarray) -> Prosody:
+    """`doc` with new durations (as `symbol_frames` lays them out); energies are left to the model."""
+    sentences, k = [], 0
+    for sentence in doc.sentences:
+        n = len(sentence.symbols)
+        symbols = [
+            replace(sp, frames=int(f), energy=None)
+            for sp, f in zip(sentence.symbols, frames[k : k + n], strict=True)
+        ]
+        sentences.append(replace(sentence, symbols=symbols, pause_frames=int(frames[k + n])))
+        k += n + 1
+    return replace(doc, sentences=sentences)
+
+
+def with_melody(doc: Prosody, f0: np.ndarray, voiced: np.ndarray, voice_mean: float) -> Prosody:
+    """`doc` with each spoken symbol's mean F0 over its voiced recording frames, moved by one ratio so that the
+    recording's mean (in log F0) lands on `voice_mean`; None (predict) where a symbol has no voiced frame."""
+    owner = np.repeat(np.arange(len(symbol_frames(doc))), symbol_frames(doc))[: len(f0)]
+    voiced = voiced[: len(owner)] & (f0[: len(owner)] > 0)
+    if voiced.sum() < 3:
+        raise TransferError("the recording has almost no voiced frames: there is no melody to take")
+    log_f0 = np.log(f0[: len(owner)][voiced])
+    ratio = voice_mean / math.exp(float(log_f0.mean()))
+    sums = np.bincount(owner[voiced], log_f0, minlength=len(symbol_frames(doc)))
+    counts = np.bincount(owner[voiced], minlength=len(symbol_frames(doc)))
+    sentences, k = [], 0
+    for sentence in doc.sentences:
+        symbols: list[SymbolProsody] = []
+        for sp in sentence.symbols:
+            hz = None
+            if sp.word is not None and counts[k] > 0:
+                hz = float32_value(math.exp(sums[k] / counts[k]) * ratio)
+            symbols.append(replace(sp, pitch=hz))
+            k += 1
+        sentences.append(replace(sentence, symbols=symbols))
+        k += 1  # the pause
+    return replace(doc, sentences=sentences)
+
+
+def check_lengths(predicted: int, recorded: int, frame_seconds: float) -> None:
+    """Refuse, before aligning, a recording too long to align (the alignment's cost grows with the product
+    of the two lengths) or of a length that shows it does not say the text."""
+    if recorded * frame_seconds > MAX_SECONDS:
+        raise TransferError(
+            f"the recording lasts {recorded * frame_seconds:.0f} s; speaking like a recording takes at most "
+            f"{MAX_SECONDS:g} s at a time: split it (and its text) into sentences"
+        )
+    ratio = recorded / max(predicted, 1)
+    if not 1 / MAX_LENGTH_RATIO <= ratio <= MAX_LENGTH_RATIO:
+        raise TransferError(
+            f"cannot align the recording to its text: it lasts {ratio:.1f} times as long as the voice takes "
+            "to say the text (is it the right recording, or its whole transcript?)"
+        )
+
+
+def check_alignment(doc: Prosody, frames: np.ndarray, cost: float) -> None:
+    """Refuse an alignment that shows the recording does not say the text."""
+    spoken = np.array([sp.word is not None for s in doc.sentences for sp in s.symbols])
+    own = np.concatenate([frames[k : k + len(s.symbols)] for k, s in _offsets(doc)])
+    skipped = float((own[spoken] == 0).mean()) if spoken.any() else 0.0
+    if cost > MAX_ALIGNMENT_COST or skipped > MAX_SKIPPED:
+        raise TransferError(
+            f"cannot align the recording to its text: the voice's reading matches it poorly (distance {cost:.2f}, "
+            f"at most {MAX_ALIGNMENT_COST:g}; {skipped:.0%} of the phones found no sound): does it say the text?"
+        )
+
+
+def _offsets(doc: Prosody) -> list[tuple[int, SentenceProsody]]:
+    """Each sentence with the index of its first symbol in `symbol_frames(doc)`."""
+    out, k = [], 0
+    for sentence in doc.sentences:
+        out.append((k, sentence))
+        k += len(sentence.symbols) + 1
+    return out
