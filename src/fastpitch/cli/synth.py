@@ -368,10 +368,7 @@ def bench_prosody_command(
 
     with console.status("benchmarking prosody"):
         result = bench_prosody(voice, dataset, limit)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(f".{out.name}.tmp")
-    tmp.write_text(json.dumps(result, indent=2) + "\n")
-    os.replace(tmp, out)
+    atomic_write_json(out, result)
     print(json.dumps(result, indent=2))
 
 
