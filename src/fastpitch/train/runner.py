@@ -282,12 +282,12 @@ class Run:
             self.start()
             with progress:
                 while self.step < c.max_steps:
-                    if self.deadline is not None and time.monotonic() >= self.deadline:
+                    # At least one update, so that a spent budget still leaves a checkpoint to build on.
+                    if self.deadline is not None and self.step > 0 and time.monotonic() >= self.deadline:
                         log.warning(
                             "time budget spent at step %d of %d: stopping here", self.step, c.max_steps
                         )
-                        if self.step > 0:
-                            self.save(None)
+                        self.save(None)
                         break
                     stats = self.update()
                     if not stats["finite"]:
