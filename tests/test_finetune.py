@@ -120,7 +120,7 @@ def test_less_data_trains_fewer_steps_and_fewer_layers():
 
 
 def test_outliers_flags_a_clip_far_above_the_rest_and_nothing_without_a_majority():
-    from fastpitch.train.screen import outliers
+    from fastpitch.train.align import outliers
 
     scores = {f"u{i}": 0.30 + 0.01 * (i % 5) for i in range(20)}
     assert outliers(scores) == []

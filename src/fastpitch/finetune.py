@@ -6,10 +6,10 @@ An orchestrator over the pieces that exist for training from scratch; every stag
              some out;
 2. features  `data.features.prepare`;
 3. base      the base voice's acoustic model and vocoder written as a training checkpoint and a vocoder file;
-4. align     `train.acoustic.train` with everything frozen but the aligner: the shipped voices carry no aligner
-             (`inference_state_dict` drops it), and one learned from scratch would otherwise feed the decoder
-             random durations for its first hundred steps;
-5. screen    `train.screen.alignment_scores`: a transcript that does not match its audio aligns far worse than
+4. align     `train.align.train_aligner`: the shipped voices carry no aligner (`inference_state_dict` drops
+             it), and one learned from scratch inside the full training step would feed the decoder random
+             durations for its first hundred steps, so it is first trained alone;
+5. screen    `train.align.alignment_scores`: a transcript that does not match its audio aligns far worse than
              the others, and is dropped from training;
 6. acoustic  `train.acoustic.train --init-from` the aligned model, the layers the data size allows;
 7. vocoder   `train.vocoder.train_vocoder --init` the base vocoder, on the new speaker's recordings;
@@ -62,7 +62,7 @@ SECONDS_PER = {
     "corpus": 0.05,  # per clip
     "features": 0.1,  # per clip
     "base": 5.0,
-    "align": 0.9,  # per step
+    "align": 0.15,  # per step
     "screen": 0.05,  # per clip
     "acoustic": 1.3,  # per step
     "vocoder": 1.0,  # per step
@@ -232,36 +232,29 @@ def _base_checkpoints(base: Path | None, work: Path, plan: FinetunePlan) -> tupl
     return acoustic, vocoder, {"path": str(voice.path), "name": voice.name, "speakers": voice.speakers}
 
 
-def _acoustic_config(base_ckpt: Path, plan: FinetunePlan, align_only: bool, steps: int) -> Any:
-    """The training config of the aligner warm-up (`align_only`) or of the adaptation proper."""
+def _acoustic_config(base_ckpt: Path, plan: FinetunePlan) -> Any:
+    """The training config of the adaptation: the base voice's model, the plan's steps, rate and frozen parts."""
     from fastpitch import checkpoint as ckpt_io
-    from fastpitch.models import FastPitch
 
     cfg = ckpt_io.read_config(base_ckpt)
     tc = cfg.train
     tc.durations = "learned"
     tc.optimizer = "adam"
     tc.batch_frames = plan.batch_frames
-    tc.max_steps = steps
+    tc.max_steps = plan.acoustic_steps
     tc.warmup_steps = plan.warmup_steps
+    tc.learning_rate = plan.learning_rate
+    tc.freeze = list(plan.freeze)
+    tc.binarization_start_step = 0  # the aligner is warm already
+    tc.binarization_warmup_steps = max(1, plan.acoustic_steps // 4)
+    tc.mas_boundary_cost = 0.0  # as the shipped voice was trained
     tc.ema_decay = 0.99
     tc.num_workers = 0
     tc.val_media = False
     tc.log_every = 25
     tc.checkpoint_every = 50
-    tc.val_every = max(50, steps // 4)
+    tc.val_every = max(50, plan.acoustic_steps // 4)
     tc.keep_last = 2
-    tc.mas_boundary_cost = 0.0  # as the shipped voice was trained
-    if align_only:
-        names = {n.split(".")[0] for n, _ in FastPitch(cfg.model, aligner=True).named_parameters()}
-        tc.freeze = sorted(f"{n}." for n in names if n != "aligner")
-        tc.learning_rate = 1e-3
-        tc.binarization_start_step = steps + 1  # no binarization: it pulls towards durations not yet learned
-    else:
-        tc.freeze = list(plan.freeze)
-        tc.learning_rate = plan.learning_rate
-        tc.binarization_start_step = 0
-        tc.binarization_warmup_steps = max(1, steps // 4)
     return cfg
 
 
@@ -504,22 +497,23 @@ def finetune(
 
     # 4. aligner warm-up
     if "align" not in done:
-        cfg = _acoustic_config(Path(base["acoustic"]), plan, True, plan.align_steps)
-        ck = _train_acoustic(
-            cfg,
-            corpus,
-            features,
-            work / "align",
+        from fastpitch.train.align import train_aligner
+
+        ck = train_aligner(
             Path(base["acoustic"]),
-            budget_for("align"),
-            steps_of("align"),
-            options.device,
+            features,
+            corpus,
+            work / "align",
+            plan.align_steps,
+            batch_frames=plan.batch_frames,
+            on_step=steps_of("align"),
+            deadline=budget_for("align"),
         )
         finish("align", str(ck))
 
     # 5. transcripts that do not match their audio
     if "screen" not in done:
-        from fastpitch.train.screen import alignment_scores, outliers
+        from fastpitch.train.align import alignment_scores, outliers
 
         tracker.update("screen", 0, 1, "scoring the alignments")
         scores = alignment_scores(Path(done["align"]), features, report.train)
@@ -537,7 +531,7 @@ def finetune(
 
     # 6. acoustic adaptation
     if "acoustic" not in done:
-        cfg = _acoustic_config(Path(base["acoustic"]), plan, False, plan.acoustic_steps)
+        cfg = _acoustic_config(Path(base["acoustic"]), plan)
         ck = _train_acoustic(
             cfg,
             corpus,
