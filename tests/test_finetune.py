@@ -122,10 +122,10 @@ def test_less_data_trains_fewer_steps_and_fewer_layers():
 def test_outliers_flags_a_clip_far_above_the_rest_and_nothing_without_a_majority():
     from fastpitch.train.align import outliers
 
-    scores = {f"u{i}": 0.30 + 0.01 * (i % 5) for i in range(20)}
+    scores = {f"u{i}": -0.04 + 0.003 * (i % 5) for i in range(20)}
     assert outliers(scores) == []
-    assert outliers({**scores, "bad": 1.2}) == ["bad"]
-    assert outliers({"a": 0.3, "b": 0.31, "bad": 1.2}) == []
+    assert outliers({**scores, "bad": 0.01}) == ["bad"]
+    assert outliers({"a": -0.04, "b": -0.037, "bad": 0.01}) == []
 
 
 # ------------------------------------------------------------------------------------------------ training hooks

@@ -375,6 +375,19 @@ def _eval_rows(finetuned: dict[str, Any], base: dict[str, Any] | None) -> dict[s
     return rows
 
 
+def _evaluate_both(
+    options: FinetuneOptions, corpus: Path, work: Path, mine_progress: Any, base_progress: Any
+) -> dict[str, Any]:
+    """`fastpitch eval` of the new voice and of the base voice on the held-out clips, as the model card's rows."""
+    from fastpitch.evaluation.suite import evaluate
+
+    mine = evaluate(options.out, corpus, split="test", out_dir=work / "eval", on_progress=mine_progress)
+    base = evaluate(
+        options.base, corpus, split="test", out_dir=work / "eval-base", figures=0, on_progress=base_progress
+    )
+    return _eval_rows(mine, base)
+
+
 # ------------------------------------------------------------------------------------------------ the job
 
 
@@ -602,8 +615,6 @@ def finetune(
     if "evaluate" not in done:
         evaluation = None
         if options.evaluate and report.test:
-            from fastpitch.evaluation.suite import evaluate
-
             n = len(report.test)
 
             def ev_progress(offset: int) -> Callable[[int, int, str], None]:
@@ -611,18 +622,11 @@ def finetune(
                     "evaluate", offset + k, 2 * n, f"evaluating {uid}"
                 )
 
-            mine = evaluate(
-                options.out, corpus, split="test", out_dir=work / "eval", on_progress=ev_progress(0)
-            )
-            theirs = evaluate(
-                options.base,
-                corpus,
-                split="test",
-                out_dir=work / "eval-base",
-                figures=0,
-                on_progress=ev_progress(n),
-            )
-            evaluation = _eval_rows(mine, theirs)
+            try:
+                evaluation = _evaluate_both(options, corpus, work, ev_progress(0), ev_progress(n))
+            except FastPitchError as e:  # e.g. the eval extra (speechmos, pocketsphinx) is not installed
+                warnings.append(f"the voice is made, but not evaluated: {e}")
+                log.warning("%s", warnings[-1])
         elif options.evaluate:
             warnings.append("no clip was held out (under four usable clips): the voice was not evaluated")
         finish("evaluate", evaluation)

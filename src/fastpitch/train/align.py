@@ -6,9 +6,9 @@ its first hundred steps. `train_aligner` first trains the aligner alone (`FastPi
 embedding and the mel in, no encoder or decoder), everything else frozen, a few seconds a hundred steps.
 
 A clip whose transcript says something else (a re-take, a wrong file, a line read twice) cannot be aligned:
-every monotonic path from its text through its mel costs more than on the clips that match. Once the aligner
-has learned from the whole set, the forward-sum loss of each clip, per mel frame, is its score (`alignment_scores`);
-a clip far above the others is flagged (`outliers`). The majority decides what "far" is, so the scores are
+the aligner explains its audio hardly better than the alignment prior alone does. Once the aligner has learned
+from the whole set, that gain is each clip's score (`alignment_scores`); a clip far above the others is flagged
+(`outliers`). The majority decides what "far" is, so the scores are
 compared robustly (median and median absolute deviation), not against a fixed threshold.
 """
 
@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import copy
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -27,7 +28,7 @@ from fastpitch import checkpoint as ckpt_io
 from fastpitch.data.datasets import make_frontend
 from fastpitch.data.features import FeatureCache
 from fastpitch.data.loader import TTSDataset, collate
-from fastpitch.models.aligner import forward_sum_loss
+from fastpitch.models.aligner import beta_binomial_log_prior, forward_sum_loss
 from fastpitch.train.acoustic import EpochBatches
 from fastpitch.train.data import TrainData
 from fastpitch.train.distributed import Distributed
@@ -35,9 +36,8 @@ from fastpitch.train.runner import seed_everything
 
 log = logging.getLogger(__name__)
 
-MIN_CLIPS = 5  # fewer clips give no majority to compare with
-OUTLIER_MADS = 5.0  # robust z-score above which a clip is flagged
-MIN_RATIO = 1.3  # ... and at least this many times the median score
+MIN_CLIPS = 6  # fewer clips give no majority to compare with
+OUTLIER_MADS = 4.0  # robust z-score above which a clip is flagged
 
 
 def _model_with_aligner(ck: ckpt_io.Checkpoint) -> torch.nn.Module:
@@ -97,7 +97,13 @@ def train_aligner(
 
 @torch.no_grad()
 def alignment_scores(checkpoint: Path, features: Path, ids: list[str]) -> dict[str, float]:
-    """Forward-sum loss per mel frame of each utterance in `ids`, under the aligner of `checkpoint`."""
+    """How little the aligner of `checkpoint` explains each utterance in `ids` beyond the prior: the forward-sum
+    loss per mel frame under the aligner minus the same under the beta-binomial prior alone (lower is better).
+
+    The raw loss would not do: it grows with the number of symbols (a softmax over more of them), so a wrong
+    but short transcript can score better than a right long one. The prior shares that dependence, and the
+    difference keeps only what the audio says about the text.
+    """
     ck = ckpt_io.load_checkpoint(checkpoint, with_optimizer=False)
     model = _model_with_aligner(ck).eval()
     cache = FeatureCache(features, ck.config.audio)
@@ -105,9 +111,13 @@ def alignment_scores(checkpoint: Path, features: Path, ids: list[str]) -> dict[s
     scores = {}
     for k in range(len(dataset)):
         batch = collate([dataset[k]])
-        per_symbol = forward_sum_loss(model.align(batch), batch["text_lens"], batch["mel_lens"])
-        per_frame = float(per_symbol) * int(batch["text_lens"][0]) / int(batch["mel_lens"][0])
-        scores[batch["ids"][0]] = per_frame
+        text_lens, mel_lens = batch["text_lens"], batch["mel_lens"]
+        n, t = int(text_lens[0]), int(mel_lens[0])
+        prior = beta_binomial_log_prior(text_lens, mel_lens) - math.log(n)  # uniform scores, then the prior
+        gain = forward_sum_loss(model.align(batch), text_lens, mel_lens) - forward_sum_loss(
+            prior, text_lens, mel_lens
+        )
+        scores[batch["ids"][0]] = float(gain) * n / t  # the loss is per symbol; per frame compares clips
     return scores
 
 
@@ -118,6 +128,4 @@ def outliers(scores: dict[str, float]) -> list[str]:
     values = np.array(list(scores.values()))
     median = float(np.median(values))
     mad = float(np.median(np.abs(values - median))) * 1.4826 or 1e-6
-    return sorted(
-        uid for uid, s in scores.items() if (s - median) / mad > OUTLIER_MADS and s > median * MIN_RATIO
-    )
+    return sorted(uid for uid, s in scores.items() if (s - median) / mad > OUTLIER_MADS)
