@@ -120,6 +120,8 @@ def test_outliers_flags_a_clip_far_above_the_rest_and_nothing_without_a_majority
     assert outliers(scores) == []
     assert outliers({**scores, "bad": 0.01}) == ["bad"]
     assert outliers({"a": -0.04, "b": -0.037, "bad": 0.01}) == []
+    untrained = {f"u{i}": 0.001 * (i % 5) for i in range(20)}  # no better than the prior: cannot judge
+    assert outliers({**untrained, "bad": 0.05}) == []
 
 
 # ------------------------------------------------------------------------------------------------ training hooks

@@ -53,22 +53,23 @@ STAGES = (
     "export",
     "evaluate",
 )
+ALIGN_BUDGET_SHARE = 0.25  # of the training time a --minutes-budget leaves, the aligner's warm-up may take
 MIN_SECONDS_OF_SPEECH = 20.0  # below this, nothing worth a voice can be learned
 ADVISED_MINUTES = 5.0  # below this, the job warns that the voice will be rough
 
-# Seconds per unit of each stage on two laptop cores (measured, see docs/finetune.md): the progress bar's
-# weights and the split of a --minutes-budget between the training stages.
+# Seconds per unit of each stage, measured in the 10-minute run of docs/finetune.md (two cores shared with other
+# jobs): the progress bar's weights, and the split of a --minutes-budget between the stages.
 SECONDS_PER = {
     "corpus": 0.05,  # per clip
-    "features": 0.1,  # per clip
+    "features": 0.3,  # per clip
     "base": 5.0,
-    "align": 0.15,  # per step
+    "align": 1.7,  # per step
     "screen": 0.05,  # per clip
-    "acoustic": 1.3,  # per step
-    "vocoder": 1.0,  # per step
+    "acoustic": 16.0,  # per step
+    "vocoder": 2.6,  # per step
     "voice": 5.0,
     "export": 40.0,
-    "evaluate": 8.0,  # per held-out clip (two voices)
+    "evaluate": 40.0,  # per held-out clip (two voices: synthesis, resyntheses, ASR, DNSMOS)
 }
 
 
@@ -351,7 +352,7 @@ def _eval_rows(finetuned: dict[str, Any], base: dict[str, Any] | None) -> dict[s
             "wer": (report.get("wer") or {}).get(system),
             "median_f0_hz": median,
             "mcd_dtw_db": (report.get("mcd_dtw_db") or {}).get(
-                "vocoder" if system == "reference" else system
+                "vocoder_resynthesis" if system == "reference" else system
             ),
             "dnsmos_p808": ((report.get("dnsmos") or {}).get(system) or {}).get("p808_mos"),
         }
@@ -377,14 +378,22 @@ def _eval_rows(finetuned: dict[str, Any], base: dict[str, Any] | None) -> dict[s
 
 def _evaluate_both(
     options: FinetuneOptions, corpus: Path, work: Path, mine_progress: Any, base_progress: Any
-) -> dict[str, Any]:
-    """`fastpitch eval` of the new voice and of the base voice on the held-out clips, as the model card's rows."""
+) -> None:
+    """`fastpitch eval` of the new voice and of the base voice on the held-out clips (reports in the work dir)."""
     from fastpitch.evaluation.suite import evaluate
 
-    mine = evaluate(options.out, corpus, split="test", out_dir=work / "eval", on_progress=mine_progress)
-    base = evaluate(
+    evaluate(options.out, corpus, split="test", out_dir=work / "eval", on_progress=mine_progress)
+    evaluate(
         options.base, corpus, split="test", out_dir=work / "eval-base", figures=0, on_progress=base_progress
     )
+
+
+def _read_evaluation(work: Path) -> dict[str, Any] | None:
+    """The model card's rows from the two evaluation reports, when both were written."""
+    paths = [work / "eval" / "report.json", work / "eval-base" / "report.json"]
+    if not all(p.is_file() for p in paths):
+        return None
+    mine, base = (json.loads(p.read_text()) for p in paths)
     return _eval_rows(mine, base)
 
 
@@ -503,6 +512,8 @@ def finetune(
         cost = sum(tracker.weights[s] - tracker.done[s] for s in training)
         left = deadline - time.monotonic() - reserve
         share = (tracker.weights[stage] - tracker.done[stage]) / cost if cost > 0 else 1.0
+        if stage == "align":  # cheap, and a short warm-up cannot tell wrong transcripts: up to a quarter
+            share = max(share, ALIGN_BUDGET_SHARE)
         return time.monotonic() + max(0.0, left * share)
 
     def steps_of(stage: str) -> Callable[[int, int], None]:
@@ -611,9 +622,7 @@ def finetune(
         finish("export", True)
 
     # 10. evaluation on the held-out clips
-    evaluation = done.get("evaluate")
     if "evaluate" not in done:
-        evaluation = None
         if options.evaluate and report.test:
             n = len(report.test)
 
@@ -623,13 +632,14 @@ def finetune(
                 )
 
             try:
-                evaluation = _evaluate_both(options, corpus, work, ev_progress(0), ev_progress(n))
+                _evaluate_both(options, corpus, work, ev_progress(0), ev_progress(n))
             except FastPitchError as e:  # e.g. the eval extra (speechmos, pocketsphinx) is not installed
                 warnings.append(f"the voice is made, but not evaluated: {e}")
                 log.warning("%s", warnings[-1])
         elif options.evaluate:
             warnings.append("no clip was held out (under four usable clips): the voice was not evaluated")
-        finish("evaluate", evaluation)
+        finish("evaluate", True)
+    evaluation = _read_evaluation(work) if options.evaluate else None
 
     wall = before + time.monotonic() - started
     summary = {

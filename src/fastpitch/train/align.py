@@ -37,7 +37,11 @@ from fastpitch.train.runner import seed_everything
 log = logging.getLogger(__name__)
 
 MIN_CLIPS = 6  # fewer clips give no majority to compare with
-OUTLIER_MADS = 4.0  # robust z-score above which a clip is flagged
+OUTLIER_MADS = 3.0  # robust z-score above which a clip is flagged (docs/finetune.md: matching clips reach 2)
+MIN_GAIN_SHARE = 0.25  # ... whose gain over the prior is also under this share of the median gain
+MAX_MEDIAN_GAIN = (
+    -0.01
+)  # nats per frame: an aligner that beats the prior by less on a typical clip cannot judge
 
 
 def _model_with_aligner(ck: ckpt_io.Checkpoint) -> torch.nn.Module:
@@ -122,10 +126,16 @@ def alignment_scores(checkpoint: Path, features: Path, ids: list[str]) -> dict[s
 
 
 def outliers(scores: dict[str, float]) -> list[str]:
-    """The ids whose score stands far above the rest (none when there are too few clips to compare)."""
+    """The ids whose score stands far above the rest: more than `OUTLIER_MADS` robust deviations above the median,
+    and a gain under `MIN_GAIN_SHARE` of the typical one. None when there are too few clips to compare, or when
+    the aligner does not beat the prior on a typical clip (it has not learned enough to judge)."""
     if len(scores) < MIN_CLIPS:
         return []
     values = np.array(list(scores.values()))
     median = float(np.median(values))
+    if median > MAX_MEDIAN_GAIN:
+        return []
     mad = float(np.median(np.abs(values - median))) * 1.4826 or 1e-6
-    return sorted(uid for uid, s in scores.items() if (s - median) / mad > OUTLIER_MADS)
+    return sorted(
+        uid for uid, s in scores.items() if (s - median) / mad > OUTLIER_MADS and s > MIN_GAIN_SHARE * median
+    )
