@@ -97,3 +97,14 @@ def edit_voice_json(path, edit):
     data = json.loads((path / "voice.json").read_text())
     edit(data)
     (path / "voice.json").write_text(json.dumps(data))
+
+
+@pytest.fixture
+def one_thread():
+    """Tiny models on a shared 2-core machine: one torch thread avoids OpenMP oversubscription."""
+    import torch
+
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)

@@ -118,6 +118,9 @@ class TrainConfig:
     warmup_steps: int = 1000
     grad_clip: float = 1000.0
     grad_accumulation: int = 1
+    # Parameter-name prefixes kept fixed ("encoder.", "embedding."): fine-tuning on little data adapts only the
+    # rest, so what the base voice learned from hours of speech is not overwritten by minutes of it.
+    freeze: list[str] = field(default_factory=list)
     batch_frames: int = 16000  # mel frames per batch (length-bucketed)
     max_steps: int = 100000
     ema_decay: float = 0.9999

@@ -22,6 +22,7 @@ AREAS: tuple[str, ...] = (
     "model",
     "evaluate",
     "reliability",
+    "finetune",
 )
 for _area in AREAS:
     importlib.import_module(f"fastpitch.cli.{_area}")

@@ -85,6 +85,12 @@ def serve(
         60.0, "--timeout", min=0.1, help="Seconds a request may wait and run (504)."
     ),
     max_chars: int = typer.Option(5000, "--max-chars", min=1, help="Longest text accepted (413 beyond)."),
+    finetune_dir: Path | None = typer.Option(
+        None,
+        "--finetune-dir",
+        help="Accept fine-tuning jobs (POST /api/finetune with a zip of clips); uploads, work and voices go here.",
+    ),
+    max_upload_mb: int = typer.Option(512, "--max-upload-mb", min=1, help="Largest zip of clips accepted."),
 ) -> None:
     """Serve speech over HTTP (an OpenAI-compatible API, a simple GET API and a web page at /) and/or over the
     Wyoming protocol for Home Assistant; both share the voices, the workers and the limits."""
@@ -111,9 +117,19 @@ def serve(
             f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who can reach it may use it"
         )
     settings = Settings(
-        max_concurrency=max_concurrency, queue_size=queue_size, timeout_s=timeout, max_chars=max_chars
+        max_concurrency=max_concurrency,
+        queue_size=queue_size,
+        timeout_s=timeout,
+        max_chars=max_chars,
+        max_upload_bytes=max_upload_mb << 20,
     )
-    service = Service(VoiceSet(voices), settings)
+    voice_set = VoiceSet(voices)
+    jobs = None
+    if finetune_dir is not None:
+        from fastpitch.server.finetune import FinetuneJobs
+
+        jobs = FinetuneJobs(finetune_dir, voice_set)
+    service = Service(voice_set, settings, jobs)
     grace_s = timeout + 5
     listeners = []
     if wyoming:

@@ -86,14 +86,20 @@ def read_dataset(path: str | Path, split: str | None = None) -> list[Utterance]:
 def scan_dataset(path: str | Path, split: str | None = None) -> tuple[list[Utterance], list[Issue]]:
     """Read the metadata (not the audio): utterances plus the issues found in the metadata itself.
 
-    `path` is an LJSpeech directory (holding metadata.csv), a metadata.csv file, or a filelist of
-    `audio_path|text[|speaker]` lines. `split` keeps only the ids in `DIR/splits/<split>.txt`.
+    `path` is an LJSpeech directory (holding metadata.csv), a metadata.csv file, a filelist of
+    `audio_path|text[|speaker]` lines, or a folder of clips with a transcript beside each (`a.wav` + `a.txt`). `split` keeps only the ids in `DIR/splits/<split>.txt`.
     """
     path = Path(path)
     if path.is_dir():
-        if not (path / METADATA).is_file():
-            raise DatasetError(f"{path} is a directory without {METADATA}; expected the LJSpeech layout")
-        utterances, issues = _read_ljspeech(path)
+        if (path / METADATA).is_file():
+            utterances, issues = _read_ljspeech(path)
+        elif clip_files(path):
+            utterances, issues = _read_clip_folder(path)
+        else:
+            raise DatasetError(
+                f"{path} holds neither {METADATA} (the LJSpeech layout) nor audio clips with a transcript "
+                "beside each (clip.wav + clip.txt)"
+            )
         root = path
     elif path.is_file():
         if path.name == METADATA:
@@ -175,6 +181,26 @@ def _read_ljspeech(root: Path) -> tuple[list[Utterance], list[Issue]]:
             continue
         text = fields[2] if len(fields) > 2 and fields[2] else fields[1]
         rows.append((where, fields[0], root / "wavs" / f"{fields[0]}.wav", text, speakers.get(fields[0])))
+    return _make_utterances(rows, issues)
+
+
+def clip_files(root: Path) -> list[Path]:
+    """The audio files directly inside `root`, in name order."""
+    return sorted(p for p in root.iterdir() if p.is_file() and p.suffix.lower() in AUDIO_FORMATS)
+
+
+def _read_clip_folder(root: Path) -> tuple[list[Utterance], list[Issue]]:
+    """A folder of recordings, each with its transcript in a text file of the same name (`clip.wav` + `clip.txt`):
+    how people record themselves. A clip without a transcript is reported and skipped."""
+    issues: list[Issue] = []
+    rows = []
+    for audio in clip_files(root):
+        transcript = audio.with_suffix(".txt")
+        if not transcript.is_file():
+            issues.append(Issue(audio.stem, "no_text", f"no transcript: {transcript.name} is missing"))
+            continue
+        text = " ".join(line for _, line, _ in _lines(transcript) if line)
+        rows.append((transcript.name, audio.stem, audio, text, None))
     return _make_utterances(rows, issues)
 
 

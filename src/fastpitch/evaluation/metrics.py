@@ -164,6 +164,18 @@ def f0_scores(
     }
 
 
+def median_f0(
+    f0: np.ndarray, voiced: np.ndarray, f0_ref: np.ndarray, voiced_ref: np.ndarray
+) -> dict[str, float | None]:
+    """Median F0 (Hz) of each side's voiced frames: where a voice sits in pitch, whatever its contour."""
+
+    def median(values: np.ndarray, flags: np.ndarray) -> float | None:
+        values = np.asarray(values)[np.asarray(flags, bool) & (np.asarray(values) > 0)]
+        return float(np.median(values)) if len(values) else None
+
+    return {"synthesized": median(f0, voiced), "reference": median(f0_ref, voiced_ref)}
+
+
 # ------------------------------------------------------------------------------------------------ WER
 
 _NOT_WORD = re.compile(r"[^a-z']+")

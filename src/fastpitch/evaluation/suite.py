@@ -553,7 +553,9 @@ def _summary(
         name: {"utterances": sum(r["reference_speaker"] == name for r in records), **_set_scores(ctx, part)}
         for name, part in sorted(speaker_pools.items())
     }
-    f0 = M.f0_scores(*(np.concatenate(parts) for parts in zip(*pool.f0, strict=True)))
+    contours = [np.concatenate(parts) for parts in zip(*pool.f0, strict=True)]
+    f0 = M.f0_scores(*contours)
+    f0["median_hz"] = M.median_f0(*contours)
     f0["per_symbol_rmse_cents"] = _rms(np.concatenate(pool.symbol_cents)) if pool.symbol_cents else None
     f0["step_floor_rmse_cents"] = _rms(np.concatenate(pool.floor_cents)) if pool.floor_cents else None
     report["f0"] = f0

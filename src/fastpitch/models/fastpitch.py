@@ -192,6 +192,22 @@ class FastPitch(nn.Module):
 
     # ---------------------------------------------------------------- training
 
+    def align(self, batch: dict) -> torch.Tensor:
+        """The aligner alone: (B, T, N) log-probabilities of each mel frame over the symbols.
+
+        Cheap next to `forward` (no encoder, predictors or decoder): warming up an aligner on a frozen model,
+        or scoring how well each transcript matches its audio.
+        """
+        if self.aligner is None:
+            raise FastPitchError("this model has no aligner")
+        text, text_lens = batch["text"], batch["text_lens"]
+        mel, mel_lens = batch["mel"], batch["mel_lens"]
+        text_mask = mask_from_lens(text_lens, text.size(1))
+        mel_mask = mask_from_lens(mel_lens, mel.size(2))
+        log_prior = beta_binomial_log_prior(text_lens, mel_lens, text.size(1), mel.size(2))
+        attn_logprob, _ = self.aligner(mel, self.embedding(text), text_mask, mel_mask, log_prior)
+        return attn_logprob
+
     def forward(self, batch: dict) -> dict:
         """Training pass with ground-truth durations, pitch and energy (see the loader's batch contract)."""
         text, text_lens = batch["text"], batch["text_lens"]

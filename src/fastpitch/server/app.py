@@ -8,6 +8,8 @@
     POST /api/prosody       a prosody document (maybe edited) in; the same JSON out
     POST /api/like          text + a recording of it (base64) in; the text said like it, the same JSON out
     GET  /api/voices        loaded voices, their speakers, the formats and limits
+    POST /api/finetune      ?name=…&minutes_budget=… with a zip of clips: a fine-tuning job (--finetune-dir)
+    GET  /api/finetune/{id} the job's status, progress and ETA; its voice joins /api/voices when done
     GET  /healthz           liveness and load; never needs the API key
     GET  /                  the web page
     GET  /openapi.json      the schema (no /docs: Swagger UI would load from a CDN, and this server is offline)
@@ -18,6 +20,7 @@ loop. Status codes are listed in `errors.py`.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import hmac
@@ -38,6 +41,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from fastpitch import __version__
 from fastpitch.server.encoding import STREAMABLE, available_formats
 from fastpitch.server.errors import ApiError, error_response, install_error_handlers
+from fastpitch.server.finetune import FinetuneJobs
 from fastpitch.server.schemas import (
     MAX_PROSODY_BYTES,
     MAX_RECORDING_BASE64,
@@ -55,6 +59,7 @@ STATIC_DIR = Path(__file__).parent / "static"
 PROTECTED_PREFIXES = ("/api/", "/v1/")
 # Paths whose bodies carry more than text (a prosody document, a recording), and the size each may reach.
 LARGE_BODIES = {"/api/prosody": MAX_PROSODY_BYTES, "/api/like": MAX_RECORDING_BASE64 + 65536}
+UPLOAD_PATH = "/api/finetune"  # the clips of a fine-tuning job: `max_upload_bytes`
 # The page loads only its own files: this also proves there is no CDN dependency.
 PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
@@ -201,6 +206,47 @@ async def voices(svc: ServiceDep) -> dict:
     }
 
 
+def _jobs(svc: Service) -> FinetuneJobs:
+    if svc.finetune is None:
+        raise ApiError(404, "fine-tuning is off on this server: start it with --finetune-dir DIR", None)
+    return svc.finetune
+
+
+@router.post(
+    "/api/finetune",
+    tags=["finetune"],
+    status_code=202,
+    openapi_extra={
+        "requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
+    },
+)
+async def finetune_submit(
+    request: Request,
+    svc: ServiceDep,
+    name: Annotated[str, Query(description="The new voice's name.")],
+    minutes_budget: Annotated[float | None, Query(description="Cap on the job's wall time.")] = None,
+) -> dict:
+    """Start fine-tuning a voice on the clips in the body (a zip of clip.wav + clip.txt pairs, or an LJSpeech
+    folder); answers at once with the job, whose progress `GET /api/finetune/{id}` reports."""
+    jobs = _jobs(svc)
+    body = await request.body()
+    job = await asyncio.to_thread(jobs.submit, body, name, minutes_budget)
+    return job.describe()
+
+
+@router.get("/api/finetune", tags=["finetune"])
+async def finetune_jobs(svc: ServiceDep) -> dict:
+    """Every fine-tuning job of this server, oldest first."""
+    return {"jobs": [j.describe() for j in _jobs(svc).jobs.values()]}
+
+
+@router.get("/api/finetune/{job_id}", tags=["finetune"])
+async def finetune_job(job_id: str, svc: ServiceDep) -> dict:
+    """One job: status (queued, running, done, failed), stage, progress (0-1), eta_seconds, and when done its
+    warnings and evaluation; its voice is then in `/api/voices`."""
+    return _jobs(svc).get(job_id).describe()
+
+
 @router.get("/healthz", tags=["info"])
 async def healthz(svc: ServiceDep) -> dict:
     """Liveness and current load."""
@@ -215,10 +261,13 @@ async def page() -> FileResponse:
 class RequestGuard:
     """Checks the API key on the API paths and caps the request body before anything parses it."""
 
-    def __init__(self, app: ASGIApp, api_key: str | None, max_body_bytes: int) -> None:
+    def __init__(
+        self, app: ASGIApp, api_key: str | None, max_body_bytes: int, max_upload_bytes: int = 0
+    ) -> None:
         self.app = app
         self.api_key = api_key.encode() if api_key else None
         self.max_body_bytes = max_body_bytes
+        self.max_upload_bytes = max_upload_bytes  # the clips of a fine-tuning job (POST /api/finetune)
 
     def _authorized(self, scope: Scope) -> bool:
         headers = dict(scope.get("headers") or [])
@@ -237,7 +286,10 @@ class RequestGuard:
             return await response(scope, receive, send)
         if scope["method"] != "POST":
             return await self.app(scope, receive, send)
-        limit = LARGE_BODIES.get(scope["path"], self.max_body_bytes)
+        if scope["path"] == UPLOAD_PATH:
+            limit = self.max_upload_bytes
+        else:
+            limit = LARGE_BODIES.get(scope["path"], self.max_body_bytes)
         # Read the (small) body here, so that an oversized one is refused before it fills memory.
         body = bytearray()
         while True:
@@ -278,12 +330,16 @@ def create_app(
     max_chars: int = 5000,
     api_key: str | None = None,
     cors_origins: Sequence[str] = (),
+    finetune_dir: str | Path | None = None,
 ) -> FastAPI:
-    """Load `voices` (name → voice directory, None for the shipped default) and build the application."""
+    """Load `voices` (name → voice directory, None for the shipped default) and build the application;
+    `finetune_dir` turns on fine-tuning jobs, which keep their uploads, work and voices there."""
     settings = Settings(
         max_concurrency=max_concurrency, queue_size=queue_size, timeout_s=timeout_s, max_chars=max_chars
     )
-    return build_app(Service(VoiceSet(voices), settings), api_key=api_key, cors_origins=cors_origins)
+    voice_set = VoiceSet(voices)
+    jobs = FinetuneJobs(finetune_dir, voice_set) if finetune_dir is not None else None
+    return build_app(Service(voice_set, settings, jobs), api_key=api_key, cors_origins=cors_origins)
 
 
 def build_app(
@@ -321,7 +377,12 @@ def build_app(
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     # JSON escapes can take 6 bytes per character; anything larger cannot be a valid request.
     max_chars = svc.settings.max_chars
-    app.add_middleware(RequestGuard, api_key=api_key, max_body_bytes=6 * max_chars + 65536)
+    app.add_middleware(
+        RequestGuard,
+        api_key=api_key,
+        max_body_bytes=6 * max_chars + 65536,
+        max_upload_bytes=svc.settings.max_upload_bytes if svc.finetune is not None else 6 * max_chars + 65536,
+    )
     if cors_origins:
         app.add_middleware(
             CORSMiddleware,

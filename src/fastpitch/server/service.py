@@ -36,6 +36,7 @@ from fastpitch.server.encoding import (
     to_pcm16,
 )
 from fastpitch.server.errors import ApiError
+from fastpitch.server.finetune import FinetuneJobs
 from fastpitch.server.limits import Busy, Limiter, Slot
 from fastpitch.server.voices import Controls, Voice, VoiceSet
 from fastpitch.text import TextError
@@ -53,15 +54,17 @@ class Settings:
     queue_size: int = 16
     timeout_s: float = 60.0
     max_chars: int = 5000
+    max_upload_bytes: int = 512 << 20  # a fine-tuning job's zip of clips
 
 
 class Service:
     """The loaded voices, the worker pool and the limits, shared by all requests."""
 
-    def __init__(self, voices: VoiceSet, settings: Settings) -> None:
+    def __init__(self, voices: VoiceSet, settings: Settings, finetune: FinetuneJobs | None = None) -> None:
         self.voices = voices
         self.settings = settings
         self.limiter = Limiter(settings.max_concurrency, settings.queue_size)
+        self.finetune = finetune  # fine-tuning jobs, when the server was started with --finetune-dir
 
     # --- checks that need no worker -------------------------------------------------------------------------
     def check_text(self, text: str, param: str) -> None:

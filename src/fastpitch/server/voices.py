@@ -114,6 +114,15 @@ class VoiceSet:
             self.voices[name] = Voice(name, path)
         self.default = next(iter(self.voices))
 
+    def add(self, name: str, path: str | Path) -> Voice:
+        """Load one more voice while serving (a fine-tuning job's result); it is listed and used from now on."""
+        voice = Voice(name, path)
+        self.voices = {
+            **self.voices,
+            name: voice,
+        }  # a new dict: requests iterating the old one are not disturbed
+        return voice
+
     def get(self, name: str | None) -> Voice:
         if name is None or name == "":
             return self.voices[self.default]

@@ -25,7 +25,7 @@ import dataclasses
 import logging
 import math
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -41,7 +41,7 @@ from fastpitch.errors import FastPitchError
 from fastpitch.text import get_symbol_table
 from fastpitch.train.data import TrainData
 from fastpitch.train.distributed import Distributed
-from fastpitch.train.optim import EMA, build_optimizer, set_learning_rate
+from fastpitch.train.optim import EMA, build_optimizer, freeze_parameters, set_learning_rate
 from fastpitch.train.runner import (
     Cadence,
     NonFiniteLossError,
@@ -71,6 +71,8 @@ class RunOptions:
     device: str | None = None  # cpu | cuda | cuda:N; None picks CUDA when available
     progress: bool = True
     command: list[str] = field(default_factory=list)  # recorded in the provenance
+    deadline: float | None = None  # time.monotonic() at which to stop early, with a checkpoint
+    on_step: Callable[[int, int], None] | None = None  # (step, max_steps) after each update
 
 
 @dataclass
@@ -128,6 +130,7 @@ class Engine:
         self.amp_dtype = amp_dtype(tc.amp, device)
         self.raw_model = FastPitch(cfg.model).to(device)
         self.raw_model.set_boundary_cost(cfg.text.symbols, tc.mas_boundary_cost)
+        freeze_parameters(self.raw_model, tc.freeze)
         self.model: torch.nn.Module = self.raw_model
         self.criterion = FastPitchLoss(tc)
         self.optimizer = build_optimizer(self.raw_model, tc)
@@ -219,6 +222,7 @@ class Trainer(Run):
         self.device, self.dist = setup_device(opts.device)
         self.out_dir = Path(opts.out_dir)
         self.progress_enabled = opts.progress
+        self.deadline, self.on_step = opts.deadline, opts.on_step
 
         resume_from = self._find_resume()
         init = ckpt_io.load_checkpoint(opts.init_from, with_optimizer=False) if opts.init_from else None

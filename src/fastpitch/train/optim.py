@@ -103,6 +103,26 @@ class Lamb(torch.optim.Optimizer):
         torch._foreach_addcmul_(params, u, list((scale * group["lr"]).unbind()), value=-1.0)
 
 
+def freeze_parameters(model: nn.Module, prefixes: list[str]) -> int:
+    """Keep the parameters whose names start with one of `prefixes` fixed; returns how many were frozen.
+
+    A prefix that names no parameter is an error: a typo would otherwise train what was meant to stay fixed.
+    """
+    names = [name for name, _ in model.named_parameters()]
+    unknown = [p for p in prefixes if not any(n.startswith(p) for n in names)]
+    if unknown:
+        roots = sorted({n.split(".")[0] for n in names})
+        raise FastPitchError(
+            f"train.freeze: {', '.join(map(repr, unknown))} names no parameter; the model's parts: {', '.join(roots)}"
+        )
+    frozen = 0
+    for name, param in model.named_parameters():
+        if name.startswith(tuple(prefixes)):
+            param.requires_grad_(False)
+            frozen += param.numel()
+    return frozen
+
+
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
     """The optimiser named by `train.optimizer`, with the config's betas, eps and weight decay."""
     params = [p for p in model.parameters() if p.requires_grad]

@@ -17,7 +17,7 @@ import logging
 import math
 import random
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -240,6 +240,10 @@ class Run:
     best_val: float | None = None
     best_step: int | None = None
     last_checkpoint: Path | None = None
+    deadline: float | None = None  # time.monotonic() at which to stop early (a checkpoint is saved)
+    on_step: Callable[[int, int], None] | None = (
+        None  # (step, max_steps) after each update, for callers' progress
+    )
 
     @property
     def step(self) -> int:
@@ -278,6 +282,13 @@ class Run:
             self.start()
             with progress:
                 while self.step < c.max_steps:
+                    # At least one update, so that a spent budget still leaves a checkpoint to build on.
+                    if self.deadline is not None and self.step > 0 and time.monotonic() >= self.deadline:
+                        log.warning(
+                            "time budget spent at step %d of %d: stopping here", self.step, c.max_steps
+                        )
+                        self.save(None)
+                        break
                     stats = self.update()
                     if not stats["finite"]:
                         in_a_row += 1
@@ -286,6 +297,8 @@ class Run:
                     in_a_row = 0
                     window.add(stats["frames"])
                     progress.update(self.step, stats["total"], window.frames_per_second())
+                    if self.on_step is not None:
+                        self.on_step(self.step, c.max_steps)
                     if self.step % c.log_every == 0 or self.step == c.max_steps:
                         self.log_train(stats, window)
                     val_loss = None

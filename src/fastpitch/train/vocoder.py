@@ -17,6 +17,7 @@ import dataclasses
 import json
 import logging
 import math
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -449,10 +450,13 @@ def train_vocoder(
     max_steps: int | None = None,
     device: str | None = None,
     progress: bool = False,
+    deadline: float | None = None,
+    on_step: Callable[[int, int], None] | None = None,
 ) -> TrainVocoderResult:
     """Train (or resume, or fine-tune) a vocoder into the run directory `out`; returns where it stopped.
 
     `device` None picks CUDA when available; under torchrun every rank trains on its own random segments.
+    `deadline` (time.monotonic()) stops the run early with a checkpoint; `on_step(step, max_steps)` follows it.
     """
     run_dir = Path(out)
     previous = ckpt_io.latest(run_dir)
@@ -500,6 +504,7 @@ def train_vocoder(
         train_items, cfg.audio, cfg.train.segment_frames, mel_dir, features_cache, cfg.train.seed
     )
     trainer = VocoderTrainer(cfg, run_dir, sampler, val_items, device, progress, provenance)
+    trainer.deadline, trainer.on_step = deadline, on_step
     try:
         if trainer.dist.enabled:  # each rank its own segments
             sampler.rng = np.random.default_rng([cfg.train.seed, trainer.dist.rank])

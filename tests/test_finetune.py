@@ -1,0 +1,267 @@
+"""`fastpitch finetune`: recordings cleaned into a corpus, the plan, frozen layers, the time budget, transcript
+screening, and the whole job on a tiny base voice (resumed, spoken, refused on too little data)."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+TEXTS = [
+    "The cat sat on the mat.",
+    "A quick brown fox jumps.",
+    "She sells sea shells.",
+    "Rain falls in the spring.",
+    "We walked to the station.",
+    "Bread and butter for tea.",
+    "The river runs to the sea.",
+    "Open the window, please.",
+    "Birds sing in the morning.",
+    "He plays the old piano.",
+    "Turn left at the corner.",
+    "Keep calm and carry on.",
+]
+
+
+pytestmark = pytest.mark.usefixtures("one_thread")
+
+
+def _speech(seconds: float, sr: int, seed: int) -> np.ndarray:
+    """Harmonic 'speech' with a gliding pitch and a syllable-rate envelope."""
+    t = np.arange(int(seconds * sr)) / sr
+    f0 = 110 + 30 * np.sin(2 * np.pi * (0.6 + 0.05 * seed) * t)
+    phase = 2 * np.pi * np.cumsum(f0) / sr
+    wav = sum(np.sin(k * phase) / k for k in range(1, 6)) * (0.2 + 0.2 * np.sin(2 * np.pi * 3 * t) ** 2)
+    return (wav + 0.002 * np.random.default_rng(seed).standard_normal(len(t))).astype(np.float32)
+
+
+def _clip_folder(root: Path, seconds: list[float], silence: float = 0.0, sr: int = 22050, gain: float = 1.0):
+    """clip.wav + clip.txt pairs; `silence` seconds of quiet before and after each clip."""
+    root.mkdir(parents=True, exist_ok=True)
+    quiet = np.zeros(int(silence * sr), np.float32)
+    for i, s in enumerate(seconds):
+        wav = np.concatenate([quiet, gain * _speech(s, sr, i), quiet])
+        sf.write(root / f"clip{i:02d}.wav", wav, sr, subtype="PCM_16")
+        (root / f"clip{i:02d}.txt").write_text(TEXTS[i % len(TEXTS)] + "\n")
+    return root
+
+
+# ------------------------------------------------------------------------------------------------ the corpus
+
+
+def test_a_folder_of_clips_reads_as_a_dataset_and_a_clip_without_transcript_is_reported(tmp_path):
+    from fastpitch.data.datasets import scan_dataset
+
+    root = _clip_folder(tmp_path / "clips", [1.0, 1.0, 1.0])
+    (root / "clip01.txt").unlink()
+    utterances, issues = scan_dataset(root)
+    assert [u.id for u in utterances] == ["clip00", "clip02"]
+    assert utterances[0].text == TEXTS[0]
+    assert [(i.id, i.kind, i.skip) for i in issues] == [("clip01", "no_text", True)]
+
+
+def test_make_corpus_resamples_mixes_down_trims_levels_and_holds_out(tmp_path):
+    from fastpitch.config import AudioConfig
+    from fastpitch.data.datasets import Limits, read_split
+    from fastpitch.data.recordings import TARGET_DBFS, make_corpus
+
+    src = tmp_path / "clips"
+    src.mkdir()
+    sr = 44100
+    quiet = np.zeros(sr, np.float32)  # one second of silence on each side
+    for i in range(6):
+        mono = np.concatenate([quiet, 0.05 * _speech(2.0, sr, i), quiet])
+        sf.write(src / f"c{i}.wav", np.stack([mono, mono], axis=1), sr, subtype="PCM_16")  # stereo, quiet
+        (src / f"c{i}.txt").write_text(TEXTS[i])
+    sf.write(src / "short.wav", _speech(0.5, 22050, 9), 22050)
+    (src / "short.txt").write_text(TEXTS[9])
+    sf.write(src / "long.wav", _speech(31.0, 16000, 10), 16000)
+    (src / "long.txt").write_text(TEXTS[10])
+
+    report = make_corpus(src, tmp_path / "corpus", AudioConfig(), Limits(min_seconds=1.0, max_seconds=30.0))
+    skipped = {i.id: i.kind for i in report.skipped}
+    assert skipped == {"short": "too_short", "long": "too_long"}
+    assert len(report.train) + len(report.test) == 6 and len(report.test) == 1
+    assert read_split(tmp_path / "corpus", "test") == report.test == read_split(tmp_path / "corpus", "val")
+    wav, out_sr = sf.read(tmp_path / "corpus" / "wavs" / "c0.wav")
+    assert out_sr == 22050 and wav.ndim == 1
+    assert 2.0 <= len(wav) / out_sr <= 2.3  # the seconds of silence are gone, 0.1 s margins kept
+    frames = wav[: len(wav) // 220 * 220].reshape(-1, 220)
+    rms = np.sqrt((frames**2).mean(axis=1))
+    level = 20 * np.log10(np.sqrt((rms[rms > rms.max() / 100] ** 2).mean()))
+    assert abs(level - TARGET_DBFS) < 1.0
+    again = make_corpus(src, tmp_path / "corpus", AudioConfig(), Limits())  # reused, not redone
+    assert again.to_dict() == report.to_dict()
+
+
+# ------------------------------------------------------------------------------------------------ the plan
+
+
+def test_less_data_trains_fewer_steps_and_fewer_layers():
+    from fastpitch.finetune import plan_for
+
+    two, ten, thirty = plan_for(120), plan_for(600), plan_for(1800)
+    assert two.acoustic_steps < ten.acoustic_steps < thirty.acoustic_steps
+    assert two.vocoder_steps < ten.vocoder_steps <= thirty.vocoder_steps
+    assert "encoder." in two.freeze and "encoder." not in ten.freeze
+    assert "embedding." in ten.freeze
+
+
+def test_outliers_flags_a_clip_far_above_the_rest_and_nothing_without_a_majority():
+    from fastpitch.train.align import outliers
+
+    scores = {f"u{i}": -0.04 + 0.003 * (i % 5) for i in range(20)}
+    assert outliers(scores) == []
+    assert outliers({**scores, "bad": 0.01}) == ["bad"]
+    assert outliers({"a": -0.04, "b": -0.037, "bad": 0.01}) == []
+    untrained = {f"u{i}": 0.001 * (i % 5) for i in range(20)}  # no better than the prior: cannot judge
+    assert outliers({**untrained, "bad": 0.05}) == []
+
+
+# ------------------------------------------------------------------------------------------------ training hooks
+
+
+@pytest.fixture(scope="module")
+def small_corpus(tmp_path_factory):
+    """(dataset, features) of twelve short clips in the LJSpeech layout."""
+    from fastpitch.config import AudioConfig
+    from fastpitch.data.datasets import Limits
+    from fastpitch.data.features import prepare
+    from fastpitch.data.recordings import make_corpus
+
+    root = tmp_path_factory.mktemp("ft")
+    src = _clip_folder(root / "clips", [1.0 + 0.1 * i for i in range(12)])
+    make_corpus(src, root / "corpus", AudioConfig(), Limits(min_seconds=0.5))
+    return root / "corpus", prepare(root / "corpus", root / "features")
+
+
+def _tiny(*overrides: str):
+    from fastpitch.config import preset
+
+    return preset(
+        "tiny",
+        [
+            "train.batch_frames=400",
+            "train.max_steps=3",
+            "train.val_media=false",
+            "train.num_workers=0",
+            *overrides,
+        ],
+    )
+
+
+def test_frozen_layers_keep_their_weights_and_an_unknown_prefix_is_refused(small_corpus, tmp_path):
+    from fastpitch import checkpoint as ckpt_io
+    from fastpitch.errors import FastPitchError
+    from fastpitch.train.acoustic import RunOptions, Trainer
+
+    dataset, features = small_corpus
+    trainer = Trainer(
+        _tiny('train.freeze=["encoder.", "embedding."]'),
+        RunOptions(features, tmp_path / "a", dataset, progress=False),
+    )
+    before = {k: v.clone() for k, v in trainer.engine.raw_model.state_dict().items()}
+    trainer.run()
+    after = ckpt_io.load_checkpoint(tmp_path / "a").model
+    assert all(torch.equal(before[k], after[k]) for k in before if k.startswith(("encoder.", "embedding.")))
+    assert not torch.equal(
+        before["decoder.layers.0.attn.qkv.weight"], after["decoder.layers.0.attn.qkv.weight"]
+    )
+    with pytest.raises(FastPitchError, match=r"'encodr\.' names no parameter"):
+        Trainer(
+            _tiny('train.freeze=["encodr."]'), RunOptions(features, tmp_path / "b", dataset, progress=False)
+        )
+
+
+def test_a_spent_deadline_stops_after_one_update_with_a_checkpoint(small_corpus, tmp_path):
+    from fastpitch import checkpoint as ckpt_io
+    from fastpitch.train.acoustic import RunOptions, train
+
+    dataset, features = small_corpus
+    steps = []
+    opts = RunOptions(
+        features,
+        tmp_path / "run",
+        dataset,
+        progress=False,
+        deadline=time.monotonic() - 1,
+        on_step=lambda s, n: steps.append((s, n)),
+    )
+    result = train(_tiny("train.max_steps=50"), opts)
+    assert result.step == 1 and steps == [(1, 50)]
+    assert ckpt_io.latest(tmp_path / "run").name == "step-0000001.json"
+
+
+# ------------------------------------------------------------------------------------------------ the job
+
+
+@pytest.fixture(scope="module")
+def base_voice(tmp_path_factory, synth_make_voice):
+    path = tmp_path_factory.mktemp("base") / "voice"
+    synth_make_voice(path, vocoder="istft")
+    return path
+
+
+def _options(data: Path, out: Path, base: Path, **kw):
+    from fastpitch.finetune import FinetuneOptions
+
+    plan = {"align_steps": 2, "acoustic_steps": 2, "vocoder_steps": 2, "batch_frames": 600}
+    return FinetuneOptions(data=data, out=out, base=base, plan=plan, evaluate=False, **kw)
+
+
+def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_voice, tmp_path):
+    from fastpitch import Synthesizer
+    from fastpitch.finetune import STAGES, finetune
+    from fastpitch.voice import read_voice
+
+    clips = _clip_folder(
+        tmp_path / "clips", [2.0 + 0.1 * i for i in range(12)], silence=0.5, sr=16000, gain=0.3
+    )
+    progress = []
+    result = finetune(_options(clips, tmp_path / "voices" / "mine", base_voice), on_progress=progress.append)
+
+    voice = read_voice(result.voice)
+    assert voice.name == "mine" and voice.speakers == ["mine"] and voice.onnx["acoustic"] == "acoustic.onnx"
+    assert result.clips_used == 12 and result.plan.acoustic_steps == 2
+    assert any("rough" in w for w in result.warnings)  # 24 s of speech
+    assert progress[0].stage == "corpus" and progress[-1].fraction == pytest.approx(1.0)
+    assert all(a.fraction <= b.fraction + 1e-9 for a, b in itertools.pairwise(progress))
+    card = (result.voice / "MODEL_CARD.md").read_text()
+    assert "## Fine-tuning" in card and "acoustic_steps | 2" in card
+    audio, sr = Synthesizer.load(result.voice).synthesize("Hello there.")
+    assert sr == 22050 and len(audio) > 0 and np.isfinite(audio).all()
+    state = json.loads((tmp_path / "voices" / "mine.finetune" / "finetune.json").read_text())
+    assert set(state["done"]) == set(STAGES)
+    assert json.loads((tmp_path / "voices" / "mine.finetune" / "corpus" / "corpus-report.json").read_text())[
+        "test"
+    ]
+
+    again = []
+    finetune(_options(clips, tmp_path / "voices" / "mine", base_voice), on_progress=again.append)
+    assert {p.stage for p in again} <= {"corpus"}  # every stage was done: nothing retrained
+
+
+def test_too_little_speech_is_refused_with_the_reasons(base_voice, tmp_path):
+    from fastpitch.finetune import FinetuneError, finetune
+
+    clips = _clip_folder(tmp_path / "clips", [2.0, 2.0, 0.4, 2.0])
+    (clips / "clip03.txt").unlink()
+    with pytest.raises(FinetuneError, match=r"2 usable clips, 4 s of speech") as caught:
+        finetune(_options(clips, tmp_path / "v", base_voice))
+    assert "too_short" in str(caught.value) and "no_text: no transcript: clip03.txt" in str(caught.value)
+
+
+def test_recordings_without_any_transcript_say_so(base_voice, tmp_path):
+    from fastpitch.finetune import FinetuneError, finetune
+
+    clips = _clip_folder(tmp_path / "clips", [2.0] * 4)
+    for txt in clips.glob("*.txt"):
+        txt.unlink()
+    with pytest.raises(FinetuneError, match=r"0 usable clips.*no transcript"):
+        finetune(_options(clips, tmp_path / "v", base_voice))
