@@ -213,3 +213,17 @@ def test_long_and_pathological_text_is_linear(text_frontend, unit):
     assert text_frontend.normalize(text)
     assert text_frontend.split_sentences(text)
     assert text_frontend.to_symbols(text)
+
+
+@pytest.mark.parametrize(
+    "text, ending",
+    [
+        ("9" * 200 + "st", "nine nine ninth"),  # found by `bench fuzz`: inflect has no names past ~10**66
+        ("$" + "9" * 200 + ".50", "nine nine dollars and fifty cents"),
+        ("123456789012345678901234567890123rd", "one two third"),
+    ],
+)
+def test_numbers_too_long_to_name_are_read_digit_by_digit(text_frontend, text, ending):
+    words = text_frontend.normalize(text)
+    assert words.endswith(ending)
+    assert words.startswith(("nine nine nine", "one two three"))

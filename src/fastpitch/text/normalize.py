@@ -106,9 +106,17 @@ def fold_unicode(text: str) -> str:
 # ----------------------------------------------------------------------------------------------- numbers
 
 
+MAX_CARDINAL_DIGITS = (
+    30  # longer numbers have no names anyone says (inflect's stop near 10**66): read the digits
+)
+
+
 @lru_cache(maxsize=8192)
 def cardinal(n: int) -> str:
-    """1234 -> "one thousand two hundred thirty-four" (American style: no "and", no commas)."""
+    """1234 -> "one thousand two hundred thirty-four" (American style: no "and", no commas); a number of
+    more than MAX_CARDINAL_DIGITS digits digit by digit."""
+    if len(str(abs(n))) > MAX_CARDINAL_DIGITS:
+        return ("minus " if n < 0 else "") + digits(str(abs(n)))
     words = _inflect().number_to_words(n, andword="", comma="")
     return re.sub(r"\s+", " ", words).strip()
 
@@ -129,7 +137,7 @@ def number(s: str) -> str:
     grouped = "," in s
     s = s.replace(",", "")
     whole, dot, frac = s.partition(".")
-    if len(whole) > (30 if grouped else 15) or (len(whole) > 1 and whole.startswith("0")):
+    if len(whole) > (MAX_CARDINAL_DIGITS if grouped else 15) or (len(whole) > 1 and whole.startswith("0")):
         words = digits(whole)
     else:
         words = cardinal(int(whole)) if whole else ""
