@@ -13,6 +13,8 @@ import pytest
 import soundfile as sf
 import torch
 
+from fastpitch.errors import FastPitchError
+
 TEXTS = [
     "The cat sat on the mat.",
     "A quick brown fox jumps.",
@@ -265,3 +267,11 @@ def test_recordings_without_any_transcript_say_so(base_voice, tmp_path):
         txt.unlink()
     with pytest.raises(FinetuneError, match=r"0 usable clips.*no transcript"):
         finetune(_options(clips, tmp_path / "v", base_voice))
+
+
+def test_a_missing_dataset_is_refused_and_leaves_no_work_folder(base_voice, tmp_path):
+    from fastpitch.finetune import finetune
+
+    with pytest.raises(FastPitchError, match="nowhere"):
+        finetune(_options(tmp_path / "nowhere", tmp_path / "v", base_voice))
+    assert sorted(p.name for p in tmp_path.iterdir()) == []

@@ -29,6 +29,7 @@ import dataclasses
 import json
 import logging
 import math
+import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -421,11 +422,12 @@ def finetune(
     started = time.monotonic()
     deadline = started + options.minutes_budget * 60 if options.minutes_budget else None
     work = options.work_dir
+    base_voice = read_voice(options.base)  # before anything is written: a bad base leaves no folder behind
+    fresh = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
     state = _load_state(work, options)
     done: dict[str, Any] = state["done"]
     warnings: list[str] = list(state.get("warnings", []))
-    base_voice = read_voice(options.base)
     corpus, features_dir = work / "corpus", work / "features"
 
     before = float(state.get("wall_seconds", 0.0))  # spent by earlier, interrupted invocations
@@ -446,9 +448,14 @@ def finetune(
     if "corpus" not in done:
         tracker.update("corpus", 0, 1, "checking and cleaning the recordings")
     limits = Limits(min_seconds=options.min_clip_seconds, max_seconds=options.max_clip_seconds)
-    report = make_corpus(
-        options.data, corpus, base_voice.audio, limits, make_frontend(base_voice.text), seed=options.seed
-    )
+    try:
+        report = make_corpus(
+            options.data, corpus, base_voice.audio, limits, make_frontend(base_voice.text), seed=options.seed
+        )
+    except Exception:
+        if fresh:  # unreadable data on a new job: nothing in the work folder is worth keeping
+            shutil.rmtree(work, ignore_errors=True)
+        raise
     n_used = len(report.train) + len(report.test)
     if report.seconds < MIN_SECONDS_OF_SPEECH or len(report.train) < 2:
         reasons = sorted({f"{i.kind}: {i.message}" for i in report.skipped})[:10]
