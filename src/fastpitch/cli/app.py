@@ -6,8 +6,10 @@ commands to `app`, `corpus_app`, `data_app` or `bench_app`; `fastpitch.cli` impo
 
 from __future__ import annotations
 
+import json
 import logging
 from dataclasses import dataclass
+from pathlib import Path
 
 import typer
 from rich.console import Console
@@ -15,8 +17,15 @@ from rich.logging import RichHandler
 
 from fastpitch import __version__
 from fastpitch.allocator import reuse_freed_memory
+from fastpitch.atomic import atomic_write_json
 
 console = Console(stderr=True)
+
+
+def write_result(result: dict, out: Path) -> None:
+    """A bench's JSON: written atomically to `out`, and printed."""
+    atomic_write_json(out, result)
+    print(json.dumps(result, indent=2))
 
 
 @dataclass

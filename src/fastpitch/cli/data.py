@@ -10,8 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from fastpitch.atomic import atomic_write_json
-from fastpitch.cli.app import app, bench_app, console, data_app
+from fastpitch.cli.app import app, bench_app, console, data_app, write_result
 from fastpitch.config import Config, apply_overrides
 
 # Options shared by `data check` and `prepare`, so both judge audio by the same settings.
@@ -25,10 +24,6 @@ OVERRIDES = typer.Option(
 
 def _config(config: Path | None, overrides: list[str]) -> Config:
     return apply_overrides(Config.load(config) if config else Config(), overrides)
-
-
-def write_json(data: dict, path: Path) -> None:
-    atomic_write_json(path, data)
 
 
 @data_app.command("check")
@@ -139,5 +134,4 @@ def bench_prepare_command(
 
     with console.status("benchmarking feature preparation"):
         result = bench_prepare(dataset, n_prepare=utterances, n_f0=f0_files, workers=workers)
-    write_json(result, out)
-    print(json.dumps(result, indent=2))
+    write_result(result, out)

@@ -3,18 +3,11 @@ fastpitch.bench.align."""
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from fastpitch.atomic import atomic_write_json
-from fastpitch.cli.app import bench_app, console
-
-
-def _write(result: dict, out: Path) -> None:
-    atomic_write_json(out, result)
-    print(json.dumps(result, indent=2))
+from fastpitch.cli.app import bench_app, console, write_result
 
 
 def _ints(text: str) -> list[int]:
@@ -51,7 +44,7 @@ def bench_model_command(
             repeats=repeats,
             device=str(pick_device(device)),
         )
-    _write(result, out)
+    write_result(result, out)
 
 
 @bench_app.command("align")
@@ -95,4 +88,4 @@ def bench_align_command(
             max_utterances=max_utterances,
             aligner_only=aligner_only,
         )
-    _write(result, out)
+    write_result(result, out)

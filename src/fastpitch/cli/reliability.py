@@ -2,18 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import typer
 
-from fastpitch.atomic import atomic_write_json
-from fastpitch.cli.app import bench_app, console
-
-
-def _write(result: dict, out: Path) -> None:
-    atomic_write_json(out, result)
-    print(json.dumps(result, indent=2))
+from fastpitch.cli.app import bench_app, console, write_result
 
 
 @bench_app.command("fuzz")
@@ -47,7 +40,7 @@ def bench_fuzz_command(
             hang_s=hang_s,
             threads=threads,
         )
-    _write(result, out)
+    write_result(result, out)
 
 
 @bench_app.command("kill")
@@ -71,4 +64,4 @@ def bench_kill_command(
             result = bench_kill(work, kills, names, seed)
         except ValueError as e:
             raise typer.BadParameter(str(e), param_hint="--commands") from None
-    _write(result, out)
+    write_result(result, out)

@@ -4,14 +4,13 @@ test on loopback)."""
 from __future__ import annotations
 
 import ipaddress
-import json
 import os
 import re
 from pathlib import Path
 
 import typer
 
-from fastpitch.cli.app import app, bench_app, console
+from fastpitch.cli.app import app, bench_app, console, write_result
 from fastpitch.errors import FastPitchError
 
 VOICE_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$")
@@ -187,7 +186,7 @@ def bench_serve_command(
 ) -> None:
     """Start the server on loopback and measure it: HTTP (50 requests, 8 at a time: p50/p95 latency and errors),
     or with --wyoming the first audio chunk of one-sentence requests, then 10 clients at once."""
-    from fastpitch.server.loadtest import DEFAULT_TEXT, bench_serve, write_json
+    from fastpitch.server.loadtest import DEFAULT_TEXT, bench_serve
 
     parse_voices(voice)  # fail here, not in the server's log
     if abuse:
@@ -223,5 +222,4 @@ def bench_serve_command(
                 queue_size=queue_size,
             )
         out = out or Path("bench-results/serve.json")
-    write_json(result, out)
-    print(json.dumps(result, indent=2))
+    write_result(result, out)

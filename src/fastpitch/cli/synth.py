@@ -12,8 +12,7 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from fastpitch.atomic import atomic_write_json
-from fastpitch.cli.app import app, bench_app, console
+from fastpitch.cli.app import app, bench_app, console, write_result
 from fastpitch.errors import FastPitchError
 
 voice_app = typer.Typer(
@@ -346,8 +345,7 @@ def bench_synth_command(
             repeats=repeats,
             stand_in=stand_in,
         )
-    atomic_write_json(out, result)
-    print(json.dumps(result, indent=2))
+    write_result(result, out)
 
 
 @bench_app.command("prosody")
@@ -368,8 +366,7 @@ def bench_prosody_command(
 
     with console.status("benchmarking prosody"):
         result = bench_prosody(voice, dataset, limit)
-    atomic_write_json(out, result)
-    print(json.dumps(result, indent=2))
+    write_result(result, out)
 
 
 @bench_app.command("peers")
@@ -395,7 +392,6 @@ def bench_peers_command(
 ) -> None:
     """fastpitch (ONNX runtime, torch) against hibari-tts on the same sentences: real-time factor, per-sentence
     latency and their ratios, each engine in its own process at each thread count."""
-    from fastpitch.atomic import atomic_write_text
     from fastpitch.bench.peers import bench_peers
 
     try:
@@ -413,6 +409,4 @@ def bench_peers_command(
             sentences=sentences,
             quality=quality,
         )
-    out.parent.mkdir(parents=True, exist_ok=True)
-    atomic_write_text(out, json.dumps(result, indent=2) + "\n")
-    print(json.dumps(result, indent=2))
+    write_result(result, out)

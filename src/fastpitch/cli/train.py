@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import sys
@@ -10,8 +9,7 @@ from pathlib import Path
 
 import typer
 
-from fastpitch.atomic import atomic_write_json
-from fastpitch.cli.app import app, bench_app, console
+from fastpitch.cli.app import app, bench_app, console, write_result
 from fastpitch.config import Config, apply_overrides, preset
 from fastpitch.errors import FastPitchError
 
@@ -137,8 +135,7 @@ def bench_train_command(
             batch_frames=batch_frames,
             profile=profile,
         )
-    atomic_write_json(out, result)
-    print(json.dumps(result, indent=2))
+    write_result(result, out)
 
 
 def _cuda() -> bool:

@@ -3,14 +3,12 @@ fastpitch.vocoders."""
 
 from __future__ import annotations
 
-import json
 import sys
 from pathlib import Path
 
 import typer
 
-from fastpitch.cli.app import app, bench_app, console
-from fastpitch.cli.data import write_json
+from fastpitch.cli.app import app, bench_app, console, write_result
 
 ARCH_HELP = "istft (fast CPU vocoder), hifigan-v1, hifigan-v2 or hifigan-v3."
 SET_HELP = "Override a config field: audio.X=…, model.X=… or train.X=… (repeatable), e.g. train.batch_size=8."
@@ -109,5 +107,4 @@ def bench_vocoder_command(
         raise typer.BadParameter("expected thread counts like 2,1", param_hint="--threads") from None
     with console.status("benchmarking vocoders"):
         result = bench_vocoders(seconds=seconds, threads=counts, repeats=repeats)
-    write_json(result, out)
-    print(json.dumps(result, indent=2))
+    write_result(result, out)

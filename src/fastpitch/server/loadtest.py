@@ -17,12 +17,10 @@ import tempfile
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from pathlib import Path
 
 import httpx
 import numpy as np
 
-from fastpitch.atomic import atomic_write_json
 from fastpitch.errors import FastPitchError
 
 DEFAULT_TEXT = "The quick brown fox jumps over the lazy dog. Then it rests in the shade of an old oak tree."
@@ -200,7 +198,3 @@ def bench_serve(
         **result,
         "clean_shutdown": outcome["clean_shutdown"],
     }
-
-
-def write_json(result: dict, out: Path) -> None:
-    atomic_write_json(out, result)
