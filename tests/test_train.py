@@ -513,6 +513,10 @@ def test_init_from_reinitialises_speakers_and_checks_the_symbol_table(corpus, tm
         if key in state:
             assert torch.equal(state[key].cpu(), src.model[key]), key
     assert not torch.equal(state["pitch_mean"].cpu(), src.model["pitch_mean"])  # the new data's statistics
+    # The pitch embedding keeps the scale it learned, now shared by both speakers.
+    assert model.cfg.pitch_embedding_stats == "shared"
+    assert torch.equal(state["pitch_embed_mean"].cpu(), src.model["pitch_embed_mean"].expand(2))
+    assert torch.equal(state["pitch_embed_std"].cpu(), src.model["pitch_embed_std"].expand(2))
 
     with pytest.raises(FastPitchError, match="not a prefix"):
         make_trainer(
@@ -521,6 +525,25 @@ def test_init_from_reinitialises_speakers_and_checks_the_symbol_table(corpus, tm
             cfg=tiny_cfg('text.symbols=["<pad>", "x", "y"]'),
             init_from=tmp_path / "source",
         )
+
+
+@pytest.mark.parametrize("mode", ["shared", "speaker"])
+def test_pitch_embedding_scale_is_pooled_when_shared_and_each_speakers_own_otherwise(tmp_path, mode):
+    from fastpitch.data.features import FeatureCache, prepare
+
+    two = _write_corpus(tmp_path / "two", speakers=["ann", "bob"])
+    features = prepare(two, tmp_path / "two_features")
+    model = make_trainer(
+        (two, features), tmp_path / "run", cfg=tiny_cfg(f"model.pitch_embedding_stats={mode}")
+    )
+    model = model.engine.raw_model
+    cache = FeatureCache(features)
+    own = torch.tensor([cache.pitch_stats(s) for s in cache.speakers]).T
+    assert torch.allclose(torch.stack([model.pitch_mean, model.pitch_std]).cpu(), own)
+    assert not torch.allclose(own[:, 0], own[:, 1])  # the speakers differ, so the two modes can be told apart
+    embed = torch.stack([model.pitch_embed_mean, model.pitch_embed_std]).cpu()
+    want = torch.tensor(cache.pooled_pitch_stats())[:, None].expand(2, 2) if mode == "shared" else own
+    assert torch.allclose(embed, want)
 
 
 def test_bench_measures_throughput_flops_and_where_time_goes():

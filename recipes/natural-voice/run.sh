@@ -9,7 +9,13 @@
 #    festival voices are still being synthesized.
 # Every step resumes: run it again after an interruption (or in the next session) and it continues.
 #
+# On a CPU the acoustic model and the vocoder train side by side, one core each (THREADS).
+#
 #   ACOUSTIC_STEPS / VOCODER_STEPS: where this run stops (raise them and rerun to train on).
+#   VOCODER_GAN_FROM: the step the adversarial phase starts at; the last checkpoint before it is kept as
+#     $RUNS/natural-vocoder-spectral, to report what the phase buys.
+#   VOCODER_INIT: a vocoder to start from (the shipped voice's came from the slt voice's, recipes/default-voice
+#     `$RUNS/vocoder-istft`); empty trains from scratch (give it more VOCODER_STEPS).
 #   DEVICE=cuda: on a lent GPU, with bigger batches (ACOUSTIC_SET="--set train.batch_frames=32000").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -21,6 +27,8 @@ HEART_STEPS=${HEART_STEPS:-2000}
 ACOUSTIC_STEPS=${ACOUSTIC_STEPS:-20000}
 VOCODER_STEPS=${VOCODER_STEPS:-30000}
 VOCODER_GAN_FROM=${VOCODER_GAN_FROM:-20000}
+VOCODER_INIT=${VOCODER_INIT:-}
+THREADS=${THREADS:-1}
 ACOUSTIC_PRESET=${ACOUSTIC_PRESET:-small}
 DEVICE=${DEVICE:-cpu}
 EVAL_LIMIT=${EVAL_LIMIT:-60}
@@ -36,6 +44,7 @@ acoustic() {  # acoustic RUN FEATURES CORPUS STEPS [options...]
     # shellcheck disable=SC2046
     fastpitch train --features "$features" --dataset "$corpus" --out "$run" $(resume_flag "$run") \
         --preset "$ACOUSTIC_PRESET" --durations learned --max-steps "$steps" --device "$DEVICE" --no-progress \
+        --threads "$THREADS" \
         --set train.batch_frames=6000 --set train.warmup_steps=200 \
         --set train.checkpoint_every=100 --set train.val_every=500 --set train.log_every=20 \
         --set train.binarization_start_step=400 --set train.binarization_warmup_steps=400 \
@@ -49,15 +58,27 @@ acoustic natural-heart "$DATA/heart-features" "$DATA/hibari-heart" "$HEART_STEPS
 fastpitch corpus synth "$CORPUS" --count 4000 --seed 0 \
     --voices hibari:heart,festival:cmu_us_slt_arctic_hts,festival:kal_diphone
 fastpitch prepare "$CORPUS" --out "$FEATURES"
+vocoder() {  # vocoder STEPS: train on to STEPS (resumes; the first run starts from VOCODER_INIT)
+    local run=$RUNS/natural-vocoder start=()
+    if [ -n "$(resume_flag "$run")" ]; then start=(--resume)
+    elif [ -n "$VOCODER_INIT" ]; then start=(--init "$VOCODER_INIT"); fi
+    fastpitch train-vocoder --dataset "$CORPUS" --features "$FEATURES" --out "$run" --arch istft "${start[@]}" \
+        --device "$DEVICE" --threads "$THREADS" --max-steps "$1" \
+        --set train.adversarial_start_step="$VOCODER_GAN_FROM" --set train.checkpoint_every=250 \
+        --set train.val_every=500 --set train.ema_decay=0.999
+}
+vocoders() {
+    vocoder "$VOCODER_GAN_FROM"
+    [ -d "$RUNS/natural-vocoder-spectral" ] || cp -r "$RUNS/natural-vocoder" "$RUNS/natural-vocoder-spectral"
+    vocoder "$VOCODER_STEPS"
+}
+vocoders > "$RUNS/natural-vocoder.log" 2>&1 &
+vocoder_pid=$!
+
 init=()
 [ -z "$(resume_flag "$RUNS/natural-acoustic")" ] && init=(--init-from "$RUNS/natural-heart")
 acoustic natural-acoustic "$FEATURES" "$CORPUS" "$ACOUSTIC_STEPS" "${init[@]}"
-
-# shellcheck disable=SC2046
-fastpitch train-vocoder --dataset "$CORPUS" --features "$FEATURES" --out "$RUNS/natural-vocoder" --arch istft \
-    $(resume_flag "$RUNS/natural-vocoder") --device "$DEVICE" --max-steps "$VOCODER_STEPS" \
-    --set train.adversarial_start_step="$VOCODER_GAN_FROM" --set train.checkpoint_every=250 \
-    --set train.val_every=1000 --set train.ema_decay=0.999
+wait "$vocoder_pid" || { echo "vocoder training failed: see $RUNS/natural-vocoder.log" >&2; exit 1; }
 
 fastpitch voice create "$RUNS/natural-acoustic" --vocoder "$RUNS/natural-vocoder" --out "$OUT_VOICE" \
     --name natural --speakers heart,kal,slt \

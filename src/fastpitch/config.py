@@ -57,6 +57,10 @@ class ModelConfig:
     n_symbols: int = 0  # set from the symbol table
     n_mels: int = 80
     n_speakers: int = 1
+    # How pitch is scaled into the pitch embedding. "shared": one scale for every speaker (NVIDIA's global pitch
+    # normalisation), so the embedding means absolute pitch and a pitch shift beyond one speaker's range lands
+    # where another speaker was heard; "speaker": each speaker's own mean and std (models made before it).
+    pitch_embedding_stats: str = field(default="shared", metadata={"absent": "speaker"})
     symbols_embedding_dim: int = 384
     # input FFTr (encoder)
     in_fft_n_layers: int = 6

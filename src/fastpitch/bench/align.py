@@ -207,12 +207,12 @@ def bench_align(
     from fastpitch.data.features import FeatureCache
 
     if checkpoint is not None:
-        from fastpitch.checkpoint import load_checkpoint
+        from fastpitch.checkpoint import load_checkpoint, load_weights
 
         ck = load_checkpoint(checkpoint, with_optimizer=False)
         cfg = apply_overrides(ck.config, list(overrides))  # e.g. another train.mas_boundary_cost
         model = FastPitch(cfg.model)
-        model.load_state_dict(ck.model)
+        load_weights(model, ck.model, checkpoint)
         result["model"] = {"checkpoint": str(checkpoint), "step": ck.step}
     else:
         cfg = apply_overrides(preset(preset_name), list(overrides))

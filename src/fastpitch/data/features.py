@@ -389,6 +389,11 @@ class FeatureCache:
         s = self.stats["pitch"][speaker]
         return float(s["mean"]), float(s["std"])
 
+    def pooled_pitch_stats(self) -> tuple[float, float]:
+        """Mean and std (Hz) of F0 over the voiced frames of every speaker together."""
+        s = self.stats["pitch_all"]
+        return float(s["mean"]), float(s["std"])
+
     @property
     def dataset(self) -> str:
         return str(self.manifest.get("dataset", ""))

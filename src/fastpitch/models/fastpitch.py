@@ -59,6 +59,10 @@ def _check(cfg: ModelConfig) -> None:
         raise ConfigError(f"model.symbols_embedding_dim must be even, got {cfg.symbols_embedding_dim}")
     if cfg.n_speakers < 1:
         raise ConfigError(f"model.n_speakers must be at least 1, got {cfg.n_speakers}")
+    if cfg.pitch_embedding_stats not in ("shared", "speaker"):
+        raise ConfigError(
+            f"model.pitch_embedding_stats must be shared or speaker, got {cfg.pitch_embedding_stats!r}"
+        )
 
 
 def _fftr(cfg: ModelConfig, side: str, d: int) -> FFTransformer:
@@ -126,9 +130,12 @@ class FastPitch(nn.Module):
             if use_aligner
             else None
         )
-        # Per-speaker pitch statistics in Hz (voiced frames): targets are normalised with them.
+        # Per-speaker pitch statistics in Hz (voiced frames): the predictor's targets are normalised with them.
         self.register_buffer("pitch_mean", torch.zeros(cfg.n_speakers))
         self.register_buffer("pitch_std", torch.ones(cfg.n_speakers))
+        # The scale (Hz) pitch enters the pitch embedding in, per speaker: the same for all with shared stats.
+        self.register_buffer("pitch_embed_mean", torch.zeros(cfg.n_speakers))
+        self.register_buffer("pitch_embed_std", torch.ones(cfg.n_speakers))
         # MAS cost per frame of each symbol id (a training setting, see `set_boundary_cost`; not saved with weights).
         self.register_buffer("mas_cost", torch.zeros(cfg.n_symbols), persistent=False)
 
@@ -148,6 +155,35 @@ class FastPitch(nn.Module):
         mean_t, std_t = mean_t.expand(n), std_t.expand(n)
         self.pitch_mean.copy_(mean_t)
         self.pitch_std.copy_(std_t)
+        if self.cfg.pitch_embedding_stats == "speaker":
+            self.set_pitch_embedding_scale(mean_t, std_t)
+        else:  # a first scale; training sets the pooled statistics of its data
+            self.set_pitch_embedding_scale(mean_t.mean(), std_t.mean())
+
+    def set_pitch_embedding_scale(self, mean: float | Sequence[float], std: float | Sequence[float]) -> None:
+        """The pitch embedding's input scale in Hz: one mean and std for every speaker with shared stats (all
+        the data's voiced frames pooled, or the scale of the model fine-tuned from), each speaker's own else."""
+        n = self.cfg.n_speakers
+        mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten().expand(n)
+        std_t = torch.as_tensor(std, dtype=torch.float32).flatten().expand(n)
+        if bool((std_t <= 0).any()):
+            raise FastPitchError(f"pitch embedding std must be positive, got {std_t.tolist()}")
+        self.pitch_embed_mean.copy_(mean_t)
+        self.pitch_embed_std.copy_(std_t)
+
+    @staticmethod
+    def upgrade_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """Weights saved before the pitch embedding had a scale of its own used each speaker's statistics."""
+        if "pitch_mean" in state and "pitch_embed_mean" not in state:
+            state = {**state, "pitch_embed_mean": state["pitch_mean"], "pitch_embed_std": state["pitch_std"]}
+        return state
+
+    def _embed_pitch(
+        self, pitch: torch.Tensor, speaker: torch.Tensor, text_mask: torch.Tensor
+    ) -> torch.Tensor:
+        """The pitch embedding of per-symbol pitch in Hz."""
+        mean, std = self.pitch_embed_mean[speaker][:, None], self.pitch_embed_std[speaker][:, None]
+        return self.pitch_embedding((pitch - mean) / std, text_mask)
 
     def set_boundary_cost(self, symbols: Sequence[str], cost: float) -> None:
         """Let MAS give the word boundary of `symbols` (the run's table) zero frames where it sounds like nothing,
@@ -243,7 +279,8 @@ class FastPitch(nn.Module):
         voiced = batch.get("voiced")
         voiced = (batch["pitch"] != 0) if voiced is None else voiced
         pitch_tgt = average_per_symbol(batch["pitch"], voiced & mel_mask, durations)
-        g = h + self.pitch_embedding(pitch_tgt, text_mask)
+        hz = pitch_tgt * self.pitch_std[speaker][:, None] + self.pitch_mean[speaker][:, None]
+        g = h + self._embed_pitch(hz, speaker, text_mask)
 
         energy_pred = energy_tgt = None
         if self.energy_predictor is not None:
@@ -326,7 +363,7 @@ class FastPitch(nn.Module):
         hz = (mean + (hz - mean) * pitch_range) * (2.0 ** (pitch_shift / 12.0))
         if pitch is not None:
             hz = _given(pitch, hz)
-        g = h + self.pitch_embedding((hz - mean) / std, text_mask)
+        g = h + self._embed_pitch(hz, speaker, text_mask)
 
         e = torch.zeros_like(hz)
         if self.energy_predictor is not None:

@@ -244,6 +244,8 @@ class Trainer(Run):
         self._check_data_fits(cfg)
         self.engine = Engine(cfg, self.device, self.dist)
         self.engine.raw_model.set_pitch_stats(*self.data.pitch_stats())
+        if cfg.model.pitch_embedding_stats == "shared":
+            self.engine.raw_model.set_pitch_embedding_scale(*self.data.pooled_pitch_stats())
         if init is not None:
             self._init_from(init)
         self.engine.reset_ema()
@@ -303,7 +305,10 @@ class Trainer(Run):
                 cfg.train.durations = old.train.durations
         elif init is not None:
             old = init.config
+            mode = cfg.model.pitch_embedding_stats
             cfg.model, cfg.audio = copy.deepcopy(old.model), copy.deepcopy(old.audio)
+            if old.model.n_speakers == 1:  # one speaker has one pitch scale, which new speakers can share
+                cfg.model.pitch_embedding_stats = mode
             if cfg.text.symbol_set == old.text.symbol_set and cfg.text.symbols in ([], old.text.symbols):
                 cfg.text.symbols = list(old.text.symbols)
             else:
@@ -325,12 +330,14 @@ class Trainer(Run):
 
         A different speaker count re-initialises the speaker embedding, symbols added to the table get fresh
         embedding rows, an aligner the source lacks starts from scratch, and the pitch statistics are the new
-        data's.
+        data's. A shared pitch embedding keeps the source's scale (its first speaker's), which it learned.
         """
-        own = self.engine.raw_model.state_dict()
+        model = self.engine.raw_model
+        own = model.state_dict()
+        source = model.upgrade_state(init.model)
         state = {
             k: v
-            for k, v in init.model.items()
+            for k, v in source.items()
             if k in own or not k.startswith(("speaker_embedding.", "aligner."))
         }
         renewed = ("speaker_embedding.", "aligner.")
@@ -338,6 +345,10 @@ class Trainer(Run):
             k for k in own if k.startswith(renewed) and (k not in state or state[k].shape != own[k].shape)
         ]
         fresh += ["pitch_mean", "pitch_std"]  # statistics of the new data
+        if self.cfg.model.pitch_embedding_stats == "shared":
+            own["pitch_embed_mean"] = source["pitch_embed_mean"][:1].expand_as(own["pitch_embed_mean"])
+            own["pitch_embed_std"] = source["pitch_embed_std"][:1].expand_as(own["pitch_embed_std"])
+        fresh += ["pitch_embed_mean", "pitch_embed_std"]
         state.update({k: own[k] for k in fresh})
         if any(k.startswith("speaker_embedding.") for k in fresh):
             log.info(

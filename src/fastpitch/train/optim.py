@@ -14,6 +14,7 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
+from fastpitch.checkpoint import load_weights
 from fastpitch.config import TrainConfig
 from fastpitch.errors import FastPitchError
 
@@ -185,5 +186,5 @@ class EMA:
         return self.module.state_dict()
 
     def load_state_dict(self, state: dict[str, torch.Tensor], updates: int) -> None:
-        self.module.load_state_dict(state)
+        load_weights(self.module, state, "the checkpoint's weight average")
         self.updates = updates
