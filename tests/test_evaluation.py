@@ -333,9 +333,13 @@ def test_evaluation_per_speaker(corpus, synth_voice, tmp_path, caplog):
     names = {first: "alice", second: "bob"}
     (two / "speakers.csv").write_text("".join(f"{uid}|{names.get(uid, 'alice')}\n" for uid in rows))
     (two / "timings" / f"{second}.json").unlink()  # bob read like a teacher without timings (hibari)
+    extra = next(uid for uid in rows if uid not in names)  # alice's again: a limit of 2 takes one of each
+    (two / "splits" / "test.txt").write_text(f"{first}\n{extra}\n{second}\n")
     out = tmp_path / "report"
     with caplog.at_level("WARNING", logger="fastpitch"):
-        report = evaluate(synth_voice, two, asr=False, controls=False, figures=0, out_dir=out, html=True)
+        report = evaluate(
+            synth_voice, two, limit=2, asr=False, controls=False, figures=0, out_dir=out, html=True
+        )
     untimed = [r.getMessage() for r in caplog.records if "reference timings" in r.getMessage()]
     assert len(untimed) == 1 and untimed[0].startswith("1 of 2 utterances have no reference timings")
     per = report["per_speaker"]

@@ -25,7 +25,9 @@ def eval_command(
         help="LJSpeech-layout corpus with splits/<split>.txt (and timings/ for durations).",
     ),
     split: str = typer.Option("test", "--split", help="Which held-out split to evaluate on."),
-    limit: int | None = typer.Option(None, "--limit", "-n", help="Evaluate only the first N utterances."),
+    limit: int | None = typer.Option(
+        None, "--limit", "-n", help="Evaluate only N utterances, taken in turn from each speaker."
+    ),
     vocoder: str | None = typer.Option(
         None, "--vocoder", help="Use another vocoder: griffin-lim, or a vocoder file/run/checkpoint."
     ),

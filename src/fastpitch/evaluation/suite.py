@@ -21,6 +21,7 @@ Definitions are in `fastpitch.evaluation.metrics` and are repeated in the report
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import math
@@ -225,6 +226,14 @@ class Context:
     out_dir: Path | None
 
 
+def _in_turn(utterances: list[Utterance]) -> list[Utterance]:
+    """The utterances taken in turn from each speaker: a limited run still judges every speaker."""
+    groups: dict[str, list[Utterance]] = {}
+    for utt in utterances:
+        groups.setdefault(utt.speaker, []).append(utt)
+    return [u for row in itertools.zip_longest(*groups.values()) for u in row if u is not None]
+
+
 def _speaker_for(tts: TimedSynthesizer, utt: Utterance, forced: int | None) -> int:
     if forced is not None:
         return forced
@@ -406,7 +415,7 @@ def evaluate(
         forced = tts.speaker_id(speaker)
         mine = [u for u in utterances if u.speaker == tts.speakers[forced]]
         utterances = mine or utterances  # a corpus of other speakers: judge the text, not the speaker match
-    utterances = utterances[:limit] if limit is not None else utterances
+    utterances = _in_turn(utterances)[:limit] if limit is not None else utterances
     if timings is None:
         log.warning("%s has no timings/ folder: no duration metrics", dataset)
 
