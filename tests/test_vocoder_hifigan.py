@@ -24,6 +24,7 @@ from fastpitch.vocoders.hifigan import (
     PRESETS,
     Generator,
     MultiPeriodDiscriminator,
+    MultiResolutionDiscriminator,
     MultiScaleDiscriminator,
     discriminator_loss,
     feature_loss,
@@ -60,8 +61,9 @@ def test_generator_upsamples_by_the_hop(version, params):
 def test_discriminators_and_losses():
     torch.manual_seed(0)
     mpd, msd = MultiPeriodDiscriminator(width=0.05), MultiScaleDiscriminator(width=0.05)
+    mrd = MultiResolutionDiscriminator(width=0.05)
     real, fake = torch.randn(2, 1, 2048), torch.randn(2, 1, 2048, requires_grad=True)
-    for disc, heads in ((mpd, 5), (msd, 3)):
+    for disc, heads in ((mpd, 5), (msd, 3), (mrd, 3)):
         scores_r, scores_f, fmaps_r, fmaps_f = disc(real, fake)
         assert len(scores_r) == len(scores_f) == len(fmaps_r) == heads
         assert all(s.shape[0] == 2 for s in scores_r)

@@ -148,6 +148,26 @@ def test_adversarial_hifigan_and_finetuning_on_given_mels(vocoder_corpus, tmp_pa
     assert (meta["name"], meta["model"]["upsample_initial_channel"]) == ("hifigan-v3", 16)  # from the init
 
 
+def test_the_istft_vocoder_trains_against_mpd_and_mrd_and_may_switch_discriminators(vocoder_corpus, tmp_path):
+    adversarial = [*TINY, "train.adversarial_start_step=1", "train.disc_width=0.05"]
+    run = tmp_path / "gan"
+    train_vocoder(vocoder_corpus, run, "istft", adversarial, max_steps=2)
+    meta = json.loads((run / "step-0000002.json").read_text())
+    assert meta["train"]["discriminators"] == "mpd+mrd"
+    weights = _weights(run, 2)
+    assert {k.split(".")[0] for k in weights} >= {"generator", "mpd", "mrd", "optim_d"}
+    assert not any(k.startswith("msd.") for k in weights)
+
+    # HiFi-GAN's pair instead, on resume: the kept MPD carries on, the MSD and the optimizer start afresh
+    train_vocoder(vocoder_corpus, run, overrides=["train.discriminators=mpd+msd"], resume=True, max_steps=4)
+    resumed = _weights(run, 4)
+    assert any(k.startswith("msd.") for k in resumed) and not any(k.startswith("mrd.") for k in resumed)
+    with pytest.raises(FastPitchError, match="discriminators"):
+        train_vocoder(
+            vocoder_corpus, tmp_path / "bad", "istft", [*adversarial, "train.discriminators=mpd+xyz"]
+        )
+
+
 def test_cli_train_vocoder_and_config_errors(vocoder_corpus, tmp_path):
     args = [
         "train-vocoder",

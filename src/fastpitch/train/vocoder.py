@@ -1,5 +1,6 @@
 """Vocoder training (`fastpitch train-vocoder`): random audio segments and their mels, mel + multi-resolution
-STFT losses, and optional MPD/MSD adversarial training with feature matching (HiFi-GAN's recipe).
+STFT losses, and optional adversarial training with feature matching: HiFi-GAN's MPD + MSD, or the MPD + MRD pair
+Vocos trains its iSTFT head with (the iSTFT vocoder's default: the MRD costs a fraction of the MSD on a CPU).
 
 HiFi-GAN trains adversarially from the first step. The iSTFT vocoder first learns from the spectral losses alone
 (fast on a CPU, and already better than Griffin-Lim), then switches the discriminators on at
@@ -35,8 +36,7 @@ from fastpitch.train.optim import EMA
 from fastpitch.train.runner import Cadence, Run, amp_dtype, autocast, preserved_rng, setup_device
 from fastpitch.train.segments import SegmentSampler, Utterance, dataset_items, with_mels
 from fastpitch.vocoders.hifigan import (
-    MultiPeriodDiscriminator,
-    MultiScaleDiscriminator,
+    DISCRIMINATORS,
     discriminator_loss,
     feature_loss,
     generator_loss,
@@ -75,7 +75,9 @@ class VocoderTrainConfig:
     stft_loss_weight: float = 0.0
     adversarial: bool = True
     adversarial_start_step: int = 0
-    disc_width: float = 1.0  # channel multiplier of both discriminators (< 1 for CPU runs)
+    # "+"-joined names from hifigan.DISCRIMINATORS; runs saved before the choice existed used HiFi-GAN's pair
+    discriminators: str = field(default="mpd+msd", metadata={"absent": "mpd+msd"})
+    disc_width: float = 1.0  # channel multiplier of the discriminators (< 1 for CPU runs)
     seed: int = 1234
     log_every: int = 50
     val_every: int = 1000
@@ -99,6 +101,7 @@ ARCH_TRAIN_DEFAULTS: dict[str, dict[str, Any]] = {
         "lr_decay": 0.98,
         "stft_loss_weight": 15.0,
         "adversarial_start_step": 50_000,
+        "discriminators": "mpd+mrd",
         "disc_width": 0.25,
     },
 }
@@ -192,20 +195,24 @@ class VocoderTrainer(Run):
         self.optim_g = torch.optim.AdamW(
             self.generator.parameters(), t.learning_rate, betas=t.betas, weight_decay=t.weight_decay
         )
-        self.mpd = self.msd = self.optim_d = None
-        if t.adversarial:
-            self.mpd = MultiPeriodDiscriminator(width=t.disc_width).to(self.device)
-            self.msd = MultiScaleDiscriminator(width=t.disc_width).to(self.device)
-            params = [*self.mpd.parameters(), *self.msd.parameters()]
+        names = t.discriminators.split("+") if t.adversarial else []
+        unknown = [n for n in names if n not in DISCRIMINATORS]
+        if unknown or (t.adversarial and not names):
+            raise ConfigError(
+                f"train.discriminators={t.discriminators!r}: join names from {', '.join(DISCRIMINATORS)} with +"
+            )
+        self.disc_nets = {n: DISCRIMINATORS[n](width=t.disc_width).to(self.device) for n in names}
+        self.optim_d = None
+        if self.disc_nets:
             self.optim_d = torch.optim.AdamW(
-                params, t.learning_rate, betas=t.betas, weight_decay=t.weight_decay
+                self._disc_params(), t.learning_rate, betas=t.betas, weight_decay=t.weight_decay
             )
         self.ema = EMA(self.generator, t.ema_decay) if t.ema_decay > 0 else None
         self._step = 0
         self.updating = False
         self.last_val: float | None = None
         # The networks as the step runs them: DDP wrappers under torchrun (gradients averaged over ranks).
-        self.g, self.discs = self.generator, [d for d in (self.mpd, self.msd) if d is not None]
+        self.g, self.discs = self.generator, list(self.disc_nets.values())
         if self.dist.enabled:
             ids = [self.device.index] if self.device.type == "cuda" else None
             self.g = DistributedDataParallel(self.generator, device_ids=ids)
@@ -215,8 +222,11 @@ class VocoderTrainer(Run):
     def step(self) -> int:
         return self._step
 
+    def _disc_params(self) -> list[torch.Tensor]:
+        return [p for net in self.disc_nets.values() for p in net.parameters()]
+
     def adversarial_now(self) -> bool:
-        return self.mpd is not None and self._step >= self.cfg.train.adversarial_start_step
+        return bool(self.disc_nets) and self._step >= self.cfg.train.adversarial_start_step
 
     def consistent(self) -> bool:
         return not self.updating
@@ -247,7 +257,7 @@ class VocoderTrainer(Run):
             with autocast(self.device, self.amp):
                 loss_d = sum(discriminator_loss(*d(real, fake.detach())[:2]) for d in self.discs)
             terms["disc"] = loss_d.detach()
-            finite = self._apply(loss_d, self.optim_d, [*self.mpd.parameters(), *self.msd.parameters()])
+            finite = self._apply(loss_d, self.optim_d, self._disc_params())
         if finite:
             terms["mel"] = mel_loss(audio, fake[:, 0], self.cfg.audio)
             loss = t.mel_loss_weight * terms["mel"]
@@ -347,9 +357,8 @@ class VocoderTrainer(Run):
         tensors = {f"generator.{k}": v for k, v in self.generator.state_dict().items()}
         if self.ema is not None:
             tensors.update({f"ema.{k}": v for k, v in self.ema.state_dict().items()})
-        for name, module in (("mpd", self.mpd), ("msd", self.msd)):
-            if module is not None:
-                tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
+        for name, module in self.disc_nets.items():
+            tensors.update({f"{name}.{k}": v for k, v in module.state_dict().items()})
         optimizers = {}
         for name, opt in (("optim_g", self.optim_g), ("optim_d", self.optim_d)):
             if opt is not None:
@@ -386,17 +395,25 @@ class VocoderTrainer(Run):
         groups: dict[str, dict[str, torch.Tensor]] = {}
         for key, value in state.items():
             prefix, _, rest = key.partition(".")
-            keep_prefix = prefix not in ("generator", "ema", "mpd", "msd")
+            keep_prefix = prefix not in ("generator", "ema", *DISCRIMINATORS)
             groups.setdefault(prefix, {})[key if keep_prefix else rest] = value
         ckpt_io.load_weights(self.generator, groups.get("generator", {}), json_path)
         if self.ema is not None:
             self.ema.load_state_dict(
                 groups.get("ema") or groups["generator"], int(meta.get("ema_updates", 0))
             )
-        for name, module in (("mpd", self.mpd), ("msd", self.msd)):
-            if module is not None and name in groups:
+        for name, module in self.disc_nets.items():
+            if name in groups:
                 ckpt_io.load_weights(module, groups[name], json_path)
-        for name, opt in (("optim_g", self.optim_g), ("optim_d", self.optim_d)):
+        saved = meta.get("train", {}).get("discriminators", "mpd+msd")
+        same_discs = saved == self.cfg.train.discriminators
+        if not same_discs:
+            log.info(
+                "discriminators %s replace the run's %s: new ones start afresh",
+                self.cfg.train.discriminators,
+                saved,
+            )
+        for name, opt in (("optim_g", self.optim_g), ("optim_d", self.optim_d if same_discs else None)):
             if opt is not None and name in meta["optimizers"]:
                 opt.load_state_dict(
                     ckpt_io.unflatten_optimizer(groups.get(name, {}), meta["optimizers"][name])

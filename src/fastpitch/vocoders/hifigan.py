@@ -1,5 +1,6 @@
 """HiFi-GAN (Kong et al., 2020): generator V1/V2/V3, multi-period and multi-scale discriminators, their losses,
-and loading of published checkpoints (jik876/hifi-gan and NVIDIA DeepLearningExamples) into this module.
+and loading of published checkpoints (jik876/hifi-gan and NVIDIA DeepLearningExamples) into this module; also
+UnivNet's multi-resolution discriminator (Jang et al., 2021), which Vocos pairs with the multi-period one.
 
 The generator's module names follow jik876's (`conv_pre`, `ups`, `resblocks`, `conv_post`), so a published state
 dict maps onto it by renaming only: weight norm's `weight_g`/`weight_v` become the parametrization tensors of
@@ -218,6 +219,31 @@ class DiscriminatorS(nn.Module):
         return _score(self.convs, self.conv_post, x)
 
 
+class DiscriminatorR(nn.Module):
+    """2-D convolutions over one resolution's magnitude spectrogram (B, 1, frames, bins), striding along
+    frequency: one head of the multi-resolution discriminator. A few hundred frames instead of every sample
+    make it far cheaper than the multi-scale heads, which matters on a CPU."""
+
+    def __init__(self, n_fft: int, hop: int, win: int, width: float = 1.0) -> None:
+        super().__init__()
+        self.n_fft, self.hop, self.win = n_fft, hop, win
+        ch = _scaled((32,), width)[0]
+        self.convs = nn.ModuleList(
+            [
+                weight_norm(nn.Conv2d(1, ch, (3, 9), padding=(1, 4))),
+                *(weight_norm(nn.Conv2d(ch, ch, (3, 9), (1, 2), padding=(1, 4))) for _ in range(3)),
+                weight_norm(nn.Conv2d(ch, ch, (3, 3), padding=(1, 1))),
+            ]
+        )
+        self.conv_post = weight_norm(nn.Conv2d(ch, 1, (3, 3), padding=(1, 1)))
+        self.register_buffer("window", torch.hann_window(win), persistent=False)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
+        spec = torch.stft(x[:, 0].float(), self.n_fft, self.hop, self.win, self.window, return_complex=True)
+        mag = torch.view_as_real(spec).pow(2).sum(-1).clamp(min=1e-9).sqrt()  # (B, bins, frames)
+        return _score(self.convs, self.conv_post, mag.transpose(1, 2)[:, None])
+
+
 def _score(convs: nn.ModuleList, post: nn.Module, x: torch.Tensor) -> tuple[torch.Tensor, list[torch.Tensor]]:
     """A discriminator head's score (B, N) and the activations of every layer (for feature matching)."""
     fmap = []
@@ -275,6 +301,21 @@ class MultiScaleDiscriminator(_MultiDiscriminator):
     def _inputs(self, x: torch.Tensor) -> list[torch.Tensor]:
         half = self.pool(x)
         return [x, half, self.pool(half)]
+
+
+class MultiResolutionDiscriminator(_MultiDiscriminator):
+    RESOLUTIONS = ((2048, 512, 2048), (1024, 256, 1024), (512, 128, 512))  # (n_fft, hop, win), Vocos's
+
+    def __init__(self, width: float = 1.0) -> None:
+        super().__init__()
+        self.discriminators = nn.ModuleList(DiscriminatorR(*r, width=width) for r in self.RESOLUTIONS)
+
+
+DISCRIMINATORS: dict[str, type[_MultiDiscriminator]] = {
+    "mpd": MultiPeriodDiscriminator,
+    "msd": MultiScaleDiscriminator,
+    "mrd": MultiResolutionDiscriminator,
+}
 
 
 def feature_loss(fmaps_r: list[list[torch.Tensor]], fmaps_f: list[list[torch.Tensor]]) -> torch.Tensor:
