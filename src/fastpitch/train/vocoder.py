@@ -1,6 +1,6 @@
 """Vocoder training (`fastpitch train-vocoder`): random audio segments and their mels, mel + multi-resolution
 STFT losses, and optional adversarial training with feature matching: HiFi-GAN's MPD + MSD, or the MPD + MRD pair
-Vocos trains its iSTFT head with (the iSTFT vocoder's default: the MRD costs a fraction of the MSD on a CPU).
+Vocos trains its iSTFT head with (the iSTFT vocoder's default).
 
 HiFi-GAN trains adversarially from the first step. The iSTFT vocoder first learns from the spectral losses alone
 (fast on a CPU, and already better than Griffin-Lim), then switches the discriminators on at
