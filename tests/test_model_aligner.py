@@ -18,6 +18,7 @@ from fastpitch.models.aligner import (
     beta_binomial_log_prior,
     binarization_loss,
     durations_to_alignment,
+    edge_silence,
     forward_sum_loss,
     hard_durations,
     mas,
@@ -139,6 +140,22 @@ def test_hard_durations_never_skip_an_utterance_edge():
     got = hard_durations(log_attn, torch.tensor([5]), torch.tensor([10]), cost)[0]
     assert got.tolist() == [2, 3, 0, 3, 2]
     assert hard_durations(log_attn, torch.tensor([5]), torch.tensor([10]))[0, 2] >= 1
+
+
+def test_edge_silence_moves_the_quiet_ends_to_the_edge_boundaries():
+    B = 0  # the word-boundary id
+    text = torch.tensor([[B, 5, 6, B], [B, 5, 6, B], [7, 5, 6, 8]])
+    # 17 frames: 6 quiet, 8 loud, 3 quiet (-5 and 3 in log energy: 8 nats apart)
+    energy = torch.tensor([[-5.0] * 6 + [3.0] * 8 + [-5.0] * 3] * 3)
+    durations = torch.tensor([[1, 10, 5, 1], [1, 2, 13, 1], [1, 10, 5, 1]])
+    lens, mel_lens = torch.tensor([4, 4, 4]), torch.tensor([17, 17, 17])
+    out = edge_silence(durations, text, lens, energy, mel_lens, B, drop=4.6)
+    assert out[0].tolist() == [6, 5, 3, 3]  # the 5 leading and 2 trailing quiet frames the phones had
+    assert out[1].tolist() == [2, 1, 11, 3]  # a phone keeps a frame even when quiet all through
+    assert out[2].tolist() == [1, 10, 5, 1]  # no boundaries at the edges: nothing to move to
+    assert torch.equal(out.sum(1), durations.sum(1))
+    quiet_threshold = edge_silence(durations, text, lens, energy, mel_lens, B, drop=9.0)
+    assert torch.equal(quiet_threshold, durations)  # nothing 9 nats below the loudest frame
 
 
 def test_forward_sum_loss_prefers_the_true_alignment_and_ignores_padding():

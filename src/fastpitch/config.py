@@ -141,6 +141,10 @@ class TrainConfig:
     # Nats per frame that MAS charges a word boundary, which may then get no frame, in the durations the model
     # learns from (`FastPitch.set_boundary_cost`). Configs saved before this setting read 0: their runs had none.
     mas_boundary_cost: float = field(default=4.0, metadata={"absent": 0.0})
+    # The edge word boundaries take the silence around each recording in the learned durations: frames at
+    # its ends this far (log frame energy; 4.6 is 40 dB) below its loudest (`FastPitch.set_edge_silence`).
+    # Configs saved before this setting read 0 (off): MAS gave that silence to the first and last phones.
+    edge_silence: float = field(default=4.6, metadata={"absent": 0.0})
     # bookkeeping
     log_every: int = 50
     val_every: int = 1000

@@ -222,3 +222,42 @@ def hard_durations(
         skippable = (cost > 0).cpu().numpy()
     dur = mas(log_attn.cpu().numpy(), text_lens.cpu().numpy(), mel_lens.cpu().numpy(), skippable)
     return torch.from_numpy(dur).to(attn_logprob.device)
+
+
+def edge_silence(
+    durations: torch.Tensor,
+    text: torch.Tensor,
+    text_lens: torch.Tensor,
+    energy: torch.Tensor,
+    mel_lens: torch.Tensor,
+    boundary: int,
+    drop: float,
+) -> torch.Tensor:
+    """Durations (B, N) whose edge word boundaries own the silence before and after the recording.
+
+    MAS leaves an edge boundary one frame and gives the leading silence to the first phone (and the trailing
+    one to the last symbol before the edge): to the aligner, silence and the quiet onset of a phone look alike.
+    The model then speaks a phone of silence, so word timestamps start early and a cut at the edge keeps the
+    silence. Frames at either end whose log energy lies more than `drop` below the utterance's loudest frame
+    move to the edge boundary; the symbol they come from keeps at least one frame.
+    """
+    out = durations.clone()
+    for b in range(durations.size(0)):
+        n, t = int(text_lens[b]), int(mel_lens[b])
+        if n < 3 or t < 1:
+            continue
+        e = energy[b, :t]
+        loud = torch.nonzero(e >= e.max() - drop).flatten()
+        if loud.numel() == 0:
+            continue
+        if int(text[b, 0]) == boundary:
+            give = min(int(loud[0]) - int(out[b, 0]), int(out[b, 1]) - 1)
+            if give > 0:
+                out[b, 0] += give
+                out[b, 1] -= give
+        if int(text[b, n - 1]) == boundary:
+            give = min(t - 1 - int(loud[-1]) - int(out[b, n - 1]), int(out[b, n - 2]) - 1)
+            if give > 0:
+                out[b, n - 1] += give
+                out[b, n - 2] -= give
+    return out

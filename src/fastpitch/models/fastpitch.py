@@ -27,6 +27,7 @@ from fastpitch.models.aligner import (
     average_per_symbol,
     beta_binomial_log_prior,
     durations_to_alignment,
+    edge_silence,
     hard_durations,
     symbol_index,
 )
@@ -138,6 +139,7 @@ class FastPitch(nn.Module):
         self.register_buffer("pitch_embed_std", torch.ones(cfg.n_speakers))
         # MAS cost per frame of each symbol id (a training setting, see `set_boundary_cost`; not saved with weights).
         self.register_buffer("mas_cost", torch.zeros(cfg.n_symbols), persistent=False)
+        self.edge_silence: tuple[int, float] | None = None  # a training setting too: see `set_edge_silence`
 
     # ---------------------------------------------------------------- helpers
 
@@ -194,6 +196,13 @@ class FastPitch(nn.Module):
         self.mas_cost.zero_()
         if WORD_BOUNDARY in symbols:
             self.mas_cost[list(symbols).index(WORD_BOUNDARY)] = max(cost, 0.0)
+
+    def set_edge_silence(self, symbols: Sequence[str], drop: float) -> None:
+        """Let the edge word boundaries of the durations the model learns take the silence around each
+        recording: frames at the ends more than `drop` (log energy) below its loudest (`edge_silence`). 0 or a
+        table without word boundaries turns it off."""
+        on = drop > 0 and WORD_BOUNDARY in symbols
+        self.edge_silence = (list(symbols).index(WORD_BOUNDARY), drop) if on else None
 
     def mas_durations(
         self,
@@ -270,6 +279,11 @@ class FastPitch(nn.Module):
                 # The boundary cost shapes the durations FastPitch learns, not the attention: binarized towards
                 # the costed path, the aligner agreed less with reference timings (`fastpitch bench align`).
                 binarize_to = self.mas_durations(attn_logprob, text, text_lens, mel_lens, boundary_cost=False)
+            if self.edge_silence is not None and "energy" in batch:
+                boundary, drop = self.edge_silence
+                durations = edge_silence(
+                    durations, text, text_lens, batch["energy"], mel_lens, boundary, drop
+                )
         durations = durations * text_mask
         if not torch.equal(durations.sum(dim=1), mel_lens):
             raise FastPitchError("external durations must sum to each utterance's mel length")

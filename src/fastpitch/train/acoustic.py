@@ -130,6 +130,8 @@ class Engine:
         self.amp_dtype = amp_dtype(tc.amp, device)
         self.raw_model = FastPitch(cfg.model).to(device)
         self.raw_model.set_boundary_cost(cfg.text.symbols, tc.mas_boundary_cost)
+        if cfg.text.edge_boundaries:
+            self.raw_model.set_edge_silence(cfg.text.symbols, tc.edge_silence)
         freeze_parameters(self.raw_model, tc.freeze)
         self.model: torch.nn.Module = self.raw_model
         self.criterion = FastPitchLoss(tc)
