@@ -517,6 +517,18 @@ def test_init_from_reinitialises_speakers_and_checks_the_symbol_table(corpus, tm
     assert model.cfg.pitch_embedding_stats == "shared"
     assert torch.equal(state["pitch_embed_mean"].cpu(), src.model["pitch_embed_mean"].expand(2))
     assert torch.equal(state["pitch_embed_std"].cpu(), src.model["pitch_embed_std"].expand(2))
+    # From a model that scaled pitch per speaker (made before the choice): its one speaker's scale.
+    old = make_trainer(
+        corpus, tmp_path / "old", cfg=tiny_cfg("train.max_steps=1", "model.pitch_embedding_stats=speaker")
+    )
+    old.run()
+    own = ck.load_checkpoint(tmp_path / "old")
+    assert "pitch_embed_mean" not in own.model
+    from_old = make_trainer(
+        (two, features), tmp_path / "from_old", init_from=tmp_path / "old"
+    ).engine.raw_model
+    assert from_old.cfg.pitch_embedding_stats == "shared"  # one speaker's scale can be shared
+    assert torch.equal(from_old.pitch_embed_mean.cpu(), own.model["pitch_mean"][:1].expand(2))
 
     with pytest.raises(FastPitchError, match="not a prefix"):
         make_trainer(
@@ -541,9 +553,11 @@ def test_pitch_embedding_scale_is_pooled_when_shared_and_each_speakers_own_other
     own = torch.tensor([cache.pitch_stats(s) for s in cache.speakers]).T
     assert torch.allclose(torch.stack([model.pitch_mean, model.pitch_std]).cpu(), own)
     assert not torch.allclose(own[:, 0], own[:, 1])  # the speakers differ, so the two modes can be told apart
-    embed = torch.stack([model.pitch_embed_mean, model.pitch_embed_std]).cpu()
-    want = torch.tensor(cache.pooled_pitch_stats())[:, None].expand(2, 2) if mode == "shared" else own
-    assert torch.allclose(embed, want)
+    if mode == "shared":
+        embed = torch.stack([model.pitch_embed_mean, model.pitch_embed_std]).cpu()
+        assert torch.allclose(embed, torch.tensor(cache.pooled_pitch_stats())[:, None].expand(2, 2))
+    else:
+        assert not hasattr(model, "pitch_embed_mean")
 
 
 def test_bench_measures_throughput_flops_and_where_time_goes():

@@ -318,13 +318,7 @@ def load_checkpoint(path: str | Path, with_optimizer: bool = True) -> Checkpoint
 
 
 def load_weights(module: torch.nn.Module, state: dict[str, torch.Tensor], source: str | Path) -> None:
-    """`module.load_state_dict(state)` that explains an architecture mismatch in one line.
-
-    A module with an `upgrade_state(state)` method first brings weights saved by older versions up to date.
-    """
-    upgrade = getattr(module, "upgrade_state", None)
-    if upgrade is not None:
-        state = upgrade(state)
+    """`module.load_state_dict(state)` that explains an architecture mismatch in one line."""
     own = module.state_dict()
     missing = sorted(set(own) - set(state))
     unexpected = sorted(set(state) - set(own))

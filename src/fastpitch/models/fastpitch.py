@@ -134,9 +134,11 @@ class FastPitch(nn.Module):
         # Per-speaker pitch statistics in Hz (voiced frames): the predictor's targets are normalised with them.
         self.register_buffer("pitch_mean", torch.zeros(cfg.n_speakers))
         self.register_buffer("pitch_std", torch.ones(cfg.n_speakers))
-        # The scale (Hz) pitch enters the pitch embedding in, per speaker: the same for all with shared stats.
-        self.register_buffer("pitch_embed_mean", torch.zeros(cfg.n_speakers))
-        self.register_buffer("pitch_embed_std", torch.ones(cfg.n_speakers))
+        # The scale (Hz) pitch enters the pitch embedding in with shared stats, per speaker (all equal); with
+        # per-speaker stats it is `pitch_mean` and `pitch_std`, so such models keep the weights they had.
+        if cfg.pitch_embedding_stats == "shared":
+            self.register_buffer("pitch_embed_mean", torch.zeros(cfg.n_speakers))
+            self.register_buffer("pitch_embed_std", torch.ones(cfg.n_speakers))
         # MAS cost per frame of each symbol id (a training setting, see `set_boundary_cost`; not saved with weights).
         self.register_buffer("mas_cost", torch.zeros(cfg.n_symbols), persistent=False)
         self.edge_silence: tuple[int, float] | None = None  # a training setting too: see `set_edge_silence`
@@ -157,34 +159,26 @@ class FastPitch(nn.Module):
         mean_t, std_t = mean_t.expand(n), std_t.expand(n)
         self.pitch_mean.copy_(mean_t)
         self.pitch_std.copy_(std_t)
-        if self.cfg.pitch_embedding_stats == "speaker":
-            self.set_pitch_embedding_scale(mean_t, std_t)
-        else:  # a first scale; training sets the pooled statistics of its data
-            self.set_pitch_embedding_scale(mean_t.mean(), std_t.mean())
+        if self.cfg.pitch_embedding_stats == "shared":  # a first scale; training sets its data's pooled one
+            self.set_pitch_embedding_scale(float(mean_t.mean()), float(std_t.mean()))
 
-    def set_pitch_embedding_scale(self, mean: float | Sequence[float], std: float | Sequence[float]) -> None:
-        """The pitch embedding's input scale in Hz: one mean and std for every speaker with shared stats (all
-        the data's voiced frames pooled, or the scale of the model fine-tuned from), each speaker's own else."""
-        n = self.cfg.n_speakers
-        mean_t = torch.as_tensor(mean, dtype=torch.float32).flatten().expand(n)
-        std_t = torch.as_tensor(std, dtype=torch.float32).flatten().expand(n)
-        if bool((std_t <= 0).any()):
-            raise FastPitchError(f"pitch embedding std must be positive, got {std_t.tolist()}")
-        self.pitch_embed_mean.copy_(mean_t)
-        self.pitch_embed_std.copy_(std_t)
-
-    @staticmethod
-    def upgrade_state(state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
-        """Weights saved before the pitch embedding had a scale of its own used each speaker's statistics."""
-        if "pitch_mean" in state and "pitch_embed_mean" not in state:
-            state = {**state, "pitch_embed_mean": state["pitch_mean"], "pitch_embed_std": state["pitch_std"]}
-        return state
+    def set_pitch_embedding_scale(self, mean: float, std: float) -> None:
+        """The shared pitch embedding's input scale in Hz, for every speaker: the data's voiced frames pooled,
+        or the scale of the model fine-tuned from."""
+        if self.cfg.pitch_embedding_stats != "shared":
+            raise FastPitchError("this model scales pitch per speaker (model.pitch_embedding_stats=speaker)")
+        if not std > 0:
+            raise FastPitchError(f"pitch embedding std must be positive, got {std}")
+        self.pitch_embed_mean.fill_(mean)
+        self.pitch_embed_std.fill_(std)
 
     def _embed_pitch(
         self, pitch: torch.Tensor, speaker: torch.Tensor, text_mask: torch.Tensor
     ) -> torch.Tensor:
         """The pitch embedding of per-symbol pitch in Hz."""
-        mean, std = self.pitch_embed_mean[speaker][:, None], self.pitch_embed_std[speaker][:, None]
+        shared = self.cfg.pitch_embedding_stats == "shared"
+        mean = (self.pitch_embed_mean if shared else self.pitch_mean)[speaker][:, None]
+        std = (self.pitch_embed_std if shared else self.pitch_std)[speaker][:, None]
         return self.pitch_embedding((pitch - mean) / std, text_mask)
 
     def set_boundary_cost(self, symbols: Sequence[str], cost: float) -> None:

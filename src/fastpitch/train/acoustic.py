@@ -334,12 +334,10 @@ class Trainer(Run):
         embedding rows, an aligner the source lacks starts from scratch, and the pitch statistics are the new
         data's. A shared pitch embedding keeps the source's scale (its first speaker's), which it learned.
         """
-        model = self.engine.raw_model
-        own = model.state_dict()
-        source = model.upgrade_state(init.model)
+        own = self.engine.raw_model.state_dict()
         state = {
             k: v
-            for k, v in source.items()
+            for k, v in init.model.items()
             if k in own or not k.startswith(("speaker_embedding.", "aligner."))
         }
         renewed = ("speaker_embedding.", "aligner.")
@@ -347,10 +345,13 @@ class Trainer(Run):
             k for k in own if k.startswith(renewed) and (k not in state or state[k].shape != own[k].shape)
         ]
         fresh += ["pitch_mean", "pitch_std"]  # statistics of the new data
-        if self.cfg.model.pitch_embedding_stats == "shared":
-            own["pitch_embed_mean"] = source["pitch_embed_mean"][:1].expand_as(own["pitch_embed_mean"])
-            own["pitch_embed_std"] = source["pitch_embed_std"][:1].expand_as(own["pitch_embed_std"])
-        fresh += ["pitch_embed_mean", "pitch_embed_std"]
+        if self.cfg.model.pitch_embedding_stats == "shared":  # the scale the source's embedding learned
+            shared = "pitch_embed_mean" in init.model
+            mean = init.model["pitch_embed_mean" if shared else "pitch_mean"][0]
+            std = init.model["pitch_embed_std" if shared else "pitch_std"][0]
+            own["pitch_embed_mean"] = torch.full_like(own["pitch_embed_mean"], float(mean))
+            own["pitch_embed_std"] = torch.full_like(own["pitch_embed_std"], float(std))
+            fresh += ["pitch_embed_mean", "pitch_embed_std"]
         state.update({k: own[k] for k in fresh})
         if any(k.startswith("speaker_embedding.") for k in fresh):
             log.info(
