@@ -560,6 +560,25 @@ def test_pitch_embedding_scale_is_pooled_when_shared_and_each_speakers_own_other
         assert not hasattr(model, "pitch_embed_mean")
 
 
+def test_pitch_augmented_training_runs_and_resumes_exactly(corpus, tmp_path):
+    cfg = tiny_cfg("train.pitch_augment=0.5", "train.max_steps=4", "train.checkpoint_every=2")
+    whole = make_trainer(corpus, tmp_path / "whole", cfg=cfg)
+    whole.run()
+    half = make_trainer(
+        corpus, tmp_path / "half", cfg=tiny_cfg("train.pitch_augment=0.5", "train.max_steps=2")
+    )
+    half.run()
+    resumed = make_trainer(corpus, tmp_path / "half", cfg=cfg, resume=True)
+    resumed.run()
+    assert_same(model_state(resumed), model_state(whole))  # the same shifts drawn after the resume
+    plain = make_trainer(
+        corpus, tmp_path / "plain", cfg=tiny_cfg("train.max_steps=4", "train.checkpoint_every=2")
+    )
+    plain.run()
+    weights = "decoder.layers.0.ff.conv1.weight"
+    assert not torch.equal(model_state(plain)[weights], model_state(whole)[weights])  # it did shift
+
+
 def test_bench_measures_throughput_flops_and_where_time_goes():
     from fastpitch.train.bench import _measure
 

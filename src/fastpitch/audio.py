@@ -101,6 +101,12 @@ def _mel_filterbank(sample_rate: int, n_fft: int, n_mels: int, fmin: float, fmax
     return weights
 
 
+def mel_centers(cfg: AudioConfig) -> np.ndarray:
+    """Centre frequency (Hz) of each mel band of `mel_filterbank`, (n_mels,)."""
+    edges = _mel_to_hz(np.linspace(_hz_to_mel(float(cfg.fmin)), _hz_to_mel(float(cfg.fmax)), cfg.n_mels + 2))
+    return edges[1:-1]
+
+
 def mel_filterbank(cfg: AudioConfig) -> np.ndarray:
     """Slaney-normalised mel filterbank, shape (n_mels, n_fft // 2 + 1), equal to librosa's default."""
     return _mel_filterbank(cfg.sample_rate, cfg.n_fft, cfg.n_mels, float(cfg.fmin), float(cfg.fmax))

@@ -145,6 +145,10 @@ class TrainConfig:
     # its ends this far (log frame energy; 4.6 is 40 dB) below its loudest (`FastPitch.set_edge_silence`).
     # Configs saved before this setting read 0 (off): MAS gave that silence to the first and last phones.
     edge_silence: float = field(default=4.6, metadata={"absent": 0.0})
+    # Pitch-shift augmentation (`fastpitch.train.augment`): the share of training utterances shifted, and the
+    # largest shift in semitones. For voices taught by a TTS teacher, whose melody the text predicts.
+    pitch_augment: float = 0.0
+    pitch_augment_semitones: float = 4.0
     # bookkeeping
     log_every: int = 50
     val_every: int = 1000

@@ -39,6 +39,7 @@ from fastpitch import checkpoint as ckpt_io
 from fastpitch.config import Config
 from fastpitch.errors import FastPitchError
 from fastpitch.text import get_symbol_table
+from fastpitch.train.augment import PitchShiftAugment
 from fastpitch.train.data import TrainData
 from fastpitch.train.distributed import Distributed
 from fastpitch.train.optim import EMA, build_optimizer, freeze_parameters, set_learning_rate
@@ -397,12 +398,16 @@ class Trainer(Run):
         if self.dist.is_main:
             self.cfg.save(self.out_dir / "config.json")
         self._batches = EpochBatches(self.data.train_sampler, self.epoch, self.batches_in_epoch)
+        tc, model = self.cfg.train, self.engine.raw_model
+        self.augment = PitchShiftAugment(
+            self.cfg.audio, tc.pitch_augment, tc.pitch_augment_semitones, model.pitch_mean, model.pitch_std
+        )
         self._stream = iter(self.data.loader(self._batches))
 
     def update(self) -> dict[str, Any]:
         micro = []
         for _ in range(self.cfg.train.grad_accumulation):
-            micro.append(next(self._stream))
+            micro.append(self.augment(next(self._stream)))
             self.epoch, self.batches_in_epoch = self._batches.issued.popleft()
         return self.engine.train_step(micro)
 
