@@ -70,6 +70,28 @@ def test_segments_have_the_whole_utterance_mel(vocoder_corpus):
         np.testing.assert_allclose(audio[b].numpy(), wav[starts[0] * 256 : (starts[0] + 8) * 256], atol=1e-6)
 
 
+def test_pitch_augmented_segments_are_resampled_with_their_own_mels(vocoder_corpus):
+    cfg = AudioConfig()
+    items = [i for i in dataset_items(vocoder_corpus, "train", cfg) if i.id == "utt1"]  # the 220 Hz tone
+    sampler = SegmentSampler(items, cfg, segment_frames=32, seed=0, pitch_augment=1.0, semitones=4.0)
+    audio, mel = sampler.sample(4)
+    assert audio.shape == (4, 32 * 256) and mel.shape == (4, 80, 32)
+    window = np.hanning(audio.shape[1])
+    found = []
+    for b in range(4):
+        spectrum = np.abs(np.fft.rfft(audio[b].numpy() * window, 8 * audio.shape[1]))
+        f0 = np.argmax(spectrum) * cfg.sample_rate / (8 * audio.shape[1])
+        found.append(f0)
+        assert 220 * 2 ** (-4 / 12) - 3 < f0 < 220 * 2 ** (4 / 12) + 3
+        inner = mel_spectrogram_np(audio[b].numpy(), cfg)[:, 4:-4]  # away from the segment's edges
+        np.testing.assert_allclose(mel[b].numpy()[:, 4 : 4 + inner.shape[1]], inner, atol=0.05)
+    assert max(abs(f - 220) for f in found) > 5  # shifted, not the tone as recorded
+    plain = SegmentSampler(items, cfg, segment_frames=32, seed=0)
+    again = SegmentSampler(items, cfg, segment_frames=32, seed=0, pitch_augment=0.0)
+    for x, y in zip(plain.sample(2), again.sample(2), strict=True):
+        assert torch.equal(x, y)  # off, the draws are those of a sampler without the option
+
+
 def test_stft_loss_is_zero_for_identical_audio_and_positive_otherwise():
     x = torch.randn(2, 4096)
     assert float(stft_loss(x, x)) < 1e-6

@@ -3,6 +3,10 @@
 Mels come from the audio itself (exactly the mels of the whole utterance: each segment is read with two hops of
 context), from a features cache, or, for fine-tuning, from `.npy` mels that a FastPitch predicted with
 ground-truth durations.
+
+Pitch-shift augmentation (`pitch_augment`) resamples a share of the segments by a random interval, harmonics and
+formants together, and takes their mels from the resampled audio: the vocoder then renders the shifted mels a
+FastPitch trained with `fastpitch.train.augment` draws when asked for another pitch.
 """
 
 from __future__ import annotations
@@ -10,12 +14,14 @@ from __future__ import annotations
 import logging
 import math
 from dataclasses import dataclass
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import soundfile as sf
 import torch
+from scipy.signal import resample_poly
 
 from fastpitch.audio import LOG_CLAMP, load_audio, mel_spectrogram, n_frames
 from fastpitch.config import AudioConfig
@@ -46,10 +52,13 @@ class SegmentSampler:
         mel_dir: Path | None = None,
         features: Any = None,
         seed: int = 0,
+        pitch_augment: float = 0.0,
+        semitones: float = 4.0,
     ) -> None:
         self.items, self.cfg, self.frames = items, audio_cfg, segment_frames
         self.mel_dir, self.features = mel_dir, features
         self.rng = np.random.default_rng(seed)
+        self.pitch_augment, self.semitones = pitch_augment, semitones
 
     def utterance_mel(self, item: Utterance) -> np.ndarray | None:
         """The given mel of an utterance (fine-tuning or features), None when mels come from the audio."""
@@ -77,10 +86,17 @@ class SegmentSampler:
         out[lo - start : lo - start + len(wav)] = wav
         return out
 
+    def shifted(self, item: Utterance, start: int, n: int, ratio: Fraction) -> np.ndarray:
+        """`n` samples from `start` of an utterance played `ratio` times faster: its pitch times `ratio`."""
+        wav = self.read(item, start, start + math.ceil(n * ratio) + 1)
+        return resample_poly(wav, ratio.denominator, ratio.numerator)[:n].astype(np.float32)
+
     def sample(self, batch_size: int) -> tuple[torch.Tensor, torch.Tensor]:
         hop, size = self.cfg.hop_length, self.frames
-        audio, mels, own_mels = [], [], []
-        for index in self.rng.integers(len(self.items), size=batch_size):
+        ctx = CONTEXT_HOPS * hop
+        audio, mels = [], []
+        own: dict[int, np.ndarray] = {}  # batch index -> audio with context, for mels made here
+        for b, index in enumerate(self.rng.integers(len(self.items), size=batch_size)):
             item = self.items[index]
             given = self.utterance_mel(item)
             total = (
@@ -89,18 +105,25 @@ class SegmentSampler:
                 else min(given.shape[1], item.n_samples // hop)
             )
             first = int(self.rng.integers(max(total - size, 0) + 1))
-            if given is None:  # two hops of context each side: this segment's mel frames, exactly
-                ctx = CONTEXT_HOPS * hop
-                own_mels.append(self.read(item, first * hop - ctx, (first + size) * hop + ctx))
+            mel = None
+            if self.pitch_augment > 0 and self.rng.random() < self.pitch_augment:
+                semitones = self.rng.uniform(-self.semitones, self.semitones)
+                ratio = Fraction(2.0 ** (semitones / 12.0)).limit_denominator(64)
+                own[b] = self.shifted(item, first * hop - ctx, size * hop + 2 * ctx, ratio)
+                audio.append(own[b][ctx : ctx + size * hop])
+            elif given is None:  # two hops of context each side: this segment's mel frames, exactly
+                own[b] = self.read(item, first * hop - ctx, (first + size) * hop + ctx)
+                audio.append(self.read(item, first * hop, (first + size) * hop))
             else:
                 mel = np.full((self.cfg.n_mels, size), math.log(LOG_CLAMP), dtype=np.float32)
                 part = given[:, first : first + size]
                 mel[:, : part.shape[1]] = part
-                mels.append(mel)
-            audio.append(self.read(item, first * hop, (first + size) * hop))
-        if own_mels:
-            mel = mel_spectrogram(torch.from_numpy(np.stack(own_mels)), self.cfg)
-            return torch.from_numpy(np.stack(audio)), mel[:, :, CONTEXT_HOPS : CONTEXT_HOPS + size]
+                audio.append(self.read(item, first * hop, (first + size) * hop))
+            mels.append(mel)
+        if own:
+            made = mel_spectrogram(torch.from_numpy(np.stack(list(own.values()))), self.cfg)
+            for b, m in zip(own, made[:, :, CONTEXT_HOPS : CONTEXT_HOPS + size].numpy(), strict=True):
+                mels[b] = m
         return torch.from_numpy(np.stack(audio)), torch.from_numpy(np.stack(mels))
 
 

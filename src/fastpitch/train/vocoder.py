@@ -78,6 +78,9 @@ class VocoderTrainConfig:
     # "+"-joined names from hifigan.DISCRIMINATORS; runs saved before the choice existed used HiFi-GAN's pair
     discriminators: str = field(default="mpd+msd", metadata={"absent": "mpd+msd"})
     disc_width: float = 1.0  # channel multiplier of the discriminators (< 1 for CPU runs)
+    # Share of segments resampled by a random interval of at most this many semitones (`train.segments`).
+    pitch_augment: float = 0.0
+    pitch_augment_semitones: float = 4.0
     seed: int = 1234
     log_every: int = 50
     val_every: int = 1000
@@ -518,7 +521,14 @@ def train_vocoder(
         "init": str(init) if init else None,
     }
     sampler = SegmentSampler(
-        train_items, cfg.audio, cfg.train.segment_frames, mel_dir, features_cache, cfg.train.seed
+        train_items,
+        cfg.audio,
+        cfg.train.segment_frames,
+        mel_dir,
+        features_cache,
+        cfg.train.seed,
+        cfg.train.pitch_augment,
+        cfg.train.pitch_augment_semitones,
     )
     trainer = VocoderTrainer(cfg, run_dir, sampler, val_items, device, progress, provenance)
     trainer.deadline, trainer.on_step = deadline, on_step
