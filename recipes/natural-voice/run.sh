@@ -30,6 +30,8 @@ VOCODER_GAN_FROM=${VOCODER_GAN_FROM:-20000}
 VOCODER_INIT=${VOCODER_INIT:-}
 VOCODER_GAN_BATCH=${VOCODER_GAN_BATCH:-4}
 THREADS=${THREADS:-1}
+PITCH_AUGMENT=${PITCH_AUGMENT:-0.3}  # share of utterances/segments pitch-shifted (the teachers' melody is
+                                     # predictable from the text: without it --pitch-shift moves little)
 ACOUSTIC_PRESET=${ACOUSTIC_PRESET:-small}
 DEVICE=${DEVICE:-cpu}
 EVAL_LIMIT=${EVAL_LIMIT:-60}
@@ -68,7 +70,7 @@ vocoder() {  # vocoder STEPS [options...]: train on to STEPS (resumes; the first
     fastpitch train-vocoder --dataset "$CORPUS" --features "$FEATURES" --out "$run" --arch istft "${start[@]}" \
         --device "$DEVICE" --threads "$THREADS" --max-steps "$steps" \
         --set train.adversarial_start_step="$VOCODER_GAN_FROM" --set train.checkpoint_every=100 \
-        --set train.val_every=500 --set train.ema_decay=0.999 "$@"
+        --set train.val_every=500 --set train.ema_decay=0.999 --set train.pitch_augment="$PITCH_AUGMENT" "$@"
 }
 vocoders() {
     vocoder "$VOCODER_GAN_FROM"
@@ -81,7 +83,8 @@ vocoder_pid=$!
 
 init=()
 [ -z "$(resume_flag "$RUNS/natural-acoustic")" ] && init=(--init-from "$RUNS/natural-heart")
-acoustic natural-acoustic "$FEATURES" "$CORPUS" "$ACOUSTIC_STEPS" "${init[@]}"
+acoustic natural-acoustic "$FEATURES" "$CORPUS" "$ACOUSTIC_STEPS" --set train.pitch_augment="$PITCH_AUGMENT" \
+    "${init[@]}"
 wait "$vocoder_pid" || { echo "vocoder training failed: see $RUNS/natural-vocoder.log" >&2; exit 1; }
 
 fastpitch voice create "$RUNS/natural-acoustic" --vocoder "$RUNS/natural-vocoder" --out "$OUT_VOICE" \
