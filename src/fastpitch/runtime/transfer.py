@@ -83,22 +83,29 @@ def with_frames(doc: Prosody, frames: np.ndarray) -> Prosody:
 
 def with_melody(doc: Prosody, f0: np.ndarray, voiced: np.ndarray, voice_mean: float) -> Prosody:
     """`doc` with each spoken symbol's mean F0 over its voiced recording frames, moved by one ratio so that the
-    recording's mean (in log F0) lands on `voice_mean`; None (predict) where a symbol has no voiced frame."""
+    symbols' mean (in log F0) lands on `voice_mean`; None (predict) where a symbol has no voiced frame. Only the
+    words' symbols count: what a tracker calls voiced in the silence around them (breath, noise) is no melody."""
     owner = np.repeat(np.arange(len(symbol_frames(doc))), symbol_frames(doc))[: len(f0)]
     voiced = voiced[: len(owner)] & (f0[: len(owner)] > 0)
-    if voiced.sum() < 3:
-        raise TransferError("the recording has almost no voiced frames: there is no melody to take")
-    log_f0 = np.log(f0[: len(owner)][voiced])
-    ratio = voice_mean / math.exp(float(log_f0.mean()))
-    sums = np.bincount(owner[voiced], log_f0, minlength=len(symbol_frames(doc)))
+    log_f0 = np.log(np.where(voiced, f0[: len(owner)], 1.0))
+    sums = np.bincount(owner[voiced], log_f0[voiced], minlength=len(symbol_frames(doc)))
     counts = np.bincount(owner[voiced], minlength=len(symbol_frames(doc)))
+    melody: dict[int, float] = {}  # symbol index -> mean log F0 of its voiced frames
+    k = 0
+    for sentence in doc.sentences:
+        for sp in sentence.symbols:
+            if sp.word is not None and counts[k] > 0:
+                melody[k] = sums[k] / counts[k]
+            k += 1
+        k += 1  # the pause
+    if sum(counts[i] for i in melody) < 3:
+        raise TransferError("the recording has almost no voiced frames: there is no melody to take")
+    ratio = voice_mean / math.exp(float(np.mean(list(melody.values()))))
     sentences, k = [], 0
     for sentence in doc.sentences:
         symbols: list[SymbolProsody] = []
         for sp in sentence.symbols:
-            hz = None
-            if sp.word is not None and counts[k] > 0:
-                hz = float32_value(math.exp(sums[k] / counts[k]) * ratio)
+            hz = float32_value(math.exp(melody[k]) * ratio) if k in melody else None
             symbols.append(replace(sp, pitch=hz))
             k += 1
         sentences.append(replace(sentence, symbols=symbols))
