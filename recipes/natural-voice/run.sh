@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The natural multi-speaker voice (issue 16): heart (hibari-tts, the default speaker), slt and kal (festival)
+# The shipped default voice (issue 16): heart (hibari-tts, the default speaker), slt and kal (festival)
 # in one FastPitch, taught by a corpus made offline on this machine (speaker ids follow the corpus names in sorted
 # order: hibari-heart, kal, slt, so heart is speaker 0, the default):
 # 1. heart alone (4,000 WordNet sentences read by hibari-tts) -> features -> FastPitch with the learned aligner;
@@ -11,7 +11,8 @@
 #
 # On a CPU the acoustic model and the vocoder train side by side, one core each (THREADS).
 #
-#   ACOUSTIC_STEPS / VOCODER_STEPS: where this run stops (raise them and rerun to train on).
+#   ACOUSTIC_STEPS / VOCODER_STEPS: where this run stops: the shipped voice's steps (raise them and rerun to
+#     train on; its model card gives the details of that run).
 #   VOCODER_GAN_FROM: the step the adversarial phase starts at; the last checkpoint before it is kept as
 #     $RUNS/natural-vocoder-spectral, to report what the phase buys.
 #   VOCODER_INIT: a vocoder to start from (the shipped voice's came from the slt voice's, recipes/default-voice
@@ -24,9 +25,9 @@ DATA=${DATA:-/work/corpora}
 RUNS=${RUNS:-/work/runs}
 OUT_VOICE=${OUT_VOICE:-$RUNS/voice-natural}  # copied into src/fastpitch/voices/default/ to ship it
 HEART_STEPS=${HEART_STEPS:-2000}
-ACOUSTIC_STEPS=${ACOUSTIC_STEPS:-20000}
-VOCODER_STEPS=${VOCODER_STEPS:-30000}
-VOCODER_GAN_FROM=${VOCODER_GAN_FROM:-20000}
+ACOUSTIC_STEPS=${ACOUSTIC_STEPS:-1800}
+VOCODER_STEPS=${VOCODER_STEPS:-3500}
+VOCODER_GAN_FROM=${VOCODER_GAN_FROM:-1500}
 VOCODER_INIT=${VOCODER_INIT:-}
 VOCODER_GAN_BATCH=${VOCODER_GAN_BATCH:-4}
 THREADS=${THREADS:-1}
