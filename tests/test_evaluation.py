@@ -356,6 +356,26 @@ def test_evaluation_per_speaker(corpus, synth_voice, tmp_path, caplog):
     assert "Per speaker" in (out / "index.html").read_text()
 
 
+def test_a_renamed_speaker_is_found_by_the_name_it_was_trained_under(corpus, synth_voice, tmp_path):
+    voice = tmp_path / "voice"
+    shutil.copytree(synth_voice, voice)
+    spec = json.loads((voice / "voice.json").read_text())
+    spec["provenance"]["acoustic"] = {"training": {"speakers": ["corpus-alice", "corpus-bob"]}}
+    (voice / "voice.json").write_text(json.dumps(spec))
+    two = tmp_path / "corpus"
+    shutil.copytree(corpus, two)
+    first, second = (two / "splits" / "test.txt").read_text().split()
+    rows = [line.split("|")[0] for line in (two / "metadata.csv").read_text().splitlines()]
+    (two / "speakers.csv").write_text(
+        "".join(f"{uid}|{'corpus-bob' if uid == second else 'corpus-alice'}\n" for uid in rows)
+    )
+    report = evaluate(voice, two, asr=False, mos=False, controls=False, figures=0)
+    spoken = {u["id"]: u["speaker"] for u in report["utterances"]}
+    assert spoken == {first: "alice", second: "bob"}
+    only_bob = evaluate(voice, two, speaker="bob", asr=False, mos=False, controls=False, figures=0)
+    assert [u["id"] for u in only_bob["utterances"]] == [second]
+
+
 def test_evaluation_with_a_neural_vocoder_measures_its_resynthesis(corpus, tmp_path, synth_make_voice):
     voice = synth_make_voice(tmp_path / "istft-voice", vocoder="istft").path
     damaged = tmp_path / "corpus"

@@ -234,10 +234,21 @@ def _in_turn(utterances: list[Utterance]) -> list[Utterance]:
     return [u for row in itertools.zip_longest(*groups.values()) for u in row if u is not None]
 
 
+def _corpus_names(tts: TimedSynthesizer) -> list[tuple[str, str]]:
+    """Each voice speaker's name and the name it was trained under: `voice create --speakers` may rename the
+    corpus's speakers (the natural corpus's hibari-heart is the shipped voice's heart)."""
+    training = (tts.voice.provenance.get("acoustic") or {}).get("training") or {}
+    trained = training.get("speakers") or []
+    if len(trained) != len(tts.speakers):
+        trained = tts.speakers
+    return list(zip(tts.speakers, trained, strict=True))
+
+
 def _speaker_for(tts: TimedSynthesizer, utt: Utterance, forced: int | None) -> int:
     if forced is not None:
         return forced
-    return tts.speakers.index(utt.speaker) if utt.speaker in tts.speakers else 0
+    names = _corpus_names(tts)
+    return next((i for i, pair in enumerate(names) if utt.speaker in pair), 0)
 
 
 def _evaluate_one(
@@ -413,7 +424,7 @@ def evaluate(
     forced = None
     if speaker is not None:
         forced = tts.speaker_id(speaker)
-        mine = [u for u in utterances if u.speaker == tts.speakers[forced]]
+        mine = [u for u in utterances if u.speaker in _corpus_names(tts)[forced]]
         utterances = mine or utterances  # a corpus of other speakers: judge the text, not the speaker match
     utterances = _in_turn(utterances)[:limit] if limit is not None else utterances
     if timings is None:
