@@ -243,22 +243,23 @@ def _symbol(data: Any, where: str, frame_ms: float, max_frames: int, n_words: in
         if not 0 <= value <= MAX_SECONDS * 1000:
             raise ProsodyError(f"{where}: 'ms' must be between 0 and {MAX_SECONDS * 1000:g}, got {value!r}")
         frames = round(value / frame_ms)
-    pitch = data.get("pitch")
-    if pitch is not None:
-        pitch = _number(data, "pitch", where)
-        if not PITCH_HZ[0] <= pitch <= PITCH_HZ[1]:
-            raise ProsodyError(
-                f"{where}: 'pitch' must be null or between {PITCH_HZ[0]:g} and {PITCH_HZ[1]:g} Hz, got {pitch!r}"
-            )
-    energy = data.get("energy")
-    if energy is not None:
-        energy = _number(data, "energy", where)
-        if not ENERGY_RANGE[0] <= energy <= ENERGY_RANGE[1]:
-            raise ProsodyError(
-                f"{where}: 'energy' must be null or between {ENERGY_RANGE[0]:g} and {ENERGY_RANGE[1]:g} "
-                f"(log energy), got {energy!r}"
-            )
+    pitch = _optional_in(data, "pitch", where, PITCH_HZ, " Hz")
+    energy = _optional_in(data, "energy", where, ENERGY_RANGE, " (log energy)")
     return SymbolProsody(symbol, word, frames, pitch, energy)
+
+
+def _optional_in(
+    data: dict[str, Any], key: str, where: str, bounds: tuple[float, float], unit: str
+) -> float | None:
+    """`data[key]`: null, or a number within `bounds`."""
+    if data.get(key) is None:
+        return None
+    value = _number(data, key, where)
+    if not bounds[0] <= value <= bounds[1]:
+        raise ProsodyError(
+            f"{where}: '{key}' must be null or between {bounds[0]:g} and {bounds[1]:g}{unit}, got {value!r}"
+        )
+    return value
 
 
 def _string(data: dict, key: str, where: str) -> str:

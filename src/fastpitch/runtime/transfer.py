@@ -17,7 +17,7 @@ from dataclasses import replace
 import numpy as np
 
 from fastpitch.dtw import dtw
-from fastpitch.runtime.prosody import Prosody, ProsodyError, SentenceProsody, SymbolProsody, float32_value
+from fastpitch.runtime.prosody import Prosody, ProsodyError, SentenceProsody, float32_value
 
 # A recording this much longer or shorter than the voice's own reading is not a reading of that text.
 MAX_LENGTH_RATIO = 3.0
@@ -85,31 +85,30 @@ def with_melody(doc: Prosody, f0: np.ndarray, voiced: np.ndarray, voice_mean: fl
     """`doc` with each spoken symbol's mean F0 over its voiced recording frames, moved by one ratio so that the
     symbols' mean (in log F0) lands on `voice_mean`; None (predict) where a symbol has no voiced frame. Only the
     words' symbols count: what a tracker calls voiced in the silence around them (breath, noise) is no melody."""
-    owner = np.repeat(np.arange(len(symbol_frames(doc))), symbol_frames(doc))[: len(f0)]
+    frames = symbol_frames(doc)
+    owner = np.repeat(np.arange(len(frames)), frames)[: len(f0)]
     voiced = voiced[: len(owner)] & (f0[: len(owner)] > 0)
-    log_f0 = np.log(np.where(voiced, f0[: len(owner)], 1.0))
-    sums = np.bincount(owner[voiced], log_f0[voiced], minlength=len(symbol_frames(doc)))
-    counts = np.bincount(owner[voiced], minlength=len(symbol_frames(doc)))
-    melody: dict[int, float] = {}  # symbol index -> mean log F0 of its voiced frames
-    k = 0
-    for sentence in doc.sentences:
-        for sp in sentence.symbols:
-            if sp.word is not None and counts[k] > 0:
-                melody[k] = sums[k] / counts[k]
-            k += 1
-        k += 1  # the pause
+    sums = np.bincount(owner[voiced], np.log(f0[: len(owner)][voiced]), minlength=len(frames))
+    counts = np.bincount(owner[voiced], minlength=len(frames))
+    melody = {  # symbol index -> mean log F0 of its voiced frames
+        k + i: sums[k + i] / counts[k + i]
+        for k, sentence in _offsets(doc)
+        for i, sp in enumerate(sentence.symbols)
+        if sp.word is not None and counts[k + i] > 0
+    }
     if sum(counts[i] for i in melody) < 3:
         raise TransferError("the recording has almost no voiced frames: there is no melody to take")
     ratio = voice_mean / math.exp(float(np.mean(list(melody.values()))))
-    sentences, k = [], 0
-    for sentence in doc.sentences:
-        symbols: list[SymbolProsody] = []
-        for sp in sentence.symbols:
-            hz = float32_value(math.exp(melody[k]) * ratio) if k in melody else None
-            symbols.append(replace(sp, pitch=hz))
-            k += 1
-        sentences.append(replace(sentence, symbols=symbols))
-        k += 1  # the pause
+    sentences = [
+        replace(
+            sentence,
+            symbols=[
+                replace(sp, pitch=float32_value(math.exp(melody[k + i]) * ratio) if k + i in melody else None)
+                for i, sp in enumerate(sentence.symbols)
+            ],
+        )
+        for k, sentence in _offsets(doc)
+    ]
     return replace(doc, sentences=sentences)
 
 

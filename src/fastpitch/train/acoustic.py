@@ -248,7 +248,7 @@ class Trainer(Run):
         self.engine = Engine(cfg, self.device, self.dist)
         self.engine.raw_model.set_pitch_stats(*self.data.pitch_stats())
         if cfg.model.pitch_embedding_stats == "shared":
-            self.engine.raw_model.set_pitch_embedding_scale(*self.data.pooled_pitch_stats())
+            self.engine.raw_model.set_pitch_embedding_scale(*self.data.cache.pooled_pitch_stats())
         if init is not None:
             self._init_from(init)
         self.engine.reset_ema()

@@ -126,10 +126,6 @@ class TrainData:
         stats = [self.cache.pitch_stats(s) for s in self.cache.speakers] or [(0.0, 1.0)]
         return [m for m, _ in stats], [s for _, s in stats]
 
-    def pooled_pitch_stats(self) -> tuple[float, float]:
-        """F0 mean and std in Hz over every speaker's voiced frames together."""
-        return self.cache.pooled_pitch_stats()
-
     def loader(self, batch_sampler: Any) -> DataLoader:
         """Training loader over `batch_sampler`; its own generator keeps the global RNG out of data loading."""
         tc = self.cfg.train

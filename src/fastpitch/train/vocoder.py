@@ -200,7 +200,7 @@ class VocoderTrainer(Run):
         )
         names = t.discriminators.split("+") if t.adversarial else []
         unknown = [n for n in names if n not in DISCRIMINATORS]
-        if unknown or (t.adversarial and not names):
+        if unknown:
             raise ConfigError(
                 f"train.discriminators={t.discriminators!r}: join names from {', '.join(DISCRIMINATORS)} with +"
             )
@@ -408,7 +408,7 @@ class VocoderTrainer(Run):
         for name, module in self.disc_nets.items():
             if name in groups:
                 ckpt_io.load_weights(module, groups[name], json_path)
-        saved = meta.get("train", {}).get("discriminators", "mpd+msd")
+        saved = config_from_meta(meta).train.discriminators
         same_discs = saved == self.cfg.train.discriminators
         if not same_discs:
             log.info(
