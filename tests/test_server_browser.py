@@ -7,6 +7,7 @@ it) and that the mel + pitch plot was drawn (the canvas is not blank). Leaves a 
 from __future__ import annotations
 
 import shutil
+import time
 
 import pytest
 from playwright.sync_api import sync_playwright
@@ -36,6 +37,15 @@ CANVAS_STATS = """c => {
   }
   return {lit: lit / (d.length / 4), colours: colours.size, drawn: c.dataset.drawn === 'true'};
 }"""
+
+
+def wait_until(page, expression: str, timeout_s: float) -> None:
+    """Poll an expression from Python: Playwright's wait_for_function evaluates its predicate with eval() inside
+    the page, which the page's Content-Security-Policy (script-src 'self') rightly forbids."""
+    deadline = time.monotonic() + timeout_s
+    while not page.evaluate(expression):
+        assert time.monotonic() < deadline, f"still false after {timeout_s} s: {expression}"
+        page.wait_for_timeout(50)
 
 
 @pytest.fixture(scope="module")
@@ -94,7 +104,7 @@ def test_speak_plays_audio_and_plots_mel_and_pitch(page_url, browser_page, tmp_p
     page.wait_for_selector("body[data-state=done]", timeout=60_000)
 
     # the audio arrived and the browser decoded it
-    page.wait_for_function("document.getElementById('audio').duration > 0", timeout=30_000)
+    wait_until(page, "document.getElementById('audio').duration > 0", timeout_s=30)
     duration = page.eval_on_selector("#audio", "a => a.duration")
     assert duration > 0.1
     assert page.eval_on_selector("#audio", "a => a.src").startswith("blob:")
