@@ -68,11 +68,20 @@ def synth_voice(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def synth_onnx_voice(tmp_path_factory):
-    """A tiny iSTFT-vocoder voice with its ONNX export (acoustic.onnx + vocoder.onnx)."""
+    """A tiny iSTFT-vocoder voice with its fp32 ONNX export (acoustic.onnx + vocoder.onnx): torch's numbers
+    within float rounding, which the equivalence tests need."""
     from fastpitch.export import export_voice
 
     voice = _synth_make_voice(tmp_path_factory.mktemp("synth") / "onnx-voice", vocoder="istft")
-    return export_voice(voice.path).path
+    return export_voice(voice.path, int8=False).path
+
+
+@pytest.fixture(scope="session")
+def synth_int8_voice(synth_onnx_voice, tmp_path_factory):
+    """The same voice exported as voices ship: the decoder's and the vocoder's matrix products in int8."""
+    from fastpitch.export import export_voice
+
+    return export_voice(synth_onnx_voice, tmp_path_factory.mktemp("synth") / "int8-voice").path
 
 
 @pytest.fixture()

@@ -9,6 +9,7 @@ import pytest
 import torch
 
 from fastpitch.export import ExportError, export_acoustic, export_voice, verify_acoustic
+from fastpitch.quantize import is_quantized, quantize_matmuls
 from fastpitch.runtime.synthesizer import ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS
 from fastpitch.voice import read_voice
 from fastpitch.voice_load import load_voice
@@ -146,3 +147,64 @@ def test_runtime_names_a_missing_weights_file(synth_onnx_voice, tmp_path):
     (copy / "acoustic-single.onnx").unlink()
     with pytest.raises(VoiceError, match=r"incomplete: acoustic-single.onnx is missing"):
         OnnxSynthesizer.load(copy)
+
+
+def _optimized_ops(path, tmp_path) -> dict[str, list[str]]:
+    """Op type -> node names of the graph ONNX Runtime runs after loading `path` (folding and fusions done)."""
+    options = ort.SessionOptions()
+    options.optimized_model_filepath = str(tmp_path / f"{path.stem}-optimized.onnx")
+    ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+    ops: dict[str, list[str]] = {}
+    for node in onnx.load(options.optimized_model_filepath).graph.node:
+        ops.setdefault(node.op_type, []).append(node.name)
+    return ops
+
+
+def test_int8_export_quantizes_the_frame_rate_products_at_load_without_storing_weights_twice(
+    synth_onnx_voice, synth_int8_voice, tmp_path
+):
+    """Voices ship int8: the decoder's and the vocoder's MatMuls become ONNX Runtime's fused int8 product, whose
+    weights it quantizes from the shared fp16 ones when it loads the graph; the encoder stays fp32."""
+    meta = read_voice(synth_int8_voice)
+    assert meta.onnx["int8"] is True and read_voice(synth_onnx_voice).onnx["int8"] is False
+    for name in ("acoustic-single", "vocoder"):
+        path = synth_int8_voice / f"{name}.onnx"
+        assert is_quantized(path) and not is_quantized(synth_onnx_voice / f"{name}.onnx")
+        ops = _optimized_ops(path, tmp_path)
+        assert ops.get("DynamicQuantizeMatMul"), ops.keys()
+        assert "QuantizeLinear" not in ops and "MatMulInteger" not in ops  # folded and fused at load
+        # no second copy of the weights: the int8 graph is no larger than the fp32 one plus its few constants
+        assert path.stat().st_size < (synth_onnx_voice / f"{name}.onnx").stat().st_size + 20_000
+    ops = _optimized_ops(synth_int8_voice / "acoustic-single.onnx", tmp_path)
+    layers = meta.model.out_fft_n_layers
+    assert len(ops["DynamicQuantizeMatMul"]) == 4 * layers  # attention in and out, the two feed-forward
+    assert "/encoder/layers.0/ff/MatMul" in ops["MatMul"]
+    assert not any(name.startswith("/decoder/") and "/ff/" in name for name in ops["MatMul"])
+
+
+def test_int8_voice_speaks_like_the_fp32_one(synth_onnx_voice, synth_int8_voice):
+    """The encoder and predictors are untouched, so durations and pitch are exactly fp32's; the mel moves by
+    quantization noise only, and the audio's spectrum with it."""
+    from fastpitch.audio import mel_spectrogram_numpy
+    from fastpitch.runtime import OnnxSynthesizer
+
+    text = "Hello there. How are you today?"
+    ref = OnnxSynthesizer.load(synth_onnx_voice).synthesize_detailed(text)
+    got = OnnxSynthesizer.load(synth_int8_voice).synthesize_detailed(text)
+    assert np.array_equal(got.durations, ref.durations)
+    np.testing.assert_allclose(got.pitch, ref.pitch, atol=1e-3)
+    assert np.abs(got.mel - ref.mel).mean() < 0.1 * np.abs(ref.mel - ref.mel.mean()).mean()
+    assert not np.array_equal(got.mel, ref.mel)
+    assert got.audio.shape == ref.audio.shape
+    audio_mels = [mel_spectrogram_numpy(r.audio, read_voice(synth_int8_voice).audio) for r in (ref, got)]
+    assert (
+        np.abs(audio_mels[1] - audio_mels[0]).mean()
+        < 0.1 * np.abs(audio_mels[0] - audio_mels[0].mean()).mean()
+    )
+
+
+def test_quantizing_twice_changes_nothing(synth_int8_voice, tmp_path):
+    copy = tmp_path / "vocoder.onnx"
+    copy.write_bytes((synth_int8_voice / "vocoder.onnx").read_bytes())
+    assert quantize_matmuls(copy, lambda name: True) == 0
+    assert copy.read_bytes() == (synth_int8_voice / "vocoder.onnx").read_bytes()

@@ -59,7 +59,7 @@ def onnx_gl_voice(synth_voice, tmp_path_factory):
     """The two-speaker Griffin-Lim voice, exported (acoustic.onnx only)."""
     from fastpitch.export import export_voice
 
-    return export_voice(synth_voice, tmp_path_factory.mktemp("runtime") / "gl").path
+    return export_voice(synth_voice, tmp_path_factory.mktemp("runtime") / "gl", int8=False).path
 
 
 def test_griffin_lim_voice_without_torch(onnx_gl_voice):

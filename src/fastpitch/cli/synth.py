@@ -305,14 +305,21 @@ def export_command(
         help="Put every weight inside the ONNX files (for deployments without the .safetensors files; "
         "the voice grows by its weights' size).",
     ),
+    int8: bool = typer.Option(
+        True,
+        "--int8/--fp32",
+        help="Quantize the decoder's and the vocoder's matrix products to int8 when ONNX Runtime loads them "
+        "(about 1.7x faster on a CPU, the voice's size unchanged), or keep torch's fp32 numbers.",
+    ),
 ) -> None:
     """Add ONNX models to a voice (acoustic + vocoder), checked against torch, for fastpitch.runtime."""
     from fastpitch.export import export_voice
 
     with console.status("exporting to ONNX"):
-        made = export_voice(voice, out, standalone=standalone)
+        made = export_voice(voice, out, standalone=standalone, int8=int8)
     files = [made.onnx[k] for k in ("acoustic", "acoustic_single", "vocoder") if made.onnx.get(k)]
-    console.print(f"wrote {', '.join(files)} to {made.path}", highlight=False)
+    precision = "int8 decoder and vocoder" if int8 else "fp32"
+    console.print(f"wrote {', '.join(files)} ({precision}) to {made.path}", highlight=False)
 
 
 @bench_app.command("synth")

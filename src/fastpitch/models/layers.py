@@ -15,14 +15,18 @@ from torch import nn
 from fastpitch.models.conv_ff import conv_feed_forward
 
 
-def conv_as_2d(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
-    """`conv` over x (B, C, 1, T) as a 2-D convolution of height 1 -> (B, C_out, 1, T).
+def conv_as_matmul(conv: nn.Conv1d, x: torch.Tensor) -> torch.Tensor:
+    """A "same" `conv` over x (B, T, C) channels last -> (B, T, C_out), as one matrix product of the k shifted
+    copies of x side by side with the weight laid out to match (im2col): the ONNX form of the feed-forward.
 
-    torch runs a 1-D convolution as exactly this (same oneDNN kernel, same numbers), but ONNX Runtime gives its
-    blocked NCHWc AVX-512 kernels, with the weights packed once at load, only to 2-D convolutions: the
-    feed-forward runs 1.2-1.4x faster there than on its 1-D path (im2col + GEMM per call).
+    ONNX Runtime runs this product at its matrix-multiply rate (its blocked 2-D convolutions were no faster
+    here), and a MatMul with a constant weight is what the int8 export (`fastpitch.quantize`) quantizes.
     """
-    return F.conv2d(x, conv.weight[:, :, None], conv.bias, padding=(0, conv.padding[0]))
+    k, p = conv.kernel_size[0], conv.padding[0]
+    padded = F.pad(x, (0, 0, p, p))
+    columns = torch.cat([padded[:, j : j + x.size(1)] for j in range(k)], dim=-1)
+    weight = conv.weight.permute(2, 1, 0).reshape(k * conv.in_channels, conv.out_channels)
+    return torch.matmul(columns, weight) + conv.bias
 
 
 class Dropout(nn.Dropout):
@@ -113,8 +117,8 @@ class MultiHeadAttention(nn.Module):
 class ConvFeedForward(nn.Module):
     """Position-wise feed-forward made of two 1-D convolutions (kernel 3 in FastPitch); post-norm residual.
 
-    On CPU torch computes it as matrix products (`fastpitch.models.conv_ff`: faster forward and backward);
-    on GPUs and in ONNX export as convolutions, of height-1 2-D form for ONNX Runtime (see `conv_as_2d`).
+    On CPU torch computes it as matrix products (`fastpitch.models.conv_ff`: faster forward and backward),
+    on GPUs as convolutions, and in ONNX export as im2col matrix products (see `conv_as_matmul`).
     """
 
     def __init__(self, d_model: int, d_inner: int, kernel_size: int, dropout: float) -> None:
@@ -129,14 +133,16 @@ class ConvFeedForward(nn.Module):
         if x.device.type == "cpu" and not torch.onnx.is_in_onnx_export():
             h = conv_feed_forward(x, None if mask is None else mask[:, :, None], self.conv1, self.conv2)
             return self.norm(x + self.drop(h))
-        # (B, T, C) -> (B, C, 1, T) as an unsqueeze then one permute, and back as one permute then a squeeze: in
-        # that order ONNX Runtime folds both into its NCHWc reorders. `contiguous` (a no-op in ONNX) keeps torch
-        # channels-first, as its own 1-D path does: a channels-last view makes oneDNN up to 2x slower here.
-        h = F.relu(conv_as_2d(self.conv1, x[:, None].permute(0, 3, 1, 2).contiguous()))
+        if torch.onnx.is_in_onnx_export():
+            h = F.relu(conv_as_matmul(self.conv1, x))
+            if mask is not None:
+                h = h * mask[:, :, None]
+            return self.norm(x + self.drop(conv_as_matmul(self.conv2, h)))
+        # channels first, as oneDNN wants them: a channels-last view makes it up to 2x slower
+        h = F.relu(self.conv1(x.transpose(1, 2)))
         if mask is not None:
-            h = h * mask[:, None, None, :]
-        h = conv_as_2d(self.conv2, h).permute(0, 2, 3, 1).squeeze(1)
-        return self.norm(x + self.drop(h))
+            h = h * mask[:, None, :]
+        return self.norm(x + self.drop(self.conv2(h).transpose(1, 2)))
 
 
 class FFTBlock(nn.Module):

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from fastpitch.runtime.istft import inverse_stft
 from fastpitch.runtime.onnx_refs import OnnxFormatError, external_data_locations
 from fastpitch.runtime.pipeline import (
     AcousticOutput,
@@ -51,6 +52,9 @@ LEGACY_ACOUSTIC_INPUTS = ACOUSTIC_INPUTS[:7]
 LEGACY_ACOUSTIC_OUTPUTS = ACOUSTIC_OUTPUTS[:4]
 VOCODER_INPUTS = ("mel",)
 VOCODER_OUTPUTS = ("audio",)
+SPECTRUM_OUTPUTS = (
+    "spectrum",
+)  # the iSTFT vocoder's graph ends at the spectrum; see `fastpitch.runtime.istft`
 
 
 def session(
@@ -142,6 +146,9 @@ class OnnxSynthesizer(SpeechEngine):
         # Exports before speech markup took each control as one number; newer ones take one per symbol.
         self.per_symbol = len(self.acoustic.get_inputs()[3].shape) == 2
         self.vocoder: Any
+        self.inverse_stft: tuple[int, int] | None = (
+            None  # (n_fft, hop) where the vocoder graph returns spectra
+        )
         if voice.vocoder_type == GRIFFIN_LIM:
             from fastpitch.vocoders.griffin_lim import GriffinLim
 
@@ -149,6 +156,12 @@ class OnnxSynthesizer(SpeechEngine):
         else:
             vocoder_file = voice.onnx.get("vocoder") or ""
             self.vocoder = session(voice.file(vocoder_file), threads, VOCODER_INPUTS, "vocoder")
+            if self.vocoder.get_outputs()[0].name == SPECTRUM_OUTPUTS[0]:
+                stft = voice.vocoder.get("config", {})
+                self.inverse_stft = (
+                    int(stft.get("n_fft", 1024)),
+                    int(stft.get("hop_length", self.hop_length)),
+                )
 
     @classmethod
     def load(
@@ -216,5 +229,8 @@ class OnnxSynthesizer(SpeechEngine):
     def _vocode(self, mel: np.ndarray) -> np.ndarray:
         batch = np.ascontiguousarray(mel, dtype=np.float32)[None]
         if isinstance(self.vocoder, ort.InferenceSession):
-            return self.vocoder.run(list(VOCODER_OUTPUTS), {"mel": batch})[0].reshape(-1)
+            out = self.vocoder.run(None, {"mel": batch})[0]
+            if self.inverse_stft is not None:
+                return inverse_stft(out[0], *self.inverse_stft)
+            return out.reshape(-1)
         return self.vocoder(batch)[0]

@@ -2,10 +2,11 @@
 magnitude and phase of every STFT frame, and an inverse STFT makes the audio.
 
 All the network's work happens at 86 frames per second instead of 22,050 samples per second, which is why it is
-several times faster than HiFi-GAN V3 on a CPU at a similar size. The inverse STFT is a single transposed
-convolution whose kernel is the windowed inverse-DFT basis (overlap-add included), divided by the summed squared
-window: exact, differentiable, and made only of operators that ONNX exports (eager mode uses the faster FFT). Frame t is centred on output samples
-[t * hop, (t + 1) * hop), so T mel frames give T * hop samples, aligned with `fastpitch.audio`'s mel frames.
+several times faster than HiFi-GAN V3 on a CPU at a similar size. The inverse STFT is an inverse real FFT of
+each frame, windowed, overlap-added and divided by the summed squared window: exact and differentiable. ONNX
+has no fast inverse FFT, so the export ends at the spectrum and the runtime does the inverse STFT in numpy.
+Frame t is centred on output samples [t * hop, (t + 1) * hop), so T mel frames give T * hop samples, aligned
+with `fastpitch.audio`'s mel frames.
 """
 
 from __future__ import annotations
@@ -52,40 +53,26 @@ class ConvNeXtBlock(nn.Module):
 
 
 class InverseSTFT(nn.Module):
-    """Complex spectrogram as (B, 2 * F, T) real/imaginary channels -> audio (B, T * hop), HiFi-GAN framing.
+    """Complex spectrogram as (B, T, F, 2) real/imaginary parts -> audio (B, T * hop), HiFi-GAN framing.
 
-    Eager mode uses `irfft` + overlap-add (about 3x faster here); with `onnx_compatible = True` the same result
-    comes from one transposed convolution with the windowed inverse-DFT basis, which every ONNX exporter handles.
+    The ONNX export stops before this module: `fastpitch.runtime.istft` computes the same in numpy.
     """
 
     def __init__(self, n_fft: int, hop_length: int) -> None:
         super().__init__()
         self.n_fft, self.hop = n_fft, hop_length
         self.pad = (n_fft - hop_length) // 2
-        self.onnx_compatible = False
-        n_bins = n_fft // 2 + 1
-        window = torch.hann_window(n_fft, dtype=torch.float64)
-        k = torch.arange(n_bins, dtype=torch.float64)[:, None]
-        n = torch.arange(n_fft, dtype=torch.float64)[None, :]
-        scale = torch.full((n_bins, 1), 2.0 / n_fft, dtype=torch.float64)
-        scale[0] = scale[-1] = 1.0 / n_fft  # DC and Nyquist appear once in a one-sided spectrum
-        angle = 2 * math.pi * k * n / n_fft
-        basis = torch.cat([scale * torch.cos(angle), -scale * torch.sin(angle)]) * window
-        self.register_buffer("basis", basis[:, None, :].float(), persistent=False)
-        self.register_buffer("window", window.float(), persistent=False)
-        self.register_buffer("window_sq", (window**2).float()[None, None, :], persistent=False)
+        window = torch.hann_window(n_fft)
+        self.register_buffer("window", window, persistent=False)
+        self.register_buffer("window_sq", (window**2)[None, None, :], persistent=False)
 
     def forward(self, spec: torch.Tensor) -> torch.Tensor:
-        n_frames = spec.shape[-1]
-        if self.onnx_compatible:
-            audio = F.conv_transpose1d(spec, self.basis, stride=self.hop)[:, 0]
-        else:
-            n_bins = self.n_fft // 2 + 1
-            complex_spec = torch.complex(spec[:, :n_bins], spec[:, n_bins:])
-            frames = torch.fft.irfft(complex_spec, n=self.n_fft, dim=1) * self.window[:, None]
-            length = (n_frames - 1) * self.hop + self.n_fft
-            audio = F.fold(frames, (1, length), (1, self.n_fft), stride=(1, self.hop))[:, 0, 0]
-        ones = torch.ones(1, 1, n_frames, dtype=spec.dtype, device=spec.device)
+        n_frames = spec.shape[1]
+        complex_spec = torch.view_as_complex(spec.float().contiguous())
+        frames = torch.fft.irfft(complex_spec, n=self.n_fft, dim=-1) * self.window
+        length = (n_frames - 1) * self.hop + self.n_fft
+        audio = F.fold(frames.transpose(1, 2), (1, length), (1, self.n_fft), stride=(1, self.hop))[:, 0, 0]
+        ones = torch.ones(1, 1, n_frames, dtype=audio.dtype, device=spec.device)
         envelope = F.conv_transpose1d(ones, self.window_sq, stride=self.hop)[:, 0]
         audio = audio / envelope.clamp(min=1e-8)
         return audio[:, self.pad : self.pad + n_frames * self.hop]
@@ -109,13 +96,17 @@ class ISTFTVocoder(nn.Module):
         self.apply(_init_weights)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
+        return self.istft(self.spectrum(mel))[:, None]
+
+    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
+        """Log-mel (B, n_mels, T) -> every frame's complex spectrum (B, T, n_fft // 2 + 1, 2): all the network
+        computes, and what the ONNX export returns (see `fastpitch.runtime.istft`)."""
         x = self.norm(self.embed(mel).transpose(1, 2))
         for block in self.blocks:
             x = block(x)
-        log_mag, phase = self.head(self.final_norm(x)).transpose(1, 2).chunk(2, dim=1)
+        log_mag, phase = self.head(self.final_norm(x)).chunk(2, dim=-1)
         mag = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
-        spec = torch.cat([mag * torch.cos(phase), mag * torch.sin(phase)], dim=1)
-        return self.istft(spec)[:, None]
+        return torch.stack([mag * torch.cos(phase), mag * torch.sin(phase)], dim=-1)
 
     def remove_weight_norm(self) -> ISTFTVocoder:
         """No weight norm here; present so that every generator has the same inference preparation."""
