@@ -44,11 +44,14 @@ def test_a_recognizer_understands_it(torch_voice):
     assert word_errors(SENTENCES, heard)["wer"] <= 0.5, heard
 
 
-def test_onnx_runtime_gives_the_same_mel(torch_voice):
+def test_onnx_runtime_gives_torchs_durations_and_its_mel_within_int8_noise(torch_voice):
+    """The shipped ONNX decoder is int8 (`fastpitch.quantize`); the encoder and predictors are fp32."""
     onnx = OnnxSynthesizer.load(None)
+    assert onnx.voice.onnx["int8"] is True
     a, b = torch_voice.synthesize_detailed(SENTENCES[0]), onnx.synthesize_detailed(SENTENCES[0])
     np.testing.assert_array_equal(a.durations, b.durations)
-    np.testing.assert_allclose(a.mel, b.mel, atol=1e-2)
+    np.testing.assert_allclose(a.pitch, b.pitch, rtol=1e-4)
+    assert np.abs(a.mel - b.mel).mean() < 0.05 and np.abs(a.mel - b.mel).max() < 1.0
 
 
 def test_cli_say_uses_it(tmp_path):

@@ -208,3 +208,16 @@ def test_quantizing_twice_changes_nothing(synth_int8_voice, tmp_path):
     copy.write_bytes((synth_int8_voice / "vocoder.onnx").read_bytes())
     assert quantize_matmuls(copy, lambda name: True) == 0
     assert copy.read_bytes() == (synth_int8_voice / "vocoder.onnx").read_bytes()
+
+
+def test_int8_verification_catches_a_vocoder_of_other_weights(synth_int8_voice):
+    """Quantization noise passes; a graph that computes something else does not."""
+    from fastpitch.export import verify_vocoder
+
+    vocoder = load_voice(synth_int8_voice).vocoder.model
+    n_mels = read_voice(synth_int8_voice).audio.n_mels
+    assert verify_vocoder(vocoder, n_mels, synth_int8_voice / "vocoder.onnx", int8=True) < 0.3
+    with torch.no_grad():
+        vocoder.head.weight.mul_(-1.5)
+    with pytest.raises(ExportError, match="spectrum differs from torch's"):
+        verify_vocoder(vocoder, n_mels, synth_int8_voice / "vocoder.onnx", int8=True)

@@ -142,12 +142,17 @@ def test_marks_are_timed(tts):
     assert b.text == "b" and b.start == pytest.approx(words["three"].start, abs=0.001)
 
 
-def test_torch_and_onnx_give_identical_timestamps(tts, onnx_tts):
+def test_torch_and_onnx_give_the_same_timestamps(tts, onnx_tts):
+    """The same durations, phones and marks; a word's end, which follows where its audio falls silent, may
+    move by one frame with the ONNX voice's int8 decoder and vocoder."""
     doc = '<speak>Hi <prosody rate="70%" pitch="-2st">there <mark name="m"/>friend</prosody>. <emphasis>Now</emphasis>!</speak>'
+    frame = tts.hop_length / tts.sample_rate
     for text in (doc, SENTENCE):
         a, b = tts.synthesize_detailed(text), onnx_tts.synthesize_detailed(text)
         assert np.array_equal(a.durations, b.durations)
-        assert (a.words, a.phones, a.marks) == (b.words, b.phones, b.marks)
+        assert (a.phones, a.marks) == (b.phones, b.marks)
+        assert [(w.text, w.start) for w in a.words] == [(w.text, w.start) for w in b.words]
+        assert all(abs(x.end - y.end) <= frame + 1e-9 for x, y in zip(a.words, b.words, strict=True))
 
 
 def test_stream_chunks_carry_their_own_timestamps(tts):
