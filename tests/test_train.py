@@ -539,6 +539,49 @@ def test_init_from_reinitialises_speakers_and_checks_the_symbol_table(corpus, tm
         )
 
 
+def test_nearest_speakers_compares_pitch_on_a_log_scale():
+    from fastpitch.train.acoustic import nearest_speakers
+
+    source = torch.tensor([100.0, 200.0, 180.0])
+    assert nearest_speakers(source, torch.tensor([130.0, 150.0, 260.0, 0.0])) == [0, 2, 1, 0]
+
+
+def test_init_from_several_speakers_starts_each_new_one_from_the_nearest(corpus, tmp_path):
+    """One new speaker: the nearest source speaker's vector moves into the symbol embeddings, so the encoder
+    computes what it computed for that speaker; three new speakers: each embedding row is its nearest's."""
+    from fastpitch.data.features import prepare
+    from fastpitch.train.acoustic import nearest_speakers
+
+    two = _write_corpus(tmp_path / "two", speakers=["ann", "bob"])
+    features = prepare(two, tmp_path / "two_features")
+    source = make_trainer((two, features), tmp_path / "source", cfg=tiny_cfg("train.max_steps=1"))
+    source.run()
+    src = ck.load_checkpoint(tmp_path / "source")
+    src_model = source.engine.raw_model.eval()
+    with torch.no_grad():  # distinct speakers, as a trained model has them
+        src.model["speaker_embedding.weight"][1] += 1.0
+        src_model.speaker_embedding.weight.copy_(src.model["speaker_embedding.weight"])
+    ck.save_checkpoint(tmp_path / "source2", src)
+
+    one = make_trainer(corpus, tmp_path / "one", init_from=tmp_path / "source2").engine.raw_model.eval()
+    assert one.speaker_embedding is None
+    nearest = nearest_speakers(src.model["pitch_mean"], one.pitch_mean)[0]
+    text = torch.tensor([[5, 9, 12, 30, 7]])
+    with torch.no_grad():
+        _, h_one = one._encode(text, None, one._speaker(None, 1, text.device))
+        _, h_src = src_model._encode(text, None, torch.tensor([nearest]))
+    torch.testing.assert_close(h_one, h_src, atol=1e-5, rtol=1e-5)
+
+    three = _write_corpus(tmp_path / "three", speakers=["cy", "di", "ed"])
+    three_features = prepare(three, tmp_path / "three_features")
+    again = make_trainer((three, three_features), tmp_path / "again", init_from=tmp_path / "source2")
+    model = again.engine.raw_model
+    rows = nearest_speakers(src.model["pitch_mean"], model.pitch_mean)
+    assert torch.equal(
+        model.speaker_embedding.weight.detach().cpu(), src.model["speaker_embedding.weight"][rows]
+    )
+
+
 @pytest.mark.parametrize("mode", ["shared", "speaker"])
 def test_pitch_embedding_scale_is_pooled_when_shared_and_each_speakers_own_otherwise(tmp_path, mode):
     from fastpitch.data.features import FeatureCache, prepare

@@ -331,9 +331,14 @@ class Trainer(Run):
     def _init_from(self, init: ckpt_io.Checkpoint) -> None:
         """Fine-tune: take the weights; what the new data changes starts afresh.
 
-        A different speaker count re-initialises the speaker embedding, symbols added to the table get fresh
-        embedding rows, an aligner the source lacks starts from scratch, and the pitch statistics are the new
-        data's. A shared pitch embedding keeps the source's scale (its first speaker's), which it learned.
+        A different speaker count renews the speaker embedding: each new speaker starts from the source speaker
+        whose mean pitch is nearest its own (a man's voice from the source's male speaker: a closer start than
+        a random vector, which matters for a few hundred CPU steps), or at random when the source had one. A
+        single new speaker has no embedding, so its source speaker's vector is added to every symbol's
+        embedding instead, which the encoder sums with it anyway: the encoder starts out computing exactly what
+        it did for that speaker. Symbols added to the table get fresh embedding rows, an aligner the source lacks starts from scratch,
+        and the pitch statistics are the new data's. A shared pitch embedding keeps the source's scale (its
+        first speaker's), which it learned.
         """
         own = self.engine.raw_model.state_dict()
         state = {
@@ -354,7 +359,20 @@ class Trainer(Run):
             own["pitch_embed_std"] = torch.full_like(own["pitch_embed_std"], float(std))
             fresh += ["pitch_embed_mean", "pitch_embed_std"]
         state.update({k: own[k] for k in fresh})
-        if any(k.startswith("speaker_embedding.") for k in fresh):
+        source_speakers = init.model.get("speaker_embedding.weight")
+        if source_speakers is not None and (
+            "speaker_embedding.weight" in fresh or "speaker_embedding.weight" not in own
+        ):
+            nearest = nearest_speakers(init.model["pitch_mean"], own["pitch_mean"])
+            if "speaker_embedding.weight" in own:
+                state["speaker_embedding.weight"] = source_speakers[nearest].clone()
+            else:
+                vector = source_speakers[nearest[0]] * init.config.model.speaker_emb_weight
+                state["embedding.weight"] = state["embedding.weight"] + vector
+            log.info(
+                "--init-from: new speaker(s) start from the source's speaker(s) %s (nearest pitch)", nearest
+            )
+        elif any(k.startswith("speaker_embedding.") for k in fresh):
             log.info(
                 "--init-from: the speaker embedding starts afresh (%d speaker(s))", self.cfg.model.n_speakers
             )
@@ -534,6 +552,12 @@ class Trainer(Run):
             "command": self.opts.command,
             "saved_at": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
         }
+
+
+def nearest_speakers(source_hz: torch.Tensor, target_hz: torch.Tensor) -> list[int]:
+    """For each target speaker's mean pitch, the source speaker whose mean pitch is nearest on a log scale."""
+    source, target = (torch.log(t.float().clamp(min=1.0)) for t in (source_hz, target_hz))
+    return (target[:, None] - source[None, :]).abs().argmin(dim=1).tolist()
 
 
 DERIVED_FIELDS = ("n_symbols", "n_speakers", "learn_alignment", "symbols")  # set from the data and the run
