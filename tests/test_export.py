@@ -166,7 +166,8 @@ def test_int8_export_quantizes_the_frame_rate_products_at_load_without_storing_w
     """Voices ship int8: the decoder's and the vocoder's MatMuls become ONNX Runtime's fused int8 product, whose
     weights it quantizes from the shared fp16 ones when it loads the graph; the encoder stays fp32."""
     meta = read_voice(synth_int8_voice)
-    assert meta.onnx["int8"] is True and read_voice(synth_onnx_voice).onnx["int8"] is False
+    assert meta.onnx["int8"] == ["acoustic.onnx", "acoustic-single.onnx", "vocoder.onnx"]
+    assert read_voice(synth_onnx_voice).onnx["int8"] == []
     for name in ("acoustic-single", "vocoder"):
         path = synth_int8_voice / f"{name}.onnx"
         assert is_quantized(path) and not is_quantized(synth_onnx_voice / f"{name}.onnx")
@@ -221,3 +222,17 @@ def test_int8_verification_catches_a_vocoder_of_other_weights(synth_int8_voice):
         vocoder.head.weight.mul_(-1.5)
     with pytest.raises(ExportError, match="spectrum differs from torch's"):
         verify_vocoder(vocoder, n_mels, synth_int8_voice / "vocoder.onnx", int8=True)
+
+
+def test_a_graph_that_int8_moves_too_far_stays_fp32(synth_onnx_voice, tmp_path, monkeypatch, caplog):
+    """Export never fails for int8's sake: a graph that misses the tolerance gets its fp32 bytes back."""
+    import fastpitch.export as export_module
+
+    monkeypatch.setattr(export_module, "INT8_TOLERANCE", 0.0)
+    with caplog.at_level("WARNING", logger="fastpitch.export"):
+        made = export_voice(synth_onnx_voice, tmp_path / "fp32")
+    assert made.onnx["int8"] == []
+    assert "stays fp32" in caplog.text
+    for name in ("acoustic.onnx", "acoustic-single.onnx", "vocoder.onnx"):
+        assert not is_quantized(tmp_path / "fp32" / name)
+    assert verify_acoustic(load_voice(tmp_path / "fp32").acoustic, tmp_path / "fp32" / "acoustic.onnx") < 1e-3

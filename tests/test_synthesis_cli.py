@@ -132,10 +132,13 @@ def test_voice_info_and_export(synth_voice, tmp_path):
     )
     assert invoke("export", voice).exit_code == 0
     assert json.loads(invoke("voice", "info", voice).stdout)["onnx"] is True
-    assert json.loads((voice / "voice.json").read_text())["onnx"]["int8"] is True
+    assert json.loads((voice / "voice.json").read_text())["onnx"]["int8"] == [
+        "acoustic.onnx",
+        "acoustic-single.onnx",
+    ]
     result = invoke("export", voice, "--fp32")
     assert result.exit_code == 0 and "fp32" in result.output, result.output
-    assert json.loads((voice / "voice.json").read_text())["onnx"]["int8"] is False
+    assert json.loads((voice / "voice.json").read_text())["onnx"]["int8"] == []
 
 
 def test_bench_synth(tmp_path):

@@ -28,9 +28,11 @@ from __future__ import annotations
 import datetime
 import importlib.util
 import json
+import logging
 import os
 import shutil
 import warnings
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -40,7 +42,7 @@ from torch import nn
 
 from fastpitch.atomic import atomic_write, sweep_stale, temp_path
 from fastpitch.errors import FastPitchError
-from fastpitch.quantize import quantize_matmuls
+from fastpitch.quantize import is_quantized, quantize_matmuls
 from fastpitch.runtime.istft import inverse_stft
 from fastpitch.runtime.synthesizer import (
     ACOUSTIC_INPUTS,
@@ -62,6 +64,8 @@ from fastpitch.voice import (
     read_voice,
 )
 from fastpitch.voice_load import load_voice
+
+log = logging.getLogger(__name__)
 
 OPSET = 17
 MEL_TOLERANCE = 1e-3  # max |log-mel| difference between torch and ONNX Runtime accepted after export
@@ -296,9 +300,11 @@ def export_acoustic(
     if verify:
         verify_acoustic(model, path, padded)
     if int8:
-        quantize_matmuls(path, lambda name: name.startswith("/decoder/"))
-        if verify:
-            verify_acoustic(model, path, padded, int8=True)
+        _quantize(
+            path,
+            lambda name: name.startswith("/decoder/"),
+            (lambda: verify_acoustic(model, path, padded, int8=True)) if verify else None,
+        )
     return path
 
 
@@ -365,10 +371,29 @@ def export_vocoder(
     if verify:
         verify_vocoder(generator, n_mels, path)
     if int8:
-        quantize_matmuls(path, lambda name: True)
-        if verify:
-            verify_vocoder(generator, n_mels, path, int8=True)
+        _quantize(
+            path,
+            lambda name: True,
+            (lambda: verify_vocoder(generator, n_mels, path, int8=True)) if verify else None,
+        )
     return path
+
+
+def _quantize(path: Path, select: Callable[[str], bool], verify: Callable[[], float] | None) -> bool:
+    """Quantize the selected products of the verified fp32 graph `path`, then verify it again; a model that
+    int8 moves too far (untrained weights can have activation ranges that rounding spoils) keeps its fp32
+    graph, with a warning. Returns whether the file is now int8."""
+    fp32 = path.read_bytes()
+    if not quantize_matmuls(path, select):
+        return False
+    if verify is not None:
+        try:
+            verify()
+        except ExportError as e:
+            atomic_write(path, lambda tmp: tmp.write_bytes(fp32))
+            log.warning("%s stays fp32: int8 moved it too far from torch (%s)", path.name, e)
+            return False
+    return True
 
 
 def verify_vocoder(generator: nn.Module, n_mels: int, path: str | Path, int8: bool = False) -> float:
@@ -499,7 +524,7 @@ def export_voice(
         "acoustic_single": ACOUSTIC_SINGLE_ONNX,
         "vocoder": vocoder_file,
         "opset": opset,
-        "int8": int8,
+        "int8": [name for name in exported if int8 and is_quantized(target / name)],
         "external_data": {} if standalone else exported,
         "exported": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
         "torch_version": torch.__version__,

@@ -318,7 +318,8 @@ def export_command(
     with console.status("exporting to ONNX"):
         made = export_voice(voice, out, standalone=standalone, int8=int8)
     files = [made.onnx[k] for k in ("acoustic", "acoustic_single", "vocoder") if made.onnx.get(k)]
-    precision = "int8 decoder and vocoder" if int8 else "fp32"
+    quantized = made.onnx.get("int8") or []
+    precision = f"int8 products in {', '.join(quantized)}" if quantized else "fp32"
     console.print(f"wrote {', '.join(files)} ({precision}) to {made.path}", highlight=False)
 
 
