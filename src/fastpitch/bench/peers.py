@@ -249,10 +249,10 @@ def summarize(
     best = np.min(np.asarray(latencies, np.float64), axis=0)
     return {
         "audio_seconds": round(audio_s, 3),
-        "wall_seconds": round(wall, 4),
+        "wall_seconds": round(wall, 6),
         "x_realtime": round(audio_s / wall, 2),
         "latency_ms": latency_stats(best),
-        "round_wall_seconds": [round(w, 4) for w in walls],
+        "round_wall_seconds": [round(w, 6) for w in walls],
     }
 
 
