@@ -105,6 +105,20 @@ def test_make_corpus_resamples_mixes_down_trims_levels_and_holds_out(tmp_path):
 # ------------------------------------------------------------------------------------------------ the plan
 
 
+def test_the_base_speaks_as_its_speaker_nearest_in_pitch_for_the_comparison(synth_make_voice, tmp_path):
+    from fastpitch.finetune import nearest_base_speaker
+    from fastpitch.voice import read_voice
+
+    base = synth_make_voice(tmp_path / "base", speakers=("ann", "bob")).path  # 150 and 200 Hz
+    mine = synth_make_voice(tmp_path / "mine").path  # 150 Hz
+    assert nearest_base_speaker(base, mine) == "ann"
+    voice = read_voice(mine)
+    voice.pitch[voice.speakers[0]]["mean"] = 230.0
+    voice.save_json()
+    assert nearest_base_speaker(base, mine) == "bob"
+    assert nearest_base_speaker(mine, base) is None  # a single-speaker base speaks as its one speaker
+
+
 def test_less_data_trains_fewer_steps_and_fewer_layers():
     from fastpitch.finetune import plan_for
 

@@ -332,7 +332,8 @@ def _model_card(voice_dir: Path, summary: dict[str, Any]) -> None:
             ),
             "",
             "MCD-DTW of the recordings is their own vocoder resynthesis; the base voice row is the voice this one "
-            "was adapted from, speaking the same sentences.",
+            "was adapted from, speaking the same sentences"
+            + (f" as {ev['base_speaker']}, its speaker nearest in pitch." if ev.get("base_speaker") else "."),
         ]
     else:
         lines.append("Not evaluated (no clips were held out, or the evaluation was turned off).")
@@ -365,6 +366,9 @@ def _eval_rows(finetuned: dict[str, Any], base: dict[str, Any] | None) -> dict[s
     }
     if base is not None:
         rows["base"] = row(base, "synthesized")
+        forced = (base.get("dataset") or {}).get("speaker")
+        if forced:
+            rows["base_speaker"] = forced
     rec, new = rows["recordings"], rows["finetuned"]
     if rec["median_f0_hz"] and new["median_f0_hz"]:
         rows["f0_semitones_off"] = 12 * math.log2(new["median_f0_hz"] / rec["median_f0_hz"])
@@ -380,9 +384,15 @@ def _eval_rows(finetuned: dict[str, Any], base: dict[str, Any] | None) -> dict[s
 def _evaluate_both(
     options: FinetuneOptions, corpus: Path, work: Path, mine_progress: Any, base_progress: Any
 ) -> None:
-    """`fastpitch eval` of the new voice and of the base voice on the held-out clips (reports in the work dir)."""
+    """`fastpitch eval` of the new voice and of the base voice on the held-out clips (reports in the work dir).
+
+    A base voice of several speakers speaks as the one whose mean pitch is nearest the new voice's (the one
+    the new speaker started from): the MCD against the recordings then says how far fine-tuning moved the
+    voice from the nearest thing the base already had, not from a voice of the other sex.
+    """
     from fastpitch.evaluation.suite import evaluate
 
+    speaker = nearest_base_speaker(options.base, options.out)
     # The control sweep measures a voice's pitch response, not whether it sounds like the speaker: skipped here.
     evaluate(
         options.out, corpus, split="test", out_dir=work / "eval", controls=False, on_progress=mine_progress
@@ -392,10 +402,27 @@ def _evaluate_both(
         corpus,
         split="test",
         out_dir=work / "eval-base",
+        speaker=speaker,
         figures=0,
         controls=False,
         on_progress=base_progress,
     )
+
+
+def nearest_base_speaker(base: Path | None, voice: Path) -> str | None:
+    """The base voice's speaker whose mean pitch is nearest the (single-speaker) `voice`'s, or None when the
+    base has one speaker or no pitch statistics."""
+    import torch
+
+    from fastpitch.train.acoustic import nearest_speakers
+    from fastpitch.voice import read_voice
+
+    source, target = read_voice(base), read_voice(voice)
+    means = [source.pitch.get(name, {}).get("mean") for name in source.speakers]
+    own = target.pitch.get(target.speakers[0], {}).get("mean")
+    if len(means) < 2 or own is None or None in means:
+        return None
+    return source.speakers[nearest_speakers(torch.tensor(means), torch.tensor([own]))[0]]
 
 
 def _read_evaluation(work: Path) -> dict[str, Any] | None:
