@@ -50,7 +50,7 @@ def quantize_matmuls(path: str | Path, select: Callable[[str], bool]) -> int:
     path = Path(path)
     model = onnx.load(str(path), load_external_data=False)
     graph = model.graph
-    if any(init.name.endswith(MARKER) for init in graph.initializer):
+    if _marked(graph):
         return 0  # already quantized
     const = constant_names(graph)
     nodes, count = [], 0
@@ -88,5 +88,8 @@ def is_quantized(path: str | Path) -> bool:
     """Whether `quantize_matmuls` rewrote the ONNX file (its constants carry the marker)."""
     import onnx
 
-    model = onnx.load(str(path), load_external_data=False)
-    return any(init.name.endswith(MARKER) for init in model.graph.initializer)
+    return _marked(onnx.load(str(path), load_external_data=False).graph)
+
+
+def _marked(graph: Any) -> bool:
+    return any(init.name.endswith(MARKER) for init in graph.initializer)

@@ -52,9 +52,8 @@ LEGACY_ACOUSTIC_INPUTS = ACOUSTIC_INPUTS[:7]
 LEGACY_ACOUSTIC_OUTPUTS = ACOUSTIC_OUTPUTS[:4]
 VOCODER_INPUTS = ("mel",)
 VOCODER_OUTPUTS = ("audio",)
-SPECTRUM_OUTPUTS = (
-    "spectrum",
-)  # the iSTFT vocoder's graph ends at the spectrum; see `fastpitch.runtime.istft`
+# The iSTFT vocoder's graph ends at the spectrum; see `fastpitch.runtime.istft`.
+SPECTRUM_OUTPUTS = ("spectrum",)
 
 
 def session(
@@ -146,9 +145,8 @@ class OnnxSynthesizer(SpeechEngine):
         # Exports before speech markup took each control as one number; newer ones take one per symbol.
         self.per_symbol = len(self.acoustic.get_inputs()[3].shape) == 2
         self.vocoder: Any
-        self.inverse_stft: tuple[int, int] | None = (
-            None  # (n_fft, hop) where the vocoder graph returns spectra
-        )
+        # (n_fft, hop) where the vocoder graph returns spectra
+        self.inverse_stft: tuple[int, int] | None = None
         if voice.vocoder_type == GRIFFIN_LIM:
             from fastpitch.vocoders.griffin_lim import GriffinLim
 

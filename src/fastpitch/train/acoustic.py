@@ -336,9 +336,9 @@ class Trainer(Run):
         a random vector, which matters for a few hundred CPU steps), or at random when the source had one. A
         single new speaker has no embedding, so its source speaker's vector is added to every symbol's
         embedding instead, which the encoder sums with it anyway: the encoder starts out computing exactly what
-        it did for that speaker. Symbols added to the table get fresh embedding rows, an aligner the source lacks starts from scratch,
-        and the pitch statistics are the new data's. A shared pitch embedding keeps the source's scale (its
-        first speaker's), which it learned.
+        it did for that speaker. Symbols added to the table get fresh embedding rows, an aligner the source
+        lacks starts from scratch, and the pitch statistics are the new data's. A shared pitch embedding keeps
+        the source's scale (its first speaker's), which it learned.
         """
         own = self.engine.raw_model.state_dict()
         state = {
