@@ -582,6 +582,35 @@ def test_init_from_several_speakers_starts_each_new_one_from_the_nearest(corpus,
     )
 
 
+def test_a_pruned_checkpoint_trains_on_with_its_encoder_frozen(corpus, tmp_path):
+    """`fastpitch prune` then `train --init-from`: the run takes the slim decoder's sizes from the checkpoint
+    and trains it; a frozen encoder keeps the source's durations exactly."""
+    from fastpitch.prune import prune_voice
+
+    source = make_trainer(
+        corpus, tmp_path / "source", cfg=tiny_cfg("train.max_steps=2", "model.out_fft_n_layers=2")
+    )
+    source.run()
+    pruned = prune_voice(tmp_path / "source", tmp_path / "slim", decoder_ff=16, decoder_layers=1).acoustic
+    frozen = '["embedding.", "encoder.", "duration_predictor.", "pitch_predictor."]'
+    slim = make_trainer(
+        corpus,
+        tmp_path / "tuned",
+        cfg=tiny_cfg("train.max_steps=3", f"train.freeze={frozen}"),
+        init_from=pruned,
+    )
+    assert (slim.cfg.model.out_fft_n_layers, slim.cfg.model.out_fft_conv1d_filter_size) == (1, 16)
+    start = model_state(slim)
+    slim.run()
+    end = ck.load_checkpoint(tmp_path / "tuned").model
+    assert torch.equal(
+        end["encoder.layers.0.ff.conv1.weight"], start["encoder.layers.0.ff.conv1.weight"].cpu()
+    )
+    assert not torch.equal(
+        end["decoder.layers.0.ff.conv1.weight"], start["decoder.layers.0.ff.conv1.weight"].cpu()
+    )
+
+
 @pytest.mark.parametrize("mode", ["shared", "speaker"])
 def test_pitch_embedding_scale_is_pooled_when_shared_and_each_speakers_own_otherwise(tmp_path, mode):
     from fastpitch.data.features import FeatureCache, prepare

@@ -108,6 +108,26 @@ def train_command(
         )
 
 
+@app.command("prune")
+def prune_command(
+    acoustic: Path = typer.Argument(..., help="Acoustic checkpoint (or run directory: its newest) to slim."),
+    out: Path = typer.Option(
+        ..., "--out", help="Writes OUT/acoustic/ (a checkpoint) and OUT/vocoder/vocoder.json."
+    ),
+    decoder_ff: int = typer.Option(..., "--decoder-ff", help="Feed-forward units per decoder layer to keep."),
+    decoder_layers: int = typer.Option(..., "--decoder-layers", help="Decoder layers to keep."),
+    vocoder: Path | None = typer.Option(None, "--vocoder", help="Its iSTFT vocoder (checkpoint or file)."),
+    vocoder_ff: int | None = typer.Option(None, "--vocoder-ff", help="Units per vocoder block to keep."),
+    vocoder_layers: int | None = typer.Option(None, "--vocoder-layers", help="Vocoder blocks to keep."),
+) -> None:
+    """A narrower, shallower copy of a trained voice, to train on into a faster one (fastpitch.prune):
+    `fastpitch train --init-from OUT/acoustic` and `fastpitch train-vocoder --init OUT/vocoder`."""
+    from fastpitch.prune import prune_voice
+
+    result = prune_voice(acoustic, out, decoder_ff, decoder_layers, vocoder, vocoder_ff, vocoder_layers)
+    console.print_json(data=result.to_dict())
+
+
 @bench_app.command("train")
 def bench_train_command(
     presets: str = typer.Option("default,small", "--presets", help="Comma-separated configs to measure."),
