@@ -4,8 +4,8 @@ Synthesis time on a CPU goes almost all to the decoder's feed-forwards and the v
 frame rate (`fastpitch bench synth`). Training a slimmer voice from scratch costs as much as the first one;
 starting from the trained one's most useful parts costs a few hundred steps. Two cuts:
 
-- feed-forward units: a unit's weight is |its input weights| * |its output weights| (the size of what it can add
-  to the residual); the widest-weighted units stay, in their order;
+- feed-forward units: each scores |its input weights| * |its output weights| (a bound on what it can add to
+  the residual); the best-scoring stay, in their order;
 - whole layers (decoder FFT blocks, vocoder ConvNeXt blocks): greedily the one whose removal changes the
   model's own output least on calibration input. Measured, because weights do not tell it: in the shipped voice
   the vocoder block with the smallest residual scale was not the cheapest to drop.
