@@ -291,3 +291,25 @@ def test_ddp_two_ranks_train_one_vocoder(vocoder_corpus, tmp_path):
     assert any(k.startswith("mpd.") for k in saved)
     for key, value in rank0.items():
         assert torch.equal(saved[f"generator.{key}"], value)
+
+
+def test_distillation_targets_the_teachers_audio(vocoder_corpus, tmp_path):
+    """With a teacher, every loss compares with its audio: a student that is the teacher (initialised from it,
+    learning rate 0) scores zero on them all, where the recordings' audio would not."""
+    train_vocoder(vocoder_corpus, tmp_path / "teacher", "istft", TINY, max_steps=2)
+    frozen = [*TINY, "train.learning_rate=0", "train.adversarial=false", "train.stft_loss_weight=1"]
+    common = dict(init=tmp_path / "teacher", max_steps=2)
+    distill = [*frozen, f"train.teacher={tmp_path / 'teacher'}", "train.distill_weight=10"]
+    train_vocoder(vocoder_corpus, tmp_path / "student", "istft", distill, **common)
+    train_vocoder(vocoder_corpus, tmp_path / "plain", "istft", frozen, **common)
+
+    def losses(run):
+        rows = [json.loads(line) for line in (tmp_path / run / "metrics.jsonl").read_text().splitlines()]
+        return [r for r in rows if r.get("split") == "train"]
+
+    assert losses("student") and losses("plain")
+    for row in losses("student"):
+        assert row["mel"] < 1e-3 and row["stft"] < 1e-3 and row["distill"] < 1e-5, row
+    assert all(row["mel"] > 0.1 and "distill" not in row for row in losses("plain"))
+    resumed = train_vocoder(vocoder_corpus, tmp_path / "student", resume=True, max_steps=3)
+    assert resumed.step == 3 and losses("student")[-1]["distill"] < 1e-5  # the teacher comes back on resume

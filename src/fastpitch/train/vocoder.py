@@ -81,6 +81,12 @@ class VocoderTrainConfig:
     # Share of segments resampled by a random interval of at most this many semitones (`train.segments`).
     pitch_augment: float = 0.0
     pitch_augment_semitones: float = 4.0
+    # Distillation: a trained vocoder whose audio replaces the recordings' as every loss's target, plus a
+    # waveform L1 to it (weight `distill_weight`). The teacher's output is a function of the mel, phase
+    # included, so the student can match it sample by sample: a pruned vocoder learns back what its
+    # adversarial training found without discriminators, at the spectral phase's cost per step.
+    teacher: str = ""
+    distill_weight: float = 0.0
     seed: int = 1234
     log_every: int = 50
     val_every: int = 1000
@@ -211,6 +217,10 @@ class VocoderTrainer(Run):
                 self._disc_params(), t.learning_rate, betas=t.betas, weight_decay=t.weight_decay
             )
         self.ema = EMA(self.generator, t.ema_decay) if t.ema_decay > 0 else None
+        self.teacher = None
+        if t.teacher:
+            teacher = load_neural(t.teacher, cfg.audio)
+            self.teacher = teacher.model.to(self.device).eval().requires_grad_(False)
         self._step = 0
         self.updating = False
         self.last_val: float | None = None
@@ -249,6 +259,9 @@ class VocoderTrainer(Run):
                 for group in opt.param_groups:
                     group["lr"] = lr
         audio, mel = audio.to(self.device), mel.to(self.device)
+        if self.teacher is not None:
+            with torch.no_grad(), autocast(self.device, self.amp):
+                audio = self.teacher(mel)[:, 0].float()
         real = audio[:, None]
         with autocast(self.device, self.amp):
             fake = self.g(mel).float()
@@ -267,6 +280,9 @@ class VocoderTrainer(Run):
             if t.stft_loss_weight > 0:
                 terms["stft"] = stft_loss(audio, fake[:, 0])
                 loss = loss + t.stft_loss_weight * terms["stft"]
+            if self.teacher is not None and t.distill_weight > 0:
+                terms["distill"] = F.l1_loss(fake[:, 0], audio)
+                loss = loss + t.distill_weight * terms["distill"]
             if adversarial:
                 terms["adv"], terms["fm"] = real.new_zeros(()), real.new_zeros(())
                 with autocast(self.device, self.amp):
