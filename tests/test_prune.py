@@ -126,3 +126,5 @@ def test_prune_cli_and_its_errors(tmp_path):
         failed.exception
     )
     assert not (tmp_path / "x").exists()  # nothing written before the check
+    no_vocoder = runner.invoke(app, [*too_many[:-1], "1", "--vocoder-layers", "1"])
+    assert isinstance(no_vocoder.exception, FastPitchError) and "--vocoder" in str(no_vocoder.exception)

@@ -231,6 +231,8 @@ def prune_voice(
     The vocoder keeps its width or depth where `vocoder_ff` / `vocoder_layers` are None.
     """
     out = Path(out)
+    if vocoder is None and (vocoder_ff is not None or vocoder_layers is not None):
+        raise FastPitchError("a vocoder width or depth needs the vocoder to prune (--vocoder)")
     if checkpoint.latest(out / "acoustic") is not None:
         raise FastPitchError(f"{out / 'acoustic'} already holds a checkpoint; choose another --out")
     source = checkpoint.load_checkpoint(checkpoint.resolve(acoustic), with_optimizer=False)
