@@ -20,7 +20,7 @@ from __future__ import annotations
 import copy
 import dataclasses
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -149,10 +149,7 @@ def prune_acoustic(ckpt: Checkpoint, ff: int, n_layers: int) -> tuple[Checkpoint
         keep = strongest_units(layer.ff.conv1.weight, layer.ff.conv2.weight, ff)
         narrow(layer.ff.conv1, layer.ff.conv2, keep)
 
-    def damage() -> float:
-        return calibration.mel_change(model)
-
-    kept = drop_layers(model.decoder.layers, n_layers, damage)
+    kept = drop_layers(model.decoder.layers, n_layers, lambda: calibration.mel_change(model))
     new_cfg = copy.deepcopy(cfg)
     new_cfg.model = replace(cfg.model, out_fft_conv1d_filter_size=ff, out_fft_n_layers=n_layers)
     pruned = Checkpoint(
@@ -207,11 +204,11 @@ def prune_vocoder(
 @dataclass
 class PruneResult:
     acoustic: Path  # the pruned checkpoint's JSON: `fastpitch train --init-from` it
-    vocoder: Path | None  # the pruned vocoder's JSON: `fastpitch train-vocoder --init` it
     decoder_layers_kept: list[int]
-    vocoder_layers_kept: list[int]
     acoustic_damage: float  # mean |mel change| on the calibration sentences, before any training
-    vocoder_damage: float | None  # mean |log-magnitude change| of the vocoder's spectrum
+    vocoder: Path | None = None  # the pruned vocoder's JSON: `fastpitch train-vocoder --init` it
+    vocoder_layers_kept: list[int] = field(default_factory=list)
+    vocoder_damage: float | None = None  # mean |log-magnitude change| of the vocoder's spectrum
 
     def to_dict(self) -> dict[str, Any]:
         return {k: str(v) if isinstance(v, Path) else v for k, v in dataclasses.asdict(self).items()}
@@ -238,16 +235,14 @@ def prune_voice(
     source = checkpoint.load_checkpoint(checkpoint.resolve(acoustic), with_optimizer=False)
     pruned, calibration, kept = prune_acoustic(source, decoder_ff, decoder_layers)
     small = None
-    if vocoder is not None:
+    if vocoder is not None:  # pruned before anything is written: a vocoder it cannot prune leaves no files
         voc = load_neural(vocoder, source.config.audio)
         width, depth = vocoder_ff or voc.config.intermediate_dim, vocoder_layers or voc.config.n_layers
         small, vocoder_kept, vocoder_damage = prune_vocoder(voc, calibration.mels, width, depth)
     result = PruneResult(
-        acoustic=checkpoint.save_checkpoint(out / "acoustic", pruned),
-        vocoder=small.save(out / "vocoder") if small is not None else None,
-        decoder_layers_kept=kept,
-        vocoder_layers_kept=vocoder_kept if small is not None else [],
-        acoustic_damage=pruned.provenance["calibration_mel_l1"],
-        vocoder_damage=vocoder_damage if small is not None else None,
+        checkpoint.save_checkpoint(out / "acoustic", pruned), kept, pruned.provenance["calibration_mel_l1"]
     )
+    if small is not None:
+        result.vocoder, result.vocoder_layers_kept = small.save(out / "vocoder"), vocoder_kept
+        result.vocoder_damage = vocoder_damage
     return result
