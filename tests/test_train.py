@@ -611,6 +611,53 @@ def test_a_pruned_checkpoint_trains_on_with_its_encoder_frozen(corpus, tmp_path)
     )
 
 
+def test_gta_mels_are_the_models_teacher_forced_output_frame_for_frame_and_resume(corpus, tmp_path):
+    """`fastpitch gta-mels`: one mel per training and validation utterance, as long as its recording's, equal
+    to the EMA model's training pass on it alone (batching changes nothing); a rerun only fills in what is missing."""
+    from typer.testing import CliRunner
+
+    from fastpitch.cli import app
+    from fastpitch.data.features import FeatureCache
+    from fastpitch.data.loader import collate
+    from fastpitch.train.acoustic import build_model
+    from fastpitch.train.data import TrainData
+    from fastpitch.train.distributed import Distributed
+    from fastpitch.train.gta import predict_mels
+
+    dataset, features = corpus
+    make_trainer(corpus, tmp_path / "run", cfg=tiny_cfg("train.max_steps=3")).run()
+    out = tmp_path / "gta"
+    args = ["gta-mels", str(tmp_path / "run"), "--features", str(features), "--dataset", str(dataset),
+            "--out", str(out), "--batch-frames", "300", "--device", DEVICE]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "12 mels written" in done.output
+    cache = FeatureCache(features)
+    assert sorted(p.stem for p in out.glob("*.npy")) == sorted(cache.ids)
+
+    ckpt = ck.load_checkpoint(tmp_path / "run")
+    model = build_model(ckpt.config)
+    model.load_state_dict(ckpt.ema)
+    model.eval()
+    data = TrainData(ckpt.config, features, dataset, Distributed(), strict_audio=True)
+    uid = data.train_set.ids[3]
+    with torch.no_grad():
+        alone = model(collate([data.train_set[3]]))["mel_out"][0].numpy()
+    written = np.load(out / f"{uid}.npy")
+    assert written.shape == (ckpt.config.audio.n_mels, cache.n_frames(uid)) == alone.shape
+    np.testing.assert_allclose(written, alone, atol=1e-4)
+    assert np.abs(written - np.asarray(cache.load(uid)["mel"])).mean() > 0.01  # predicted, not copied
+
+    (out / f"{uid}.npy").unlink()
+    again = predict_mels(tmp_path / "run", features, out, dataset, batch_frames=300, device=DEVICE)
+    assert (again.written, again.skipped) == (1, 11) and again.mel_l1 > 0
+    np.testing.assert_allclose(np.load(out / f"{uid}.npy"), written, atol=1e-5)
+
+    wrong = CliRunner().invoke(app, ["gta-mels", str(tmp_path / "none"), "--features", str(features),
+                                     "--out", str(out)])  # fmt: skip
+    assert wrong.exit_code != 0 and "checkpoint" in str(wrong.exception or wrong.output)
+
+
 @pytest.mark.parametrize("mode", ["shared", "speaker"])
 def test_pitch_embedding_scale_is_pooled_when_shared_and_each_speakers_own_otherwise(tmp_path, mode):
     from fastpitch.data.features import FeatureCache, prepare

@@ -128,6 +128,48 @@ def prune_command(
     console.print_json(data=result.to_dict())
 
 
+@app.command("gta-mels")
+def gta_mels_command(
+    checkpoint: Path = typer.Argument(..., help="Acoustic checkpoint (or run directory: its newest)."),
+    features: Path = typer.Option(
+        ..., "--features", help="The features it was trained on (`fastpitch prepare`)."
+    ),
+    out: Path = typer.Option(..., "--out", help="Directory for ID.npy mels; those already there are kept."),
+    dataset: Path | None = typer.Option(
+        None,
+        "--dataset",
+        help="The dataset (splits/, timings/); default: the one the features were made from.",
+    ),
+    batch_frames: int | None = typer.Option(
+        None, "--batch-frames", help="Frames per batch (default: the checkpoint's train.batch_frames)."
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Ground-truth-aligned mels of the training and validation utterances, for fine-tuning a vocoder on what
+    this model says: `fastpitch train-vocoder --finetune-mels OUT` (fastpitch.train.gta)."""
+    import torch
+
+    from fastpitch.train.gta import predict_mels
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    shown = [0]
+
+    def report(done: int, total: int) -> None:
+        if done * 10 // total > shown[0]:
+            shown[0] = done * 10 // total
+            log.info("%d of %d utterances", done, total)
+
+    result = predict_mels(checkpoint, features, out, dataset, batch_frames, device, report)
+    mel = "-" if result.mel_l1 is None else f"{result.mel_l1:.4f}"
+    console.print(
+        f"{result.written} mels written to {result.out_dir} ({result.skipped} already there); "
+        f"mean |predicted - recorded| log-mel {mel}",
+        highlight=False,
+    )
+
+
 @bench_app.command("train")
 def bench_train_command(
     presets: str = typer.Option("default,small", "--presets", help="Comma-separated configs to measure."),

@@ -115,6 +115,17 @@ class EpochBatches:
 # ------------------------------------------------------------------------------------------------- engine
 
 
+def build_model(cfg: Config) -> torch.nn.Module:
+    """A FastPitch whose training pass finds durations as the run's config says (boundary cost, edge silence)."""
+    from fastpitch.models import FastPitch
+
+    model = FastPitch(cfg.model)
+    model.set_boundary_cost(cfg.text.symbols, cfg.train.mas_boundary_cost)
+    if cfg.text.edge_boundaries:
+        model.set_edge_silence(cfg.text.symbols, cfg.train.edge_silence)
+    return model
+
+
 class Engine:
     """Model, loss, optimiser, gradient scaler and EMA: one optimisation step, wherever batches come from.
 
@@ -122,17 +133,14 @@ class Engine:
     """
 
     def __init__(self, cfg: Config, device: torch.device, dist: Distributed | None = None) -> None:
-        from fastpitch.models import FastPitch, FastPitchLoss
+        from fastpitch.models import FastPitchLoss
 
         self.cfg, self.device, self.dist = cfg, device, dist or Distributed()
         tc = cfg.train
         if tc.grad_accumulation < 1:
             raise FastPitchError(f"train.grad_accumulation must be at least 1, got {tc.grad_accumulation}")
         self.amp_dtype = amp_dtype(tc.amp, device)
-        self.raw_model = FastPitch(cfg.model).to(device)
-        self.raw_model.set_boundary_cost(cfg.text.symbols, tc.mas_boundary_cost)
-        if cfg.text.edge_boundaries:
-            self.raw_model.set_edge_silence(cfg.text.symbols, tc.edge_silence)
+        self.raw_model = build_model(cfg).to(device)
         freeze_parameters(self.raw_model, tc.freeze)
         self.model: torch.nn.Module = self.raw_model
         self.criterion = FastPitchLoss(tc)

@@ -1,0 +1,123 @@
+"""Ground-truth-aligned (GTA) mels: what a trained FastPitch says for each training utterance when it is given
+that utterance's real durations, pitch and energy; `train-vocoder --finetune-mels` fine-tunes a vocoder on them.
+
+A vocoder trained on mels computed from audio meets different mels at synthesis time: the acoustic model's,
+smoother and slightly off. Fine-tuned on the acoustic model's own mels, paired frame for frame with the
+recordings, it learns to render what it will be given (HiFi-GAN's fine-tuning step; NVIDIA FastPitch's
+`--save-mels`). The durations are the ones training used, the aligner's (`learned`) or the dataset's timings
+(`external`), so frame i of a mel is frame i of its recording. The weights are the EMA weights a voice ships.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from fastpitch import checkpoint as ckpt_io
+from fastpitch.atomic import atomic_write
+from fastpitch.data.loader import TTSDataset, collate
+from fastpitch.device import pick_device
+from fastpitch.errors import FastPitchError
+from fastpitch.train.acoustic import build_model
+from fastpitch.train.data import TrainData
+from fastpitch.train.distributed import Distributed
+from fastpitch.train.runner import to_device
+
+log = logging.getLogger(__name__)
+
+
+@dataclass
+class GtaResult:
+    out_dir: Path
+    written: int
+    skipped: int  # already in out_dir (a resumed run)
+    mel_l1: float | None  # mean |predicted - recorded| log-mel over the frames written; None if none were
+
+
+def batches(lengths: list[int], indices: list[int], batch_frames: int) -> Iterator[list[int]]:
+    """`indices` by length, grouped so that a batch's padded size (count x longest) stays within `batch_frames`."""
+    batch: list[int] = []
+    for i in sorted(indices, key=lengths.__getitem__):
+        if batch and lengths[i] * (len(batch) + 1) > batch_frames:
+            yield batch
+            batch = []
+        batch.append(i)
+    if batch:
+        yield batch
+
+
+@torch.no_grad()
+def predict_mels(
+    checkpoint: str | Path,
+    features: str | Path,
+    out: str | Path,
+    dataset: str | Path | None = None,
+    batch_frames: int | None = None,
+    device: str | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> GtaResult:
+    """Write `out/ID.npy` (n_mels, frames) for the training and validation utterances of `features`.
+
+    Utterances already in `out` are skipped, so an interrupted run resumes; each file is written atomically.
+    `on_batch(done, total)` follows the progress in utterances.
+    """
+    ckpt = ckpt_io.load_checkpoint(ckpt_io.resolve(checkpoint), with_optimizer=False)
+    cfg = ckpt.config
+    data = TrainData(cfg, features, dataset, Distributed(), strict_audio=True)
+    if data.n_speakers != max(cfg.model.n_speakers, 1):
+        raise FastPitchError(
+            f"the features hold {data.n_speakers} speaker(s), the model {cfg.model.n_speakers}: "
+            "use the features the model was trained on"
+        )
+    if cfg.train.durations == "learned" and not cfg.model.learn_alignment:
+        raise FastPitchError(f"{checkpoint} has no aligner to find the durations with")
+    dev = pick_device(device)
+    model = build_model(cfg)
+    model.load_state_dict(ckpt.ema if ckpt.ema is not None else ckpt.model)
+    model.to(dev).eval()
+
+    out_dir = Path(out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    sets = [s for s in (data.train_set, data.val_set) if s is not None]
+    todo = [(s, [i for i, uid in enumerate(s.ids) if not (out_dir / f"{uid}.npy").is_file()]) for s in sets]
+    total = sum(len(s.ids) for s in sets)
+    pending = sum(len(indices) for _, indices in todo)
+    budget = batch_frames or cfg.train.batch_frames
+    done, error, frames = total - pending, 0.0, 0
+    for subset, indices in todo:
+        for chosen in batches(subset.lengths, indices, budget):
+            error_sum, n = _write_batch(model, subset, chosen, out_dir, dev)
+            error, frames, done = error + error_sum, frames + n, done + len(chosen)
+            if on_batch is not None:
+                on_batch(done, total)
+    n_mels = cfg.audio.n_mels
+    mel_l1 = error / (frames * n_mels) if frames else None
+    log.info("%d mels written to %s, %d were there already", pending, out_dir, total - pending)
+    return GtaResult(out_dir, pending, total - pending, mel_l1)
+
+
+def _write_batch(
+    model: torch.nn.Module, subset: TTSDataset, chosen: list[int], out_dir: Path, dev: torch.device
+) -> tuple[float, int]:
+    """Predict and save one batch; returns the summed |error| and the frames written."""
+    batch = to_device(collate([subset[i] for i in chosen]), dev)
+    mel_out = model(batch)["mel_out"].float()
+    error, frames = 0.0, 0
+    for b, uid in enumerate(batch["ids"]):
+        t = int(batch["mel_lens"][b])
+        mel = mel_out[b, :, :t]
+        error += float((mel - batch["mel"][b, :, :t]).abs().sum())
+        frames += t
+        array = np.ascontiguousarray(mel.cpu().numpy(), dtype=np.float32)
+        atomic_write(out_dir / f"{uid}.npy", lambda tmp, a=array: _save(tmp, a), durable=False)
+    return error, frames
+
+
+def _save(path: Path, array: np.ndarray) -> None:
+    with open(path, "wb") as f:  # a file object: np.save would add ".npy" to the temp name
+        np.save(f, array)
