@@ -33,6 +33,7 @@ VOCODER_GAN_FROM=${VOCODER_GAN_FROM:-1500}
 VOCODER_INIT=${VOCODER_INIT:-}
 VOCODER_GAN_BATCH=${VOCODER_GAN_BATCH:-4}
 SLIM=${SLIM:-0}
+SLIM_FROM=${SLIM_FROM:-1800}  # the acoustic step it prunes (the voice shipped before the longer run)
 SLIM_ACOUSTIC_STEPS=${SLIM_ACOUSTIC_STEPS:-3000}
 SLIM_VOCODER_GAN_STEPS=${SLIM_VOCODER_GAN_STEPS:-2100}
 SLIM_VOCODER_STEPS=${SLIM_VOCODER_STEPS:-4000}  # distillation steps, after the adversarial ones
@@ -106,7 +107,7 @@ ACOUSTIC_RUN=natural-acoustic VOCODER_RUN=natural-vocoder
 if [ "$SLIM" = 1 ]; then
     full_vocoder="$RUNS/natural-vocoder/step-$(printf %07d "$VOCODER_STEPS").json"
     [ -n "$(resume_flag "$RUNS/slim-init/acoustic")" ] || fastpitch prune \
-        "$RUNS/natural-acoustic/step-$(printf %07d "$ACOUSTIC_STEPS").json" \
+        "$RUNS/natural-acoustic/step-$(printf %07d "$SLIM_FROM").json" \
         --vocoder "$full_vocoder" --out "$RUNS/slim-init" \
         --decoder-ff 256 --decoder-layers 3 --vocoder-ff 512 --vocoder-layers 3
     slim_vocoder() {
