@@ -129,6 +129,26 @@ def test_less_data_trains_fewer_steps_and_fewer_layers():
     assert "embedding." in ten.freeze
 
 
+def test_the_adaptation_splits_frames_as_the_base_voice_was_trained_to():
+    """The aligner settings of the base voice's training (from its provenance) are the adaptation's; a voice made
+    before they were recorded was trained with both off."""
+    from fastpitch.finetune import base_alignment
+    from fastpitch.voice import DEFAULT_VOICE
+
+    shipped = json.loads((DEFAULT_VOICE / "voice.json").read_text())["provenance"]
+    trained = shipped["acoustic"]["train_config"]
+    cfg = base_alignment(shipped)
+    assert (cfg.mas_boundary_cost, cfg.edge_silence) == (
+        trained["mas_boundary_cost"],
+        trained["edge_silence"],
+    )
+    assert cfg.mas_boundary_cost > 0 and cfg.edge_silence > 0
+    other = base_alignment({"acoustic": {"train_config": {"mas_boundary_cost": 2.5, "edge_silence": 3.0}}})
+    assert (other.mas_boundary_cost, other.edge_silence) == (2.5, 3.0)
+    old = base_alignment({"acoustic": {"checkpoint": "run"}})
+    assert (old.mas_boundary_cost, old.edge_silence) == (0.0, 0.0)
+
+
 def test_outliers_flags_a_clip_far_above_the_rest_and_nothing_without_a_majority():
     from fastpitch.train.align import outliers
 
@@ -254,6 +274,8 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     assert sr == 22050 and len(audio) > 0 and np.isfinite(audio).all()
     state = json.loads((tmp_path / "voices" / "mine.finetune" / "finetune.json").read_text())
     assert set(state["done"]) == set(STAGES)
+    trained = json.loads(Path(state["done"]["acoustic"]).read_text())["config"]["train"]
+    assert (trained["mas_boundary_cost"], trained["edge_silence"]) == (0.0, 0.0)  # as the base (no record)
     assert json.loads((tmp_path / "voices" / "mine.finetune" / "corpus" / "corpus-report.json").read_text())[
         "test"
     ]

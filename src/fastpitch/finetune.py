@@ -217,14 +217,16 @@ def _base_checkpoints(base: Path | None, work: Path, plan: FinetunePlan) -> tupl
     `--init-from` and `--init` read training checkpoints; a voice holds inference weights, so they are wrapped.
     """
     from fastpitch import checkpoint as ckpt_io
-    from fastpitch.config import Config, TrainConfig
+    from fastpitch.config import Config
     from fastpitch.voice_load import load_voice
 
     loaded = load_voice(base)
     voice = loaded.voice
     if voice.vocoder_type == "griffin-lim":
         raise FinetuneError(f"the base voice {voice.path} has no neural vocoder to adapt")
-    cfg = Config(audio=voice.audio, text=voice.text, model=voice.model, train=TrainConfig())
+    cfg = Config(
+        audio=voice.audio, text=voice.text, model=voice.model, train=base_alignment(voice.provenance)
+    )
     base_dir = work / "base"
     ck = ckpt_io.Checkpoint(
         config=cfg, step=0, model=loaded.acoustic.state_dict(), provenance={"voice": str(voice.path)}
@@ -232,6 +234,24 @@ def _base_checkpoints(base: Path | None, work: Path, plan: FinetunePlan) -> tupl
     acoustic = ckpt_io.save_checkpoint(base_dir, ck, keep_last=1)
     vocoder = loaded.vocoder.save(work / "base-vocoder")
     return acoustic, vocoder, {"path": str(voice.path), "name": voice.name, "speakers": voice.speakers}
+
+
+def base_alignment(provenance: dict[str, Any]) -> Any:
+    """A training config carrying the base voice's alignment settings (`mas_boundary_cost`, `edge_silence`).
+
+    Its decoder learned from durations split that way, so the adaptation's aligner splits the new speaker's
+    frames the same way. A voice that does not record its training config was trained before either setting
+    existed: their "absent" values (both off).
+    """
+    from fastpitch.config import TrainConfig, from_dict
+
+    saved = (provenance.get("acoustic") or {}).get("train_config") or {}
+    absent = from_dict(TrainConfig, {})
+    return dataclasses.replace(
+        absent,
+        mas_boundary_cost=float(saved.get("mas_boundary_cost", absent.mas_boundary_cost)),
+        edge_silence=float(saved.get("edge_silence", absent.edge_silence)),
+    )
 
 
 def _acoustic_config(base_ckpt: Path, plan: FinetunePlan) -> Any:
@@ -249,7 +269,6 @@ def _acoustic_config(base_ckpt: Path, plan: FinetunePlan) -> Any:
     tc.freeze = list(plan.freeze)
     tc.binarization_start_step = 0  # the aligner is warm already
     tc.binarization_warmup_steps = max(1, plan.acoustic_steps // 4)
-    tc.mas_boundary_cost = 0.0  # as the shipped voice was trained
     tc.ema_decay = 0.99
     tc.num_workers = 0
     tc.val_media = False
