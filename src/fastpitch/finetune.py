@@ -246,12 +246,7 @@ def base_alignment(provenance: dict[str, Any]) -> Any:
     from fastpitch.config import TrainConfig, from_dict
 
     saved = (provenance.get("acoustic") or {}).get("train_config") or {}
-    absent = from_dict(TrainConfig, {})
-    return dataclasses.replace(
-        absent,
-        mas_boundary_cost=float(saved.get("mas_boundary_cost", absent.mas_boundary_cost)),
-        edge_silence=float(saved.get("edge_silence", absent.edge_silence)),
-    )
+    return from_dict(TrainConfig, {k: saved[k] for k in ("mas_boundary_cost", "edge_silence") if k in saved})
 
 
 def _acoustic_config(base_ckpt: Path, plan: FinetunePlan) -> Any:
