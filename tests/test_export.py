@@ -8,7 +8,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
-from fastpitch.export import ExportError, export_acoustic, export_voice, verify_acoustic
+from fastpitch.export import ExportError, export_acoustic, export_vocoder, export_voice, verify_acoustic
 from fastpitch.quantize import is_quantized, quantize_matmuls
 from fastpitch.runtime.synthesizer import ACOUSTIC_INPUTS, ACOUSTIC_OUTPUTS
 from fastpitch.voice import read_voice
@@ -181,6 +181,21 @@ def test_int8_export_quantizes_the_frame_rate_products_at_load_without_storing_w
     assert len(ops["DynamicQuantizeMatMul"]) == 4 * layers  # attention in and out, the two feed-forward
     assert "/encoder/layers.0/ff/MatMul" in ops["MatMul"]
     assert not any(name.startswith("/decoder/") and "/ff/" in name for name in ops["MatMul"])
+
+
+def test_a_vocoder_with_phase_advance_exports_and_keeps_the_advance_in_fp32(tmp_path):
+    """The runtime's audio matches torch's (the export verifies it), and the advance, summed over every frame
+    of the utterance, is not quantized: its error would add up from frame to frame."""
+    from fastpitch.vocoders.istft import ISTFTConfig, ISTFTVocoder
+
+    torch.manual_seed(0)
+    model = ISTFTVocoder(ISTFTConfig(dim=32, intermediate_dim=64, n_layers=2, phase_advance=True)).eval()
+    torch.nn.init.normal_(model.advance.weight, std=0.05)
+    path = export_vocoder(model, 80, tmp_path / "vocoder.onnx", int8=True)
+    assert is_quantized(path)
+    ops = _optimized_ops(path, tmp_path)
+    assert "/advance/MatMul" in ops["MatMul"] and "CumSum" in ops
+    assert len(ops["DynamicQuantizeMatMul"]) == 5  # two blocks of two, and the head
 
 
 def test_int8_voice_speaks_like_the_fp32_one(synth_onnx_voice, synth_int8_voice):

@@ -102,3 +102,50 @@ def test_numpy_inverse_stft_matches_the_models(n_fft, hop):
     got = inverse_stft(spec[0].numpy(), n_fft, hop)
     assert got.shape == ref.shape == (23 * hop,) and got.dtype == np.float32
     assert np.abs(got - ref).max() < 1e-4 * np.abs(ref).max()
+
+
+def _steady(model: ISTFTVocoder, bin_: int, advance: float) -> np.ndarray:
+    """The audio of a model made to give every frame the same spectrum: one bin, a fixed phase advance."""
+    with torch.no_grad():
+        for p in model.parameters():
+            p.zero_()
+        n_bins = model.cfg.n_fft // 2 + 1
+        model.head.bias[:n_bins] = -20.0
+        model.head.bias[bin_] = 0.0
+        if model.cfg.phase_advance:
+            model.advance.bias[bin_] = advance
+        return model(torch.zeros(1, 80, 64))[0, 0].numpy()
+
+
+def test_a_steady_input_hums_at_the_frame_rate_unless_the_phase_advances():
+    """Why `phase_advance` exists: frames that all carry the same phase add up to a signal that repeats every
+    hop (86 Hz at 22,050 Hz), whatever frequency they hold; with the advance integrated, a tone between two
+    bins (the departure from its bin's centre predicted) comes out as that tone."""
+    sr, hop, n_fft, bin_ = 22050, 256, 1024, 9
+    freq = (bin_ + 0.3) * sr / n_fft
+    plain = _steady(ISTFTVocoder(SMALL).eval(), bin_, 0.0)
+    middle = slice(8 * hop, 56 * hop)
+    assert np.allclose(plain[middle], np.roll(plain, -hop)[middle], atol=1e-6)  # the hum: period = hop
+    grown = ISTFTVocoder(ISTFTConfig(**{**SMALL.__dict__, "phase_advance": True})).eval()
+    tone = _steady(grown, bin_, 2 * np.pi * 0.3 * hop / n_fft)[middle]
+    t = np.arange(len(tone)) / sr
+    basis = np.stack([np.cos(2 * np.pi * freq * t), np.sin(2 * np.pi * freq * t)], 1)
+    fit = basis @ np.linalg.lstsq(basis, tone, rcond=None)[0]
+    assert np.linalg.norm(tone - fit) < 0.01 * np.linalg.norm(tone)
+    assert not np.allclose(tone, np.roll(tone, -hop), atol=1e-3)
+
+
+def test_a_vocoder_grows_a_phase_advance_head_and_keeps_its_magnitudes():
+    torch.manual_seed(0)
+    plain = ISTFTVocoder(SMALL).eval()
+    grown = ISTFTVocoder(ISTFTConfig(**{**SMALL.__dict__, "phase_advance": True})).eval()
+    grown.load_state_dict(grown.grow_from(plain.state_dict()))
+    mel = torch.randn(1, 80, 20) - 4
+    with torch.no_grad():
+        a, b = torch.view_as_complex(plain.spectrum(mel)), torch.view_as_complex(grown.spectrum(mel))
+    assert torch.allclose(a.abs(), b.abs(), rtol=1e-5)
+    # a zero head: the phase turns at each bin's centre frequency, frame after frame
+    turn = torch.angle(b * a.conj())[0].double()
+    expected = grown.bin_advance.double() * torch.arange(1, 21, dtype=torch.float64)[:, None]
+    assert float((1 - torch.cos(turn - expected)).max()) < 1e-4
+    assert ISTFTConfig().phase_advance is False

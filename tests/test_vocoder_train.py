@@ -15,7 +15,7 @@ from fastpitch.cli import app
 from fastpitch.config import AudioConfig
 from fastpitch.errors import FastPitchError
 from fastpitch.train.segments import SegmentSampler, dataset_items
-from fastpitch.train.vocoder import make_config, stft_loss, train_vocoder
+from fastpitch.train.vocoder import make_config, phase_loss, stft_loss, train_vocoder
 from fastpitch.vocoders import load_vocoder
 
 pytestmark = pytest.mark.usefixtures("vocoder_single_thread")
@@ -96,6 +96,34 @@ def test_stft_loss_is_zero_for_identical_audio_and_positive_otherwise():
     x = torch.randn(2, 4096)
     assert float(stft_loss(x, x)) < 1e-6
     assert float(stft_loss(x, 0.5 * x)) > 0.1
+
+
+def test_phase_loss_ignores_a_time_shift_and_sees_a_frame_rate_hum():
+    """What the phase loss is for: a recording shifted in time has the same phase structure (the mel cannot say
+    where the waveform starts), the same one beating at the frame rate (an iSTFT vocoder's hum) has not."""
+    t = torch.arange(16384) / 22050
+    x = sum(torch.sin(2 * torch.pi * k * 110 * t + k) / k for k in range(1, 6))[None]
+    assert float(phase_loss(x, x)) < 1e-3
+    shifted = float(phase_loss(x, torch.roll(x, 37, dims=1)))
+    hum = float(phase_loss(x, x * (1 + 0.5 * torch.sin(2 * torch.pi * 22050 / 256 * t))))
+    noise = float(phase_loss(x, torch.randn_like(x)))
+    assert shifted < 0.05 < 4 * shifted < hum < noise
+
+
+def test_a_vocoder_without_phase_advance_grows_one_and_trains_with_the_phase_loss(vocoder_corpus, tmp_path):
+    train_vocoder(vocoder_corpus, tmp_path / "plain", "istft", TINY, max_steps=2)
+    grown = [*TINY, "model.phase_advance=true", "train.phase_loss_weight=5"]
+    result = train_vocoder(
+        vocoder_corpus, tmp_path / "grown", init=tmp_path / "plain", overrides=grown, max_steps=2
+    )
+    assert result.step == 2
+    weights = _weights(tmp_path / "grown", 2)
+    before = _weights(tmp_path / "plain", 2)
+    assert "generator.advance.weight" in weights and "generator.advance.weight" not in before
+    rows = [json.loads(line) for line in (tmp_path / "grown" / "metrics.jsonl").read_text().splitlines()]
+    assert any(r.get("split") == "train" and r.get("phase", 0) > 0 for r in rows)
+    vocoder = load_vocoder(str(tmp_path / "grown"))
+    assert vocoder.config.phase_advance is True
 
 
 def test_train_checkpoint_and_exact_resume(vocoder_corpus, tmp_path):

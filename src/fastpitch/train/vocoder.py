@@ -73,6 +73,10 @@ class VocoderTrainConfig:
     max_steps: int = 500_000
     mel_loss_weight: float = 45.0
     stft_loss_weight: float = 0.0
+    # Phase coherence (`phase_loss`): weight of the phase advance between synthesis frames and the phase
+    # difference between neighbouring bins, matched to the recording's. Without it an iSTFT vocoder hums at its
+    # frame rate (86 Hz at hop 256) until it has trained for millions of steps.
+    phase_loss_weight: float = field(default=0.0, metadata={"absent": 0.0})
     adversarial: bool = True
     adversarial_start_step: int = 0
     # "+"-joined names from hifigan.DISCRIMINATORS; runs saved before the choice existed used HiFi-GAN's pair
@@ -169,6 +173,45 @@ def stft_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
         total = total + torch.linalg.norm(mag_r - mag_f) / torch.linalg.norm(mag_r)
         total = total + F.l1_loss(torch.log(mag_f), torch.log(mag_r))
     return total / len(STFT_RESOLUTIONS)
+
+
+def phase_loss(real: torch.Tensor, fake: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
+    """How far the audio's phase structure is from the recording's, at the vocoder's own framing.
+
+    The mel fixes magnitudes only; where consecutive frames of the output disagree on how far each harmonic's
+    phase has turned, their overlap-add beats once per frame. Compared are the phase advance of every bin from
+    one frame to the next (instantaneous frequency) and the phase step between neighbouring bins (group delay):
+    both survive a shift of the whole waveform, unlike the phase itself. Each is `1 - cos` of the angle between
+    the two unit phasors (no wrapping), weighted by the recording's magnitude: noise and silence carry no phase
+    worth learning.
+    """
+    window = torch.hann_window(n_fft, device=real.device, dtype=real.dtype)
+    pad = (n_fft - hop) // 2
+    specs = [
+        torch.stft(
+            F.pad(x[:, None], (pad, pad), mode="reflect")[:, 0],
+            n_fft,
+            hop,
+            n_fft,
+            window,
+            center=False,
+            return_complex=True,
+        )
+        for x in (real, fake)
+    ]
+    spec_r, spec_f = specs
+    weight = spec_r.abs()
+    total = real.new_zeros(())
+    for dim in (-1, -2):  # frames, then bins
+        n = spec_r.shape[dim]
+        ahead_r, behind_r = spec_r.narrow(dim, 1, n - 1), spec_r.narrow(dim, 0, n - 1)
+        ahead_f, behind_f = spec_f.narrow(dim, 1, n - 1), spec_f.narrow(dim, 0, n - 1)
+        step_r = ahead_r * behind_r.conj()
+        step_f = ahead_f * behind_f.conj()
+        cos = (step_r * step_f.conj()).real / (step_r.abs() * step_f.abs() + 1e-9)
+        w = torch.sqrt(weight.narrow(dim, 1, n - 1) * weight.narrow(dim, 0, n - 1))
+        total = total + (w * (1.0 - cos)).sum() / w.sum().clamp(min=1e-9)
+    return total
 
 
 # --------------------------------------------------------------------------------------------------------------
@@ -280,6 +323,9 @@ class VocoderTrainer(Run):
             if t.stft_loss_weight > 0:
                 terms["stft"] = stft_loss(audio, fake[:, 0])
                 loss = loss + t.stft_loss_weight * terms["stft"]
+            if t.phase_loss_weight > 0:
+                terms["phase"] = phase_loss(audio, fake[:, 0])
+                loss = loss + t.phase_loss_weight * terms["phase"]
             if self.teacher is not None and t.distill_weight > 0:
                 terms["distill"] = F.l1_loss(fake[:, 0], audio)
                 loss = loss + t.distill_weight * terms["distill"]
@@ -555,7 +601,10 @@ def train_vocoder(
             trainer.load(previous, meta)
             log.info("resumed %s at step %d", previous.name, trainer.step)
         elif source is not None:
-            ckpt_io.load_weights(trainer.generator.remove_weight_norm(), source.model.state_dict(), init)
+            state = source.model.state_dict()
+            if cfg.model.get("phase_advance"):
+                state = trainer.generator.grow_from(state)
+            ckpt_io.load_weights(trainer.generator.remove_weight_norm(), state, init)
             trainer.generator.apply_weight_norm()
             if trainer.ema is not None:
                 trainer.ema.load_state_dict(trainer.generator.state_dict(), 0)

@@ -12,7 +12,7 @@ with `fastpitch.audio`'s mel frames.
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,9 @@ class ISTFTConfig:
     kernel_size: int = 7
     n_fft: int = 1024
     hop_length: int = 256
+    # Each frame's phase = the predicted phase + the running sum of predicted phase advances (see
+    # `ISTFTVocoder.spectrum`); vocoders saved before it existed predict the phase alone.
+    phase_advance: bool = field(default=False, metadata={"absent": False})
 
 
 class ConvNeXtBlock(nn.Module):
@@ -94,6 +97,13 @@ class ISTFTVocoder(nn.Module):
         self.head = nn.Linear(cfg.dim, cfg.n_fft + 2)
         self.istft = InverseSTFT(cfg.n_fft, cfg.hop_length)
         self.apply(_init_weights)
+        if cfg.phase_advance:
+            n_bins = cfg.n_fft // 2 + 1
+            self.advance = nn.Linear(cfg.dim, n_bins)
+            nn.init.zeros_(self.advance.weight)  # starts as the vocoder it may grow from (`grow_from`)
+            nn.init.zeros_(self.advance.bias)
+            bin_advance = 2.0 * math.pi * torch.arange(n_bins) * cfg.hop_length / cfg.n_fft
+            self.register_buffer("bin_advance", bin_advance, persistent=False)
 
     def forward(self, mel: torch.Tensor) -> torch.Tensor:
         return self.istft(self.spectrum(mel))[:, None]
@@ -104,9 +114,24 @@ class ISTFTVocoder(nn.Module):
         x = self.norm(self.embed(mel).transpose(1, 2))
         for block in self.blocks:
             x = block(x)
-        log_mag, phase = self.head(self.final_norm(x)).chunk(2, dim=-1)
+        x = self.final_norm(x)
+        log_mag, phase = self.head(x).chunk(2, dim=-1)
+        if self.cfg.phase_advance:
+            # A harmonic at f turns by 2 pi f hop / sr from one frame to the next. Convolutions see the same
+            # input in every frame of a steady vowel and so give every frame the same phase: the frames then
+            # add up to a hum at the frame rate (86 Hz), the pitch of a low voice. Integrating a predicted
+            # advance over the frames lets the network say how fast each bin turns instead; it predicts the
+            # departure from the bin's own centre frequency, a fraction of a radian.
+            step = torch.remainder(self.advance(x).float() + self.bin_advance, 2.0 * math.pi)
+            phase = phase.float() + torch.cumsum(step, dim=1)
         mag = torch.exp(log_mag.clamp(max=MAX_LOG_MAGNITUDE))
         return torch.stack([mag * torch.cos(phase), mag * torch.sin(phase)], dim=-1)
+
+    def grow_from(self, state: dict[str, torch.Tensor]) -> dict[str, torch.Tensor]:
+        """`state` of a vocoder without the phase-advance head, completed with this one's (zero) head: the
+        grown vocoder starts out giving that vocoder's audio plus the bins' centre-frequency advance."""
+        own = self.state_dict()
+        return {**{k: v for k, v in own.items() if k.startswith("advance.") and k not in state}, **state}
 
     def remove_weight_norm(self) -> ISTFTVocoder:
         """No weight norm here; present so that every generator has the same inference preparation."""
