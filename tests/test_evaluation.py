@@ -205,6 +205,21 @@ def test_duration_errors_in_ms_on_spoken_symbols():
 # --- naturalness (DNSMOS) ---------------------------------------------------------------------------------
 
 
+def test_frame_rate_hum_finds_a_beat_at_the_frame_rate_only():
+    """A 100 Hz voice-like tone scores low; the same tone whose loudness beats 86 times a second (what an iSTFT
+    vocoder does when its frames disagree) scores far higher; a beat at another rate does not count."""
+    sr, hop = 22050, 256
+    t = np.arange(3 * sr) / sr
+    vibrato = 100 * (1 + 0.03 * np.sin(2 * np.pi * 5 * t))  # a voice's pitch moves
+    tone = sum(np.sin(2 * np.pi * k * np.cumsum(vibrato) / sr) / k for k in range(1, 40))
+    plain = M.frame_rate_hum(tone, sr, hop)
+    hum = M.frame_rate_hum(tone * (1 + 0.3 * np.sin(2 * np.pi * sr / hop * t)), sr, hop)
+    elsewhere = M.frame_rate_hum(tone * (1 + 0.3 * np.sin(2 * np.pi * 150 * t)), sr, hop)
+    assert plain < 2 and elsewhere < 2
+    assert hum > 10 * max(plain, elsewhere)
+    assert M.frame_rate_hum(np.zeros(sr), sr, hop) == 0.0 and M.frame_rate_hum(tone[:100], sr, hop) == 0.0
+
+
 def test_dnsmos_prefers_clean_speech_to_noisy_speech():
     from fastpitch.evaluation.naturalness import DNSMOS_KEYS, dnsmos
 
@@ -292,6 +307,11 @@ def test_evaluation_of_a_tiny_voice(corpus, tiny_voice, tmp_path):
     assert mos["synthesized"]["ovrl_mos"] == pytest.approx(np.mean(first_mos), abs=1e-3)
     [(name, mine)] = report["per_speaker"].items()  # one speaker: the whole set
     assert mine["utterances"] == 2 and mine["mcd_dtw_db"] == mcd and mine["dnsmos"] == mos
+    hum = report["frame_rate_hum"]
+    assert (
+        set(hum) == {"reference", "griffin_lim_resynthesis", "synthesized"} and mine["frame_rate_hum"] == hum
+    )
+    assert all(np.isfinite(v) and v >= 0 for v in hum.values())
     assert mine["wer"]["synthesized"] == wer["synthesized"]
     [(speaker, response)] = report["controls"]["speakers"].items()
     assert speaker == name and [r["shift"] for r in response["pitch"]] == [-12, -8, -4, -2, 2, 4, 8, 12]

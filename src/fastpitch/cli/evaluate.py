@@ -102,6 +102,7 @@ def eval_command(
                 for k in (
                     "wer",
                     "mcd_dtw_db",
+                    "frame_rate_hum",
                     "dnsmos",
                     "f0",
                     "durations",
@@ -132,6 +133,8 @@ def _summary_table(report: dict[str, Any]) -> Table:
                 table.add_row(f"WER {name}", _fmt(wer[name]))
     for name, value in report["mcd_dtw_db"].items():
         table.add_row(f"MCD-DTW dB {name}", _fmt(value))
+    for name, value in (report.get("frame_rate_hum") or {}).items():
+        table.add_row(f"frame-rate hum {name}", _fmt(value))
     for name, scores in (report.get("dnsmos") or {}).items():
         if scores:
             table.add_row(

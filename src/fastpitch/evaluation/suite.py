@@ -77,7 +77,10 @@ DEFINITIONS = {
     "P.808 overall quality; sig_mos, bak_mos, ovrl_mos = P.835 speech signal, background and overall quality; "
     "a clip under 10 s is looped to 10 s and scored as one 9.01 s window; averaged over utterances. A rough "
     "naturalness judge built for noise suppression: compare systems side by side, not with other studies",
-    "per_speaker": "word error rate, MCD-DTW and DNSMOS as above over the utterances of each corpus speaker",
+    "frame_rate_hum": "median over utterances of the 1-4 kHz envelope's modulation at the frame rate (86 Hz at "
+    "hop 256) as a multiple of its modulation at 60-300 Hz (fastpitch.evaluation.metrics.frame_rate_hum): about 1 "
+    "or less for recordings; an iSTFT vocoder whose frames disagree on their phases hums there",
+    "per_speaker": "word error rate, MCD-DTW, frame-rate hum and DNSMOS as above over the utterances of each corpus speaker",
     "rtf": "seconds spent in a stage / seconds of synthesized audio, after a warm-up (lower is faster)",
 }
 
@@ -165,6 +168,7 @@ class Pool:
     references: list[str] = field(default_factory=list)
     mcd: dict[str, list[float]] = field(default_factory=dict)
     mos: dict[str, list[dict[str, float]]] = field(default_factory=dict)
+    hum: dict[str, list[float]] = field(default_factory=dict)
     f0: list[tuple[np.ndarray, ...]] = field(default_factory=list)
     symbol_cents: list[np.ndarray] = field(default_factory=list)
     floor_cents: list[np.ndarray] = field(default_factory=list)
@@ -179,6 +183,7 @@ class Pool:
             (self.transcripts, other.transcripts),
             (self.mcd, other.mcd),
             (self.mos, other.mos),
+            (self.hum, other.hum),
         ):
             for name, values in theirs.items():
                 mine.setdefault(name, []).extend(values)
@@ -284,6 +289,13 @@ def _evaluate_one(
         value = M.mcd_dtw(ref_ceps, M.mel_cepstrum(wav, sr))
         record["mcd_dtw_db"][name] = value
         pool.mcd.setdefault(name, []).append(value)
+
+    record["frame_rate_hum"] = {
+        name: M.frame_rate_hum(wav, sr, audio_cfg.hop_length)
+        for name, wav in {"reference": reference, **systems}.items()
+    }
+    for name, value in record["frame_rate_hum"].items():
+        pool.hum.setdefault(name, []).append(value)
 
     if ctx.mos:
         record["dnsmos"] = {"reference": dnsmos(reference, sr)}
@@ -616,6 +628,7 @@ def _set_scores(ctx: Context, pool: Pool) -> dict[str, Any]:
             "details": wer,
         }
     scores["mcd_dtw_db"] = {name: _mean(values) for name, values in pool.mcd.items()}
+    scores["frame_rate_hum"] = {name: float(np.median(values)) for name, values in pool.hum.items() if values}
     if ctx.mos:
         scores["dnsmos"] = {name: mean_scores(values) for name, values in pool.mos.items()}
     return scores
