@@ -19,6 +19,9 @@
 #   VOCODER_INIT: a vocoder to start from (the shipped voice's came from the slt voice's, recipes/default-voice
 #     `$RUNS/vocoder-istft`); empty trains from scratch (give it more VOCODER_STEPS).
 #   SLIM_ACOUSTIC_STEPS / SLIM_VOCODER_GAN_STEPS / SLIM_VOCODER_STEPS: the same for stage 3.
+#   VOCODER_SET: extra `--set` options of the vocoder's runs, e.g. "--set model.phase_advance=true
+#     --set train.phase_loss_weight=10" for a vocoder without the frame-rate hum (README, "The iSTFT vocoder's
+#     frame-rate hum"; not the shipped voice's: it needs the full adversarial phase).
 #   DEVICE=cuda: on a lent GPU, with bigger batches (ACOUSTIC_SET="--set train.batch_frames=32000").
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -44,6 +47,7 @@ ACOUSTIC_PRESET=${ACOUSTIC_PRESET:-small}
 DEVICE=${DEVICE:-cpu}
 EVAL_LIMIT=${EVAL_LIMIT:-60}
 read -r -a ACOUSTIC_SET <<< "${ACOUSTIC_SET:-}"
+read -r -a VOCODER_SET <<< "${VOCODER_SET:-}"
 CORPUS=$DATA/natural
 FEATURES=$DATA/natural-features
 
@@ -78,7 +82,7 @@ vocoder() {  # vocoder STEPS [options...]: train on to STEPS (resumes; the first
     fastpitch train-vocoder --dataset "$CORPUS" --features "$FEATURES" --out "$run" --arch istft "${start[@]}" \
         --device "$DEVICE" --threads "$THREADS" --max-steps "$steps" \
         --set train.adversarial_start_step="$VOCODER_GAN_FROM" --set train.checkpoint_every=100 \
-        --set train.val_every=500 --set train.ema_decay=0.999 --set train.pitch_augment="$PITCH_AUGMENT" "$@"
+        --set train.val_every=500 --set train.ema_decay=0.999 --set train.pitch_augment="$PITCH_AUGMENT" "${VOCODER_SET[@]}" "$@"
 }
 vocoders() {
     vocoder "$VOCODER_GAN_FROM"
