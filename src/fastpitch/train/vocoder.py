@@ -73,9 +73,9 @@ class VocoderTrainConfig:
     max_steps: int = 500_000
     mel_loss_weight: float = 45.0
     stft_loss_weight: float = 0.0
-    # Phase coherence (`phase_loss`): weight of the phase advance between synthesis frames and the phase
-    # difference between neighbouring bins, matched to the recording's. Without it an iSTFT vocoder hums at its
-    # frame rate (86 Hz at hop 256) until it has trained for millions of steps.
+    # Phase coherence (`phase_loss`): weight of the phase advance between frames and of the phase difference
+    # between neighbouring bins, matched to the recording's. It teaches the iSTFT vocoder's phase-advance head
+    # (`model.phase_advance`), the cure for its frame-rate hum; alone it did not lower the hum (README).
     phase_loss_weight: float = field(default=0.0, metadata={"absent": 0.0})
     adversarial: bool = True
     adversarial_start_step: int = 0
@@ -324,7 +324,9 @@ class VocoderTrainer(Run):
                 terms["stft"] = stft_loss(audio, fake[:, 0])
                 loss = loss + t.stft_loss_weight * terms["stft"]
             if t.phase_loss_weight > 0:
-                terms["phase"] = phase_loss(audio, fake[:, 0])
+                terms["phase"] = phase_loss(
+                    audio, fake[:, 0], self.cfg.audio.n_fft, self.cfg.audio.hop_length
+                )
                 loss = loss + t.phase_loss_weight * terms["phase"]
             if self.teacher is not None and t.distill_weight > 0:
                 terms["distill"] = F.l1_loss(fake[:, 0], audio)
