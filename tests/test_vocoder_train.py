@@ -103,10 +103,10 @@ def test_phase_loss_ignores_a_time_shift_and_sees_a_frame_rate_hum():
     where the waveform starts), the same one beating at the frame rate (an iSTFT vocoder's hum) has not."""
     t = torch.arange(16384) / 22050
     x = sum(torch.sin(2 * torch.pi * k * 110 * t + k) / k for k in range(1, 6))[None]
-    assert float(phase_loss(x, x)) < 1e-3
-    shifted = float(phase_loss(x, torch.roll(x, 37, dims=1)))
-    hum = float(phase_loss(x, x * (1 + 0.5 * torch.sin(2 * torch.pi * 22050 / 256 * t))))
-    noise = float(phase_loss(x, torch.randn_like(x)))
+    assert float(phase_loss(x, x, AudioConfig())) < 1e-3
+    shifted = float(phase_loss(x, torch.roll(x, 37, dims=1), AudioConfig()))
+    hum = float(phase_loss(x, x * (1 + 0.5 * torch.sin(2 * torch.pi * 22050 / 256 * t)), AudioConfig()))
+    noise = float(phase_loss(x, torch.randn_like(x), AudioConfig()))
     assert shifted < 0.05 < 4 * shifted < hum < noise
 
 

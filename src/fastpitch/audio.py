@@ -117,18 +117,16 @@ def n_frames(n_samples: int, cfg: AudioConfig) -> int:
     return (n_samples - cfg.hop_length) // cfg.hop_length + 1
 
 
-def linear_spectrogram(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
-    """Magnitude STFT (B, n_fft // 2 + 1, T) with HiFi-GAN's reflect padding and no centering."""
+def complex_spectrogram(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """Complex STFT (B, n_fft // 2 + 1, T) of audio (B, L) with HiFi-GAN's reflect padding and no centering: the
+    mel's frames, and the iSTFT vocoder's."""
     import torch
     import torch.nn.functional as F
 
-    squeeze = wav.dim() == 1
-    if squeeze:
-        wav = wav[None]
     pad = (cfg.n_fft - cfg.hop_length) // 2
     wav = F.pad(wav[:, None], (pad, pad), mode="reflect")[:, 0]
     window = torch.hann_window(cfg.win_length, device=wav.device, dtype=wav.dtype)
-    spec = torch.stft(
+    return torch.stft(
         wav,
         cfg.n_fft,
         hop_length=cfg.hop_length,
@@ -137,7 +135,15 @@ def linear_spectrogram(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
         center=False,
         return_complex=True,
     )
-    mag = torch.sqrt(spec.real.pow(2) + spec.imag.pow(2) + 1e-9)
+
+
+def linear_spectrogram(wav: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """Magnitude STFT (B, n_fft // 2 + 1, T) with HiFi-GAN's reflect padding and no centering."""
+    squeeze = wav.dim() == 1
+    if squeeze:
+        wav = wav[None]
+    spec = complex_spectrogram(wav, cfg)
+    mag = (spec.real.pow(2) + spec.imag.pow(2) + 1e-9).sqrt()
     return mag[0] if squeeze else mag
 
 

@@ -29,7 +29,7 @@ import torch.nn.functional as F
 from torch.nn.parallel import DistributedDataParallel
 
 from fastpitch import checkpoint as ckpt_io
-from fastpitch.audio import mel_spectrogram
+from fastpitch.audio import complex_spectrogram, mel_spectrogram
 from fastpitch.config import AudioConfig, ConfigError, from_dict
 from fastpitch.errors import FastPitchError
 from fastpitch.train.optim import EMA
@@ -175,8 +175,8 @@ def stft_loss(real: torch.Tensor, fake: torch.Tensor) -> torch.Tensor:
     return total / len(STFT_RESOLUTIONS)
 
 
-def phase_loss(real: torch.Tensor, fake: torch.Tensor, n_fft: int = 1024, hop: int = 256) -> torch.Tensor:
-    """How far the audio's phase structure is from the recording's, at the vocoder's own framing.
+def phase_loss(real: torch.Tensor, fake: torch.Tensor, cfg: AudioConfig) -> torch.Tensor:
+    """How far the audio's phase structure is from the recording's, at the mel's (and vocoder's) framing.
 
     The mel fixes magnitudes only; where consecutive frames of the output disagree on how far each harmonic's
     phase has turned, their overlap-add beats once per frame. Compared are the phase advance of every bin from
@@ -185,21 +185,7 @@ def phase_loss(real: torch.Tensor, fake: torch.Tensor, n_fft: int = 1024, hop: i
     the two unit phasors (no wrapping), weighted by the recording's magnitude: noise and silence carry no phase
     worth learning.
     """
-    window = torch.hann_window(n_fft, device=real.device, dtype=real.dtype)
-    pad = (n_fft - hop) // 2
-    specs = [
-        torch.stft(
-            F.pad(x[:, None], (pad, pad), mode="reflect")[:, 0],
-            n_fft,
-            hop,
-            n_fft,
-            window,
-            center=False,
-            return_complex=True,
-        )
-        for x in (real, fake)
-    ]
-    spec_r, spec_f = specs
+    spec_r, spec_f = complex_spectrogram(real, cfg), complex_spectrogram(fake, cfg)
     weight = spec_r.abs()
     total = real.new_zeros(())
     for dim in (-1, -2):  # frames, then bins
@@ -324,9 +310,7 @@ class VocoderTrainer(Run):
                 terms["stft"] = stft_loss(audio, fake[:, 0])
                 loss = loss + t.stft_loss_weight * terms["stft"]
             if t.phase_loss_weight > 0:
-                terms["phase"] = phase_loss(
-                    audio, fake[:, 0], self.cfg.audio.n_fft, self.cfg.audio.hop_length
-                )
+                terms["phase"] = phase_loss(audio, fake[:, 0], self.cfg.audio)
                 loss = loss + t.phase_loss_weight * terms["phase"]
             if self.teacher is not None and t.distill_weight > 0:
                 terms["distill"] = F.l1_loss(fake[:, 0], audio)
