@@ -469,6 +469,16 @@ class _ToneEngine:
         return (0.3 * sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 6))).astype(np.float32), sr
 
 
+def test_the_controls_sweep_takes_different_sentences_from_a_corpus_read_by_each_speaker():
+    from types import SimpleNamespace
+
+    from fastpitch.evaluation.suite import distinct_texts
+
+    in_turn = [SimpleNamespace(text=t) for t in ("one", "one", "one", "two", "two", "two", "three", "three")]
+    assert distinct_texts(in_turn, 2) == ["one", "two"]
+    assert distinct_texts(in_turn, 6) == ["one", "two", "three"]
+
+
 def test_control_response_measures_what_the_audio_does():
     from fastpitch.evaluation.controls import control_response
 

@@ -27,7 +27,7 @@ import logging
 import math
 import shutil
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -404,6 +404,12 @@ def _rms(values: np.ndarray) -> float | None:
 # ---------------------------------------------------------------------------------------------- the run
 
 
+def distinct_texts(utterances: Sequence[Any], n: int) -> list[str]:
+    """The first `n` different texts: a multi-speaker corpus reads each sentence once per speaker, and the
+    utterances come in turn from each, so the first `n` would hold only n / speakers sentences."""
+    return list(dict.fromkeys(u.text for u in utterances))[:n]
+
+
 def evaluate(
     voice: str | Path | None,
     dataset: str | Path,
@@ -497,7 +503,7 @@ def evaluate(
 
     report = _summary(ctx, pool, speaker_pools, records, dataset, split, vocoder, speaker)
     if controls:  # after the speed figures: the sweep's syntheses are not timed
-        texts = [u.text for u in utterances[:CONTROL_SENTENCES]]
+        texts = distinct_texts(utterances, CONTROL_SENTENCES)
         report["controls"] = control_response(tts, texts, None if forced is None else [forced])
     report["elapsed_seconds"] = time.perf_counter() - started
     report["skipped"] = skipped
