@@ -79,10 +79,6 @@ class VocoderTrainConfig:
     phase_loss_weight: float = field(default=0.0, metadata={"absent": 0.0})
     adversarial: bool = True
     adversarial_start_step: int = 0
-    # Steps after `adversarial_start_step` that update only the discriminators. Fresh discriminators beside a
-    # trained generator (one grown or continued from a vocoder whose discriminators were not kept) score at
-    # random at first, and their gradients would undo what the generator knows; a warm-up lets them learn first.
-    disc_warmup_steps: int = field(default=0, metadata={"absent": 0})
     # "+"-joined names from hifigan.DISCRIMINATORS; runs saved before the choice existed used HiFi-GAN's pair
     discriminators: str = field(default="mpd+msd", metadata={"absent": "mpd+msd"})
     disc_width: float = 1.0  # channel multiplier of the discriminators (< 1 for CPU runs)
@@ -296,11 +292,10 @@ class VocoderTrainer(Run):
             with torch.no_grad(), autocast(self.device, self.amp):
                 audio = self.teacher(mel)[:, 0].float()
         real = audio[:, None]
-        adversarial = self.adversarial_now()
-        warming = adversarial and self._step < t.adversarial_start_step + t.disc_warmup_steps
-        with autocast(self.device, self.amp), torch.set_grad_enabled(not warming):
+        with autocast(self.device, self.amp):
             fake = self.g(mel).float()
         terms: dict[str, torch.Tensor] = {}
+        adversarial = self.adversarial_now()
         self.updating = True
         finite = True
         if adversarial:
@@ -308,7 +303,7 @@ class VocoderTrainer(Run):
                 loss_d = sum(discriminator_loss(*d(real, fake.detach())[:2]) for d in self.discs)
             terms["disc"] = loss_d.detach()
             finite = self._apply(loss_d, self.optim_d, self._disc_params())
-        if finite and not warming:
+        if finite:
             terms["mel"] = mel_loss(audio, fake[:, 0], self.cfg.audio)
             loss = t.mel_loss_weight * terms["mel"]
             if t.stft_loss_weight > 0:
