@@ -21,6 +21,8 @@ import numpy as np
 import torch
 
 from fastpitch.allocator import reuse_freed_memory
+from fastpitch.runtime.harmonic_phase import lock_to_pitch
+from fastpitch.runtime.istft import inverse_stft
 from fastpitch.runtime.pipeline import (
     AcousticOutput,
     Controls,
@@ -145,9 +147,15 @@ class Synthesizer(SpeechEngine):
             for i, n in enumerate(lens)
         ]
 
-    def _vocode(self, mel: np.ndarray) -> np.ndarray:
+    def _vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
         if isinstance(self.vocoder, GriffinLim):  # numpy in, numpy out
             return self.vocoder(mel[None])[0]
-        with torch.inference_mode():
-            audio = self.vocoder(torch.from_numpy(np.ascontiguousarray(mel))[None].to(self.device))
-        return audio.float().cpu().numpy().reshape(-1)
+        batch = torch.from_numpy(np.ascontiguousarray(mel))[None].to(self.device)
+        if f0 is None or self.vocoder.arch != "istft":
+            with torch.inference_mode():
+                audio = self.vocoder(batch)
+            return audio.float().cpu().numpy().reshape(-1)
+        # The phase from the pitch, in numpy as the ONNX runtime does it (`runtime.harmonic_phase`).
+        spec = self.vocoder.spectrum(batch)[0].float().cpu().numpy()
+        n_fft, hop = self.vocoder.config.n_fft, self.vocoder.config.hop_length
+        return inverse_stft(lock_to_pitch(spec, f0, self.sample_rate, n_fft, hop), n_fft, hop)

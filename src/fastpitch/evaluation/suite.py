@@ -146,9 +146,9 @@ class TimedSynthesizer(Synthesizer):
         self.times["acoustic"] += time.perf_counter() - start
         return out
 
-    def _vocode(self, mel: np.ndarray) -> np.ndarray:
+    def _vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
         start = time.perf_counter()
-        audio = super()._vocode(mel)
+        audio = super()._vocode(mel, f0)
         self.times["vocoder"] += time.perf_counter() - start
         return audio
 

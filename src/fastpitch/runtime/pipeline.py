@@ -30,6 +30,7 @@ import numpy as np
 
 from fastpitch.audio import LOG_CLAMP
 from fastpitch.errors import FastPitchError
+from fastpitch.runtime.harmonic_phase import pitch_track
 from fastpitch.runtime.prosody import (
     Prosody,
     ProsodyError,
@@ -384,8 +385,9 @@ class SpeechEngine(abc.ABC):
         values a prosody document fixes (None: predict everything)."""
 
     @abc.abstractmethod
-    def _vocode(self, mel: np.ndarray) -> np.ndarray:
-        """Float32 audio for one (n_mels, T) log mel."""
+    def _vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
+        """Float32 audio for one (n_mels, T) log mel; `f0` (T,), a low voice's pitch per frame
+        (`harmonic_phase.pitch_track`), sets an iSTFT vocoder's phase (`harmonic_phase.lock_to_pitch`)."""
 
     # ---- public API ------------------------------------------------------------------------------------------
 
@@ -596,7 +598,7 @@ class SpeechEngine(abc.ABC):
                 gap = None if gap is None else max(gap, piece.pause)
                 continue
             (out,) = self._checked_acoustic([piece.ids], speaker_id, controls)
-            audio = self._checked_vocode(out.mel)
+            audio = self._checked_vocode(out.mel, pitch_track(piece.symbols, out.durations, out.pitch))
             if gap:
                 yield np.zeros(self._silence_frames(gap, controls) * self.hop_length, np.float32)
             yield audio
@@ -982,10 +984,10 @@ class SpeechEngine(abc.ABC):
                 )
         return outputs
 
-    def _checked_vocode(self, mel: np.ndarray) -> np.ndarray:
+    def _checked_vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
         if mel.shape[-1] == 0:
             return np.empty(0, np.float32)
-        audio = np.asarray(self._vocode(mel), dtype=np.float32).reshape(-1)
+        audio = np.asarray(self._vocode(mel, f0), dtype=np.float32).reshape(-1)
         if not np.isfinite(audio).all():
             raise SynthesisError("the vocoder produced NaN or infinite audio: its weights are broken")
         return audio
@@ -995,7 +997,7 @@ class SpeechEngine(abc.ABC):
     ) -> tuple[AcousticOutput, np.ndarray]:
         """A piece's audio, with its leading silent symbols cut (durations zeroed) when it follows a break,
         and its words' frames as heard unless neither `timed` nor a break needs them."""
-        audio = self._checked_vocode(out.mel)
+        audio = self._checked_vocode(out.mel, pitch_track(piece.symbols, out.durations, out.pitch))
         if not (timed or piece.fixed or piece.trim_lead):
             return out, audio
         loud = loud_frames(audio, self.hop_length, int(out.durations.sum()))

@@ -17,6 +17,7 @@ from typing import Any
 import numpy as np
 import onnxruntime as ort
 
+from fastpitch.runtime.harmonic_phase import lock_to_pitch
 from fastpitch.runtime.istft import inverse_stft
 from fastpitch.runtime.onnx_refs import OnnxFormatError, external_data_locations
 from fastpitch.runtime.pipeline import (
@@ -224,11 +225,14 @@ class OnnxSynthesizer(SpeechEngine):
             for i, n in enumerate(lens)
         ]
 
-    def _vocode(self, mel: np.ndarray) -> np.ndarray:
+    def _vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
         batch = np.ascontiguousarray(mel, dtype=np.float32)[None]
         if isinstance(self.vocoder, ort.InferenceSession):
             out = self.vocoder.run(None, {"mel": batch})[0]
             if self.inverse_stft is not None:
-                return inverse_stft(out[0], *self.inverse_stft)
+                spec = (
+                    out[0] if f0 is None else lock_to_pitch(out[0], f0, self.sample_rate, *self.inverse_stft)
+                )
+                return inverse_stft(spec, *self.inverse_stft)
             return out.reshape(-1)
         return self.vocoder(batch)[0]

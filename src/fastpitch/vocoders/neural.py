@@ -95,6 +95,16 @@ class NeuralVocoder:
             audio = self.model(mel[None] if squeeze else mel)
         return audio[0, 0] if squeeze else audio[:, 0]
 
+    def spectrum(self, mel: torch.Tensor) -> torch.Tensor:
+        """An iSTFT vocoder's complex spectrum (B, T, n_fft // 2 + 1, 2) for a batched log mel: what it computes
+        before its inverse STFT, for a caller that sets the phase from the pitch (`runtime.harmonic_phase`)."""
+        if not hasattr(self.model, "spectrum"):
+            raise TypeError(f"a {self.arch} vocoder has no spectrum; only the iSTFT vocoder does")
+        check_mel(mel, self.audio_cfg.n_mels)
+        weight = next(self.model.parameters())
+        with torch.inference_mode():
+            return self.model.spectrum(mel.to(device=weight.device, dtype=weight.dtype))
+
     def to(self, device: str | torch.device) -> NeuralVocoder:
         self.model.to(device)
         return self
