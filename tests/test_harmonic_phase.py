@@ -1,0 +1,81 @@
+"""`runtime.harmonic_phase`: a low voice's iSTFT phase from its pitch, in both engines and in the shipped voice."""
+
+import numpy as np
+import pytest
+
+from fastpitch.runtime import OnnxSynthesizer
+from fastpitch.runtime.harmonic_phase import LOCK_BELOW_HZ, lock_to_pitch, pitch_track
+from fastpitch.runtime.istft import hann_window, inverse_stft
+from fastpitch.synthesis import Synthesizer
+
+SR, N_FFT, HOP = 22050, 1024, 256
+
+
+def _fundamental(audio: np.ndarray) -> float:
+    """The strongest autocorrelation period between 50 and 400 Hz of the middle of `audio`, in Hz."""
+    x = audio[len(audio) // 4 : 3 * len(audio) // 4]
+    ac = np.correlate(x, x, "full")[len(x) - 1 :]
+    lags = np.arange(SR // 400, SR // 50)
+    return SR / lags[np.argmax(ac[lags])]
+
+
+def _hummed_tone(f0: float, seconds: float = 1.0) -> np.ndarray:
+    """The spectrum of a harmonic tone at `f0` with every phase set to zero: what a vocoder that gives a
+    steady vowel the same phase in every frame produces, and which overlap-adds into a hum at sr / hop."""
+    t = np.arange(int(SR * seconds)) / SR
+    tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 20))
+    starts = range(0, len(tone) - N_FFT, HOP)
+    mags = np.abs(np.fft.rfft(np.stack([tone[s : s + N_FFT] for s in starts]) * hann_window(N_FFT), axis=-1))
+    return np.stack([mags, np.zeros_like(mags)], axis=-1).astype(np.float32)
+
+
+def test_a_steady_tone_keeps_its_pitch_instead_of_the_frame_rate():
+    spec = _hummed_tone(100.0)
+    assert _fundamental(inverse_stft(spec, N_FFT, HOP)) == pytest.approx(SR / HOP, rel=0.01)  # 86 Hz
+    f0 = np.full(len(spec), 100.0)
+    locked = lock_to_pitch(spec, f0, SR, N_FFT, HOP)
+    assert locked.shape == spec.shape and locked.dtype == np.float32
+    assert _fundamental(inverse_stft(locked, N_FFT, HOP)) == pytest.approx(100.0, rel=0.01)
+    # magnitudes are the network's: only phases move
+    assert np.allclose(np.hypot(*np.moveaxis(locked, -1, 0)), np.hypot(*np.moveaxis(spec, -1, 0)), rtol=1e-4)
+
+
+def test_unvoiced_frames_keep_their_phase_and_a_wrong_length_is_refused():
+    spec = _hummed_tone(100.0, seconds=0.5)
+    f0 = np.where(np.arange(len(spec)) < len(spec) // 2, 100.0, 0.0)
+    locked = lock_to_pitch(spec, f0, SR, N_FFT, HOP)
+    assert np.array_equal(locked[f0 == 0], spec[f0 == 0]) and not np.array_equal(locked[f0 > 0], spec[f0 > 0])
+    assert lock_to_pitch(spec, np.zeros(len(spec)), SR, N_FFT, HOP) is spec
+    with pytest.raises(ValueError, match="frames"):
+        lock_to_pitch(spec, f0[:-1], SR, N_FFT, HOP)
+
+
+def test_the_pitch_track_covers_a_low_voice_s_sonorants_only():
+    symbols = ["|", "HH", "AH0", "L", "OW1", "S", "."]
+    durations = np.array([2, 3, 4, 2, 5, 3, 1])
+    pitch = np.array([0.0, 95.0, 100.0, 98.0, 90.0, 92.0, 0.0])
+    track = pitch_track(symbols, durations, pitch)
+    assert track is not None and len(track) == durations.sum()
+    assert np.array_equal(track, np.repeat([0, 0, 100, 98, 90, 0, 0], durations))  # not HH, S or the edges
+    assert pitch_track(symbols, durations, pitch * 2.0) is None  # 190 Hz: not a low voice
+    assert pitch_track(["|", "S", "."], np.array([1, 3, 1]), np.array([0.0, 90.0, 0.0])) is None
+
+
+def test_both_engines_lock_alike(synth_onnx_voice):
+    torch_tts, onnx_tts = Synthesizer.load(synth_onnx_voice), OnnxSynthesizer.load(synth_onnx_voice)
+    mel = np.random.default_rng(0).normal(-4.0, 1.0, (80, 60)).astype(np.float32)
+    f0 = np.full(60, 100.0)
+    locked = torch_tts._vocode(mel, f0)
+    assert not np.allclose(locked, torch_tts._vocode(mel), atol=1e-4)
+    assert np.allclose(locked, onnx_tts._vocode(mel, f0), atol=1e-4)
+
+
+def test_the_shipped_voice_s_low_speaker_no_longer_hums():
+    from fastpitch.evaluation.metrics import frame_rate_hum
+
+    tts = OnnxSynthesizer.load()
+    text = "He contented himself with one glass of beer per day."
+    result = tts.synthesize_detailed(text, speaker="kal")
+    assert 0 < np.median(result.pitch[result.pitch > 0]) < LOCK_BELOW_HZ
+    # without the lock this voice's kal hums at 12 (recordings: 0.9)
+    assert frame_rate_hum(result.audio, SR, HOP) < 3.0
