@@ -110,7 +110,7 @@ def test_stream_starts_before_the_rest_is_synthesized(neural_tts, monkeypatch):
 def test_long_text(tts, monkeypatch):
     # 200 sentences through the frontend, the batched acoustic model and the joining; the vocoder is stubbed
     # (Griffin-Lim on minutes of audio would only slow the test down).
-    monkeypatch.setattr(tts, "_vocode", lambda mel: np.zeros(mel.shape[1] * 256, np.float32))
+    monkeypatch.setattr(tts, "_vocode", lambda mel, f0=None: np.zeros(mel.shape[1] * 256, np.float32))
     text = " ".join(f"Sentence {n} is here." for n in range(200))
     result = tts.synthesize_detailed(text, pace=8.0)
     assert len(result.sentences) == 200

@@ -45,19 +45,25 @@ def lock_to_pitch(spectrum: np.ndarray, f0: np.ndarray, sample_rate: int, n_fft:
     n_frames, n_bins = spec.shape
     if len(f0) != n_frames:
         raise ValueError(f"the pitch track has {len(f0)} frames, the spectrum {n_frames}")
-    voiced = np.asarray(f0) > 0
-    if not voiced.any():
+    voiced = np.flatnonzero(np.asarray(f0) > 0)
+    if voiced.size == 0:
         return spectrum
     bin_hz = sample_rate / n_fft
-    f = np.where(voiced, f0, 1.0)[:, None]
-    harmonic = (
-        np.maximum(1.0, np.round(np.arange(n_bins) * bin_hz / f)) * f
-    )  # Hz of the harmonic owning a bin
-    centre = np.clip(np.round(harmonic / bin_hz).astype(np.int64), 0, n_bins - 1)
-    advance = np.remainder(2.0 * np.pi * harmonic * hop / sample_rate, 2.0 * np.pi)
-    rows = np.arange(n_frames)[:, None]
-    turned = np.cumsum(advance, axis=0)[rows, centre]  # each bin's integrated phase, read at its centre bin
+    bins_hz = np.arange(n_bins) * bin_hz
+    # Every bin's phase advance per frame at the harmonic nearest to it (at the bin's own frequency where
+    # unvoiced), integrated over the frames.
+    f = np.where(np.asarray(f0) > 0, f0, 1.0)[:, None]
+    advance = np.maximum(1.0, np.round(bins_hz / f)) * f * (2.0 * np.pi * hop / sample_rate)
+    turned = np.cumsum(np.remainder(advance, 2.0 * np.pi), axis=0)
+    # Per voiced frame and harmonic: the rotation that gives the harmonic's centre bin its integrated phase...
+    fv = np.asarray(f0, np.float64)[voiced][:, None]
+    n_harmonics = int(np.ceil(sample_rate / 2 / fv.min())) + 1
+    centre = np.clip(np.round(np.arange(1, n_harmonics + 1) * fv / bin_hz).astype(np.int64), 0, n_bins - 1)
+    rows = voiced[:, None]
     own = spec[rows, centre]
-    rotation = np.exp(1j * turned) * np.conj(own) / np.maximum(np.abs(own), 1e-12)
-    locked = np.where(voiced[:, None], spec * rotation, spec).astype(np.complex64)
-    return locked[..., None].view(np.float32)
+    rotation = np.exp(1j * turned[rows, centre]) * np.conj(own) / np.maximum(np.abs(own), 1e-12)
+    # ... given to every bin of the harmonic, so the bins keep the network's phase differences to its centre.
+    owner = np.minimum(np.maximum(1.0, np.round(bins_hz / fv)), n_harmonics).astype(np.int64) - 1
+    out = spec.copy()
+    out[voiced] = spec[voiced] * rotation.astype(np.complex64)[np.arange(len(voiced))[:, None], owner]
+    return out[..., None].view(np.float32)
