@@ -22,7 +22,7 @@ import numpy as np
 
 from fastpitch.text.symbols import VOWELS
 
-LOCK_BELOW_HZ = 130.0  # 1.5 x the hum's 86 Hz: kal (100 Hz) and kdl (fine-tuning's test speaker) are below it
+LOCK_BELOW_HZ = 150.0  # kal (103-110 Hz) up to +6 semitones; heart and slt speak at 169-239 Hz (sentence medians)
 SONORANTS = frozenset((*VOWELS, "M", "N", "NG", "L", "R", "W", "Y"))
 
 
