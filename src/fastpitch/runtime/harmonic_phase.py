@@ -22,7 +22,9 @@ import numpy as np
 
 from fastpitch.text.symbols import VOWELS
 
-LOCK_BELOW_HZ = 150.0  # kal (103-110 Hz) up to +6 semitones; heart and slt speak at 169-239 Hz (sentence medians)
+LOCK_BELOW_HZ = (
+    150.0  # kal (103-110 Hz) up to +6 semitones; heart and slt speak at 169-239 Hz (sentence medians)
+)
 SONORANTS = frozenset((*VOWELS, "M", "N", "NG", "L", "R", "W", "Y"))
 
 
@@ -54,7 +56,7 @@ def lock_to_pitch(spectrum: np.ndarray, f0: np.ndarray, sample_rate: int, n_fft:
     # unvoiced), integrated over the frames.
     f = np.where(np.asarray(f0) > 0, f0, 1.0)[:, None]
     advance = np.maximum(1.0, np.round(bins_hz / f)) * f * (2.0 * np.pi * hop / sample_rate)
-    turned = np.cumsum(np.remainder(advance, 2.0 * np.pi), axis=0)
+    turned = np.cumsum(advance, axis=0)  # float64: a minute of frames stays within 1e-9 radians, no wrapping
     # Per voiced frame and harmonic: the rotation that gives the harmonic's centre bin its integrated phase...
     fv = np.asarray(f0, np.float64)[voiced][:, None]
     n_harmonics = int(np.ceil(sample_rate / 2 / fv.min())) + 1
