@@ -8,9 +8,10 @@ instead: every bin of a voiced frame belongs to the harmonic nearest to it; the 
 by 2 pi h f0 hop / sr per frame, and the bins around it keep the network's phase differences to it (a phase
 vocoder's identity phase locking, Laroche & Dolson 1999, with the pitch given rather than estimated).
 
-Measured on the shipped voice (README): it removes kal's hum (100 Hz) and lifts its DNSMOS, while on heart and
-slt (170-190 Hz), whose hum is milder, it cost DNSMOS; so a piece gets it only when the median pitch of its
-voiced frames is below `LOCK_BELOW_HZ`. Only sonorants are locked: the noise of fricatives and bursts must not
+Measured on the shipped voice (README): it removes kal's hum (100 Hz) and lifts its DNSMOS P.808, while on heart
+and slt (170-240 Hz) it cost DNSMOS and left heart's hum as it was: one pitch per symbol misses the melody inside
+the symbol, which their teachers have and kal's diphones hardly do. So a piece gets it only when the median
+pitch of its voiced frames is below `LOCK_BELOW_HZ`. Only sonorants are locked: the noise of fricatives and bursts must not
 be turned into harmonics.
 """
 
