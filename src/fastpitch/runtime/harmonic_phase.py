@@ -23,9 +23,9 @@ import numpy as np
 
 from fastpitch.text.symbols import VOWELS
 
-LOCK_BELOW_HZ = (
-    150.0  # kal (103-110 Hz) up to +6 semitones; heart and slt speak at 169-239 Hz (sentence medians)
-)
+# kal (103-110 Hz) shifted up by as much as 6 semitones stays below it; heart and slt speak at 169-239 Hz
+# (their sentence medians on the held-out set).
+LOCK_BELOW_HZ = 150.0
 SONORANTS = frozenset((*VOWELS, "M", "N", "NG", "L", "R", "W", "Y"))
 
 
