@@ -11,8 +11,8 @@ vocoder's identity phase locking, Laroche & Dolson 1999, with the pitch given ra
 Measured on the shipped voice (README): it removes kal's hum (100 Hz) and lifts its DNSMOS P.808, while on heart
 and slt (170-240 Hz) it cost DNSMOS and left heart's hum as it was: one pitch per symbol misses the melody inside
 the symbol, which their teachers have and kal's diphones hardly do. So a piece gets it only when the median
-pitch of its voiced frames is below `LOCK_BELOW_HZ`. Only sonorants are locked: the noise of fricatives and bursts must not
-be turned into harmonics.
+pitch of its voiced frames is below `LOCK_BELOW_HZ`. Only sonorants are locked: the noise of fricatives and
+bursts must not be turned into harmonics.
 """
 
 from __future__ import annotations
@@ -48,18 +48,19 @@ def lock_to_pitch(spectrum: np.ndarray, f0: np.ndarray, sample_rate: int, n_fft:
     n_frames, n_bins = spec.shape
     if len(f0) != n_frames:
         raise ValueError(f"the pitch track has {len(f0)} frames, the spectrum {n_frames}")
-    voiced = np.flatnonzero(np.asarray(f0) > 0)
+    f0 = np.asarray(f0, np.float64)
+    voiced = np.flatnonzero(f0 > 0)
     if voiced.size == 0:
         return spectrum
     bin_hz = sample_rate / n_fft
     bins_hz = np.arange(n_bins) * bin_hz
     # Every bin's phase advance per frame at the harmonic nearest to it (at the bin's own frequency where
     # unvoiced), integrated over the frames.
-    f = np.where(np.asarray(f0) > 0, f0, 1.0)[:, None]
+    f = np.where(f0 > 0, f0, 1.0)[:, None]
     advance = np.maximum(1.0, np.round(bins_hz / f)) * f * (2.0 * np.pi * hop / sample_rate)
     turned = np.cumsum(advance, axis=0)  # float64: a minute of frames stays within 1e-9 radians, no wrapping
     # Per voiced frame and harmonic: the rotation that gives the harmonic's centre bin its integrated phase...
-    fv = np.asarray(f0, np.float64)[voiced][:, None]
+    fv = f0[voiced][:, None]
     n_harmonics = int(np.ceil(sample_rate / 2 / fv.min())) + 1
     centre = np.clip(np.round(np.arange(1, n_harmonics + 1) * fv / bin_hz).astype(np.int64), 0, n_bins - 1)
     rows = voiced[:, None]

@@ -598,7 +598,7 @@ class SpeechEngine(abc.ABC):
                 gap = None if gap is None else max(gap, piece.pause)
                 continue
             (out,) = self._checked_acoustic([piece.ids], speaker_id, controls)
-            audio = self._checked_vocode(out.mel, pitch_track(piece.symbols, out.durations, out.pitch))
+            audio = self._checked_vocode(piece, out)
             if gap:
                 yield np.zeros(self._silence_frames(gap, controls) * self.hop_length, np.float32)
             yield audio
@@ -984,10 +984,12 @@ class SpeechEngine(abc.ABC):
                 )
         return outputs
 
-    def _checked_vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
-        if mel.shape[-1] == 0:
+    def _checked_vocode(self, piece: Piece, out: AcousticOutput) -> np.ndarray:
+        """A piece's audio; a low voice's pitch sets the vocoder's phase (`harmonic_phase`)."""
+        if out.mel.shape[-1] == 0:
             return np.empty(0, np.float32)
-        audio = np.asarray(self._vocode(mel, f0), dtype=np.float32).reshape(-1)
+        f0 = pitch_track(piece.symbols, out.durations, out.pitch)
+        audio = np.asarray(self._vocode(out.mel, f0), dtype=np.float32).reshape(-1)
         if not np.isfinite(audio).all():
             raise SynthesisError("the vocoder produced NaN or infinite audio: its weights are broken")
         return audio
@@ -997,7 +999,7 @@ class SpeechEngine(abc.ABC):
     ) -> tuple[AcousticOutput, np.ndarray]:
         """A piece's audio, with its leading silent symbols cut (durations zeroed) when it follows a break,
         and its words' frames as heard unless neither `timed` nor a break needs them."""
-        audio = self._checked_vocode(out.mel, pitch_track(piece.symbols, out.durations, out.pitch))
+        audio = self._checked_vocode(piece, out)
         if not (timed or piece.fixed or piece.trim_lead):
             return out, audio
         loud = loud_frames(audio, self.hop_length, int(out.durations.sum()))
