@@ -137,15 +137,7 @@ class Synthesizer(SpeechEngine):
             durations = out["durations"].cpu().numpy()
             pitch = out["pitch"].float().cpu().numpy()
             energy = out["energy"].float().cpu().numpy() if self.voice.model.energy_conditioning else None
-        return [
-            AcousticOutput(
-                mel[i, :, : mel_lens[i]],
-                durations[i, :n],
-                pitch[i, :n],
-                energy=None if energy is None else energy[i, :n],
-            )
-            for i, n in enumerate(lens)
-        ]
+        return AcousticOutput.unbatch(mel, mel_lens, durations, pitch, energy, lens)
 
     def _vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
         if isinstance(self.vocoder, GriffinLim):  # numpy in, numpy out

@@ -178,6 +178,28 @@ class AcousticOutput:
     energy: np.ndarray | None = None  # (N,) log energy per input symbol (None: the voice has no energy)
     model_durations: np.ndarray | None = None  # the durations the model used, where a break trimmed them
 
+    @classmethod
+    def unbatch(
+        cls,
+        mel: np.ndarray,
+        mel_lens: np.ndarray,
+        durations: np.ndarray,
+        pitch: np.ndarray,
+        energy: np.ndarray | None,
+        lens: Sequence[int],
+    ) -> list[AcousticOutput]:
+        """One output per piece from a padded batch (mel (B, n_mels, T), the rest (B, N)), each trimmed to its
+        own `mel_lens` frames and `lens` symbols: what both engines' acoustic models return."""
+        return [
+            cls(
+                mel[i, :, : mel_lens[i]],
+                durations[i, :n],
+                pitch[i, :n],
+                energy=None if energy is None else energy[i, :n],
+            )
+            for i, n in enumerate(lens)
+        ]
+
 
 @dataclass
 class SynthesisResult:

@@ -215,15 +215,7 @@ class OnnxSynthesizer(SpeechEngine):
         graph = self.acoustic_single if len(ids) == 1 and self.acoustic_single else self.acoustic
         mel, mel_lens, durations, pitch, *rest = graph.run(list(outputs), feed)
         energy = rest[0] if rest and self.energy else None
-        return [
-            AcousticOutput(
-                mel[i, :, : mel_lens[i]],
-                durations[i, :n],
-                pitch[i, :n],
-                energy=None if energy is None else energy[i, :n],
-            )
-            for i, n in enumerate(lens)
-        ]
+        return AcousticOutput.unbatch(mel, mel_lens, durations, pitch, energy, lens)
 
     def _vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
         batch = np.ascontiguousarray(mel, dtype=np.float32)[None]
