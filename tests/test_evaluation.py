@@ -191,6 +191,30 @@ def test_word_errors_on_known_strings():
     assert M.word_errors(["two words"], [""])["wer"] == 1.0
 
 
+def test_utterance_word_errors_add_up_to_the_corpus_rate():
+    refs, hyps = ["the cat sat", "on the mat", ", ."], ["a cat sat down", "on mat", "noise"]
+    edits, words = M.utterance_word_errors(refs, hyps)
+    assert edits.tolist() == [2, 1, 0] and words.tolist() == [3, 3, 0]  # no reference words: left out
+    assert edits.sum() / words.sum() == pytest.approx(M.word_errors(refs, hyps)["wer"])
+
+
+def test_bootstrap_interval_covers_the_mean_and_narrows_with_more_utterances():
+    rng = np.random.default_rng(1)
+    few, many = rng.normal(0.3, 0.2, 15), rng.normal(0.3, 0.2, 240)
+    lo, hi = M.bootstrap_interval(lambda i: few[i].mean(), len(few))
+    assert lo < few.mean() < hi
+    assert (hi - lo) == pytest.approx(
+        2 * 1.96 * few.std() / np.sqrt(len(few)), rel=0.25
+    )  # the normal interval
+    lo2, hi2 = M.bootstrap_interval(lambda i: many[i].mean(), len(many))
+    assert hi2 - lo2 < (hi - lo) / 2
+    assert M.bootstrap_interval(lambda i: few[i].mean(), len(few)) == (
+        lo,
+        hi,
+    )  # seeded: the same report twice
+    assert M.bootstrap_interval(lambda i: 1.0, 1) is None
+
+
 def test_normalize_words():
     assert M.normalize_words("It's 'quoted'; twenty-one (2) ") == "it's quoted twenty one"
 
@@ -313,6 +337,12 @@ def test_evaluation_of_a_tiny_voice(corpus, tiny_voice, tmp_path):
     )
     assert all(np.isfinite(v) and v >= 0 for v in hum.values())
     assert mine["wer"]["synthesized"] == wer["synthesized"]
+    lo, hi = wer["synthesized_vs_reference_95"]
+    assert lo <= wer["synthesized_vs_reference"] <= hi
+    p808 = report["dnsmos_vs_reference"]["p808_mos"]
+    assert p808["difference"] == pytest.approx(mos["synthesized"]["p808_mos"] - mos["reference"]["p808_mos"])
+    lo, hi = p808["interval_95"]
+    assert lo <= p808["difference"] <= hi < 0  # the untrained voice is worse on every draw of the clips
     [(speaker, response)] = report["controls"]["speakers"].items()
     assert speaker == name and [r["shift"] for r in response["pitch"]] == [-12, -8, -4, -2, 2, 4, 8, 12]
     assert all(r["length_ratio"] > 0 for r in response["pace"])

@@ -285,6 +285,29 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     assert {p.stage for p in again} <= {"corpus"}  # every stage was done: nothing retrained
 
 
+def test_the_model_card_gives_each_comparison_with_the_recordings_its_interval():
+    from fastpitch.finetune import _against_recordings, _eval_rows
+
+    def report(rate, p808):
+        return {
+            "dataset": {"utterances": 14},
+            "wer": {"reference": 0.25, "synthesized": rate},
+            "dnsmos": {"reference": {"p808_mos": 3.58}, "synthesized": {"p808_mos": p808}},
+        }
+
+    mine = report(0.29, 3.35)
+    mine["wer"]["synthesized_vs_reference_95"] = [0.9, 1.45]
+    mine["dnsmos_vs_reference"] = {"p808_mos": {"difference": -0.23, "interval_95": [-0.31, -0.15]}}
+    rows = _eval_rows(mine, report(0.21, 3.35))
+    assert rows["wer_ratio_95"] == [0.9, 1.45] and rows["dnsmos_difference_95"] == [-0.31, -0.15]
+    text = _against_recordings(rows)
+    assert "1.16x theirs (95 % interval 0.90x to 1.45x)" in text
+    assert "DNSMOS P.808 -0.23 (95 % interval -0.31 to -0.15)" in text
+    # a report from before the intervals: the figures alone
+    old = _against_recordings(_eval_rows(report(0.29, 3.35), None))
+    assert "1.16x theirs;" in old and "interval" not in old.split(".")[0]
+
+
 def test_too_little_speech_is_refused_with_the_reasons(base_voice, tmp_path):
     from fastpitch.finetune import FinetuneError, finetune
 

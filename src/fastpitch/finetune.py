@@ -349,6 +349,9 @@ def _model_card(voice_dir: Path, summary: dict[str, Any]) -> None:
             "was adapted from, speaking the same sentences"
             + (f" as {ev['base_speaker']}, its speaker nearest in pitch." if ev.get("base_speaker") else "."),
         ]
+        against = _against_recordings(ev)
+        if against:
+            lines += ["", against]
     else:
         lines.append("Not evaluated (no clips were held out, or the evaluation was turned off).")
     atomic_write_text(voice_dir / "MODEL_CARD.md", "\n".join(lines) + "\n")
@@ -392,7 +395,35 @@ def _eval_rows(finetuned: dict[str, Any], base: dict[str, Any] | None) -> dict[s
         rows["mcd_below_base_db"] = rows["base"]["mcd_dtw_db"] - new["mcd_dtw_db"]
     if rec["dnsmos_p808"] is not None and new["dnsmos_p808"] is not None:
         rows["dnsmos_difference"] = new["dnsmos_p808"] - rec["dnsmos_p808"]
+    # where the two comparisons with the recordings could land with other clips of the speaker (`fastpitch eval`)
+    rows["wer_ratio_95"] = (finetuned.get("wer") or {}).get("synthesized_vs_reference_95")
+    p808 = (finetuned.get("dnsmos_vs_reference") or {}).get("p808_mos") or {}
+    rows["dnsmos_difference_95"] = p808.get("interval_95")
     return rows
+
+
+def _against_recordings(ev: dict[str, Any]) -> str:
+    """The issue's two comparisons with the recordings, each with its 95 % interval over the clips."""
+
+    def interval(key: str, pattern: str) -> str:
+        bounds = ev.get(key)
+        return (
+            f" (95 % interval {pattern.format(bounds[0])} to {pattern.format(bounds[1])})" if bounds else ""
+        )
+
+    parts = []
+    if ev.get("wer_ratio") is not None:
+        parts.append(f"word error rate {ev['wer_ratio']:.2f}x theirs" + interval("wer_ratio_95", "{:.2f}x"))
+    if ev.get("dnsmos_difference") is not None:
+        parts.append(
+            f"DNSMOS P.808 {ev['dnsmos_difference']:+.2f}" + interval("dnsmos_difference_95", "{:+.2f}")
+        )
+    if not parts:
+        return ""
+    return (
+        "Against the recordings: " + "; ".join(parts) + ". The intervals are where these figures could land "
+        "with as many other clips of the speaker (bootstrap over the held-out clips): a few clips judge roughly."
+    )
 
 
 def _evaluate_both(

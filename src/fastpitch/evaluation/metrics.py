@@ -22,7 +22,7 @@ from __future__ import annotations
 import functools
 import math
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 
 import numpy as np
 
@@ -210,6 +210,45 @@ def word_errors(references: Sequence[str], hypotheses: Sequence[str]) -> dict[st
         "insertions": int(out.insertions),
         "words": int(words),
     }
+
+
+def utterance_word_errors(
+    references: Sequence[str], hypotheses: Sequence[str]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Each utterance's word edits (substitutions + deletions + insertions) and reference words, after
+    `normalize_words`; an utterance without reference words counts 0 and 0, as `word_errors` leaves it out."""
+    import jiwer
+
+    edits, words = np.zeros(len(references)), np.zeros(len(references))
+    for k, (ref, hyp) in enumerate(zip(references, hypotheses, strict=True)):
+        ref, hyp = normalize_words(ref), normalize_words(hyp)
+        if ref:
+            out = jiwer.process_words(ref, hyp)
+            edits[k] = out.substitutions + out.deletions + out.insertions
+            words[k] = out.hits + out.substitutions + out.deletions
+    return edits, words
+
+
+def bootstrap_interval(
+    statistic: Callable[[np.ndarray], float],
+    n_items: int,
+    level: float = 0.95,
+    resamples: int = 2000,
+    seed: int = 0,
+) -> tuple[float, float] | None:
+    """Percentile bootstrap interval of `statistic(indices)` over `n_items` utterances drawn with replacement:
+    how far a set-level figure could move with another draw of as many sentences. Systems compared on the same
+    utterances take the same draw (paired), so what they share cancels. None for fewer than two utterances."""
+    if n_items < 2:
+        return None
+    draws = np.random.default_rng(seed).integers(n_items, size=(resamples, n_items))
+    values = np.array([statistic(d) for d in draws], dtype=np.float64)
+    values = values[np.isfinite(values)]
+    if len(values) == 0:
+        return None
+    tail = 50.0 * (1.0 - level)
+    low, high = np.percentile(values, [tail, 100.0 - tail])
+    return float(low), float(high)
 
 
 # ------------------------------------------------------------------------------------------- durations
