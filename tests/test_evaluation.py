@@ -517,6 +517,7 @@ def test_control_response_measures_what_the_audio_does():
         response = obeys["speakers"][name]
         assert response["median_f0_hz"] == pytest.approx(base, rel=0.02)
         assert all(r["ratio"] == pytest.approx(r["wanted"], rel=0.02) for r in response["pitch"])
+        assert all(lo <= r["ratio"] <= hi for r in response["pitch"] for lo, hi in [r["ratio_95"]])
         assert response["pitch_target_met"] and response["pace_target_met"]
     saturates = control_response(
         _ToneEngine(limit=2.5), ["a short sentence"], speakers=[1], shifts=(2.0, 4.0)
@@ -524,3 +525,4 @@ def test_control_response_measures_what_the_audio_does():
     [(name, response)] = saturates["speakers"].items()
     assert name == "high" and response["pitch_target_met"] is False
     assert response["pitch"][1]["semitones"] == pytest.approx(2.5, abs=0.1)
+    assert response["pitch"][1]["ratio_95"] is None  # one sentence: nothing to draw from

@@ -134,6 +134,21 @@ def test_pitch_in_hz_is_relative_to_the_voices_mean():
             "the fifth of January, twenty twenty-four",
         ),
         ('<say-as interpret-as="date" format="md">12/25</say-as>', "December twenty-fifth"),
+        # a date that fits no format is read as written, its numbers as numbers: nothing goes missing
+        ('<say-as interpret-as="date" format="mdy">12/25</say-as>', "twelve twenty-five"),
+        (
+            '<say-as interpret-as="date" format="dmy">31/13/2024</say-as>',
+            "thirty-one thirteen two thousand twenty-four",
+        ),
+        ('<say-as interpret-as="date" format="md">12/45</say-as>', "December forty-five"),
+        ('<say-as interpret-as="date" format="y">20245</say-as>', "twenty thousand two hundred forty-five"),
+        ('<say-as interpret-as="telephone">1-800-FLOWERS</say-as>', "one, eight zero zero, flowers"),
+        (
+            '<say-as interpret-as="telephone">555-1234 ext. 89</say-as>',
+            "five five five, one two three four, extension, eight nine",
+        ),
+        ('<say-as interpret-as="cardinal">-7</say-as>', "minus seven"),
+        ('<say-as interpret-as="cardinal">1-800</say-as>', "one eight hundred"),  # a hyphen, not a sign
         ('<say-as interpret-as="time">3:30pm</say-as>', "three thirty P M"),
         ('<say-as interpret-as="currency">$3.50</say-as>', "three dollars and fifty cents"),
         ('<sub alias="World Wide Web">WWW</sub>', "World Wide Web"),

@@ -15,7 +15,7 @@ from typer.testing import CliRunner
 
 from fastpitch.audio import extract_f0, mel_spectrogram_np, mel_spectrogram_numpy
 from fastpitch.cli import app
-from fastpitch.runtime import OnnxSynthesizer
+from fastpitch.runtime import OnnxSynthesizer, SynthesisError
 from fastpitch.runtime.prosody import Prosody, ProsodyError
 from fastpitch.runtime.transfer import TransferError
 from fastpitch.synthesis import Synthesizer
@@ -209,6 +209,17 @@ def test_a_bad_document_is_refused_naming_what_is_wrong(tiny, case):
     assert message in str(error.value)
 
 
+def test_controls_beside_a_document_are_refused_not_ignored(tiny, tiny_onnx):
+    for tts in (tiny, tiny_onnx):
+        doc = tts.analyze(TEXT)
+        with pytest.raises(SynthesisError, match="set pace, energy in the document"):
+            tts.synthesize(prosody=doc, pace=0.5, energy=2.0)
+        with pytest.raises(SynthesisError, match="set speaker in the document"):
+            tts.synthesize_detailed(prosody=doc, speaker=0)
+        doc.settings["pace"] = 0.5  # where they belong: the values left out are predicted at that pace
+        assert tts.synthesize(prosody=doc)[0].size > 0
+
+
 def test_the_onnx_runtime_refuses_bad_documents_too(tiny_onnx):
     edit, _message = BAD["a NaN pitch"]
     with pytest.raises(ProsodyError, match="'pitch' must be a finite number"):
@@ -280,6 +291,15 @@ def test_cli_round_trip_and_like(tmp_path, synth_voice):
     bad = runner.invoke(app, [*base, "--prosody", str(tmp_path / "bad.json"), "-o", str(tmp_path / "c.wav")])
     assert isinstance(bad.exception, ProsodyError)  # `fastpitch` prints it as one line and exits 1
     assert "sentence 1, symbol 2 'HH': 'pitch' must be a finite number" in str(bad.exception)
+    assert not (tmp_path / "c.wav").exists()
+    beside = runner.invoke(
+        app, [*base, "--prosody", str(tmp_path / "p.json"), "--pace", "0.5", "-o", str(tmp_path / "c.wav")]
+    )
+    assert "--pace cannot apply; --prosody holds its own speaker and settings" in str(beside.exception)
+    like = runner.invoke(
+        app, [*base, TEXT, "--like", str(tmp_path / "a.wav"), "--energy", "2", "-o", str(tmp_path / "c.wav")]
+    )
+    assert "--energy cannot apply; --like speaks as the recording does" in str(like.exception)
     assert not (tmp_path / "c.wav").exists()
 
 

@@ -68,6 +68,11 @@ def test_a_long_document_fits_the_body_limit_of_its_endpoint(client):
     assert client.post("/api/prosody", json=body).status_code == 200
 
 
+def test_like_takes_no_controls_it_would_ignore(client):
+    answer = client.post("/api/like", json={"text": TEXT, "audio_base64": "bm90IGF1ZGlv", "energy": 2.0})
+    assert answer.status_code == 422 and "energy" in answer.text
+
+
 @pytest.mark.parametrize(
     "audio, message",
     [

@@ -120,6 +120,12 @@ def _fmt(value: Any) -> str:
     return "–" if value is None else f"{value:.3f}" if isinstance(value, float) else str(value)
 
 
+def _interval(figures: dict[str, Any], key: str) -> str:
+    """' (95 %: low to high)' for a figure's bootstrap interval, '' where the report has none."""
+    bounds = figures.get(key)
+    return f" (95 %: {bounds[0]:.3f} to {bounds[1]:.3f})" if bounds else ""
+
+
 def _summary_table(report: dict[str, Any]) -> Table:
     from fastpitch.evaluation.controls import PITCH_TARGET
 
@@ -131,6 +137,11 @@ def _summary_table(report: dict[str, Any]) -> Table:
         for name in ("reference", "griffin_lim_resynthesis", "vocoder_resynthesis", "synthesized"):
             if name in wer:
                 table.add_row(f"WER {name}", _fmt(wer[name]))
+        if wer.get("synthesized_vs_reference") is not None:
+            table.add_row(
+                "WER synthesized / reference",
+                _fmt(wer["synthesized_vs_reference"]) + _interval(wer, "synthesized_vs_reference_95"),
+            )
     for name, value in report["mcd_dtw_db"].items():
         table.add_row(f"MCD-DTW dB {name}", _fmt(value))
     for name, value in (report.get("frame_rate_hum") or {}).items():
@@ -140,6 +151,11 @@ def _summary_table(report: dict[str, Any]) -> Table:
             table.add_row(
                 f"DNSMOS P.808 / OVRL {name}", f"{_fmt(scores['p808_mos'])} / {_fmt(scores['ovrl_mos'])}"
             )
+    p808 = (report.get("dnsmos_vs_reference") or {}).get("p808_mos")
+    if p808 and p808["difference"] is not None:
+        table.add_row(
+            "DNSMOS P.808 synthesized - reference", _fmt(p808["difference"]) + _interval(p808, "interval_95")
+        )
     f0 = report["f0"]
     table.add_row("F0 RMSE cents", _fmt(f0["rmse_cents"]))
     table.add_row("F0 RMSE cents, per symbol", _fmt(f0["per_symbol_rmse_cents"]))
@@ -155,7 +171,7 @@ def _summary_table(report: dict[str, Any]) -> Table:
         if shift is not None:
             table.add_row(
                 f"{name}: F0 ratio at {shift['shift']:+g} st (wanted {shift['wanted']:.3f})",
-                _fmt(shift["ratio"]),
+                _fmt(shift["ratio"]) + _interval(shift, "ratio_95"),
             )
         for row in response["pace"]:
             table.add_row(

@@ -138,8 +138,20 @@ def say_command(
         content = None
     else:
         content = _read_text(text, text_file)
-    tts = _synthesizer(voice, engine, vocoder, threads, max_chars, lexicon)
     controls = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
+    if document is not None or like is not None:
+        from fastpitch.runtime.prosody import DEFAULT_SETTINGS
+
+        beside = [f"--{k.replace('_', '-')}" for k, v in controls.items() if v != DEFAULT_SETTINGS[k]]
+        beside += ["--speaker"] if speaker is not None and document is not None else []
+        if beside:
+            hint = (
+                "--prosody holds its own speaker and settings: edit them in the file"
+                if document is not None
+                else "--like speaks as the recording does: save the prosody (--save-prosody) and edit it"
+            )
+            raise FastPitchError(f"{', '.join(beside)} cannot apply; {hint}")
+    tts = _synthesizer(voice, engine, vocoder, threads, max_chars, lexicon)
     with console.status("speaking"):
         if like is not None:
             from fastpitch.audio import load_audio

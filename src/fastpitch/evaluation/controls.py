@@ -15,6 +15,7 @@ import numpy as np
 
 from fastpitch.audio import extract_f0
 from fastpitch.config import AudioConfig
+from fastpitch.evaluation.metrics import bootstrap_interval
 
 SHIFTS = (-12.0, -8.0, -4.0, -2.0, 2.0, 4.0, 8.0, 12.0)
 PACES = (0.5, 2.0)
@@ -22,11 +23,26 @@ PITCH_TARGET = (4.0, 0.03)  # shift in semitones, tolerance on the F0 ratio
 PACE_TARGET = (0.5, 0.05)  # pace, tolerance on the length ratio
 
 
-def median_f0(clips: Sequence[np.ndarray], cfg: AudioConfig) -> float:
-    """The median F0 (Hz) over the voiced frames of all `clips`; 0 when nothing is voiced."""
-    voiced = [f0[f0 > 0] for f0, _ in (extract_f0(np.asarray(c, np.float64), cfg) for c in clips)]
-    pooled = np.concatenate(voiced) if voiced else np.zeros(0)
+def voiced_f0(clips: Sequence[np.ndarray], cfg: AudioConfig) -> list[np.ndarray]:
+    """Each clip's F0 (Hz) over its voiced frames."""
+    return [f0[f0 > 0] for f0, _ in (extract_f0(np.asarray(c, np.float64), cfg) for c in clips)]
+
+
+def _pooled_median(f0s: Sequence[np.ndarray]) -> float:
+    """The median F0 (Hz) over the voiced frames of all clips; 0 when nothing is voiced."""
+    pooled = np.concatenate(f0s) if len(f0s) else np.zeros(0)
     return float(np.median(pooled)) if pooled.size else 0.0
+
+
+def _ratio_interval(shifted: list[np.ndarray], plain: list[np.ndarray]) -> tuple[float, float] | None:
+    """95 % bootstrap interval of the pooled-median ratio over the sentences (each draw takes a sentence's
+    shifted and plain clips together): how much the sweep's few sentences decide the ratio."""
+
+    def ratio(draw: np.ndarray) -> float:
+        base = _pooled_median([plain[i] for i in draw])
+        return _pooled_median([shifted[i] for i in draw]) / base if base > 0 else float("nan")
+
+    return bootstrap_interval(ratio, len(plain), resamples=1000)
 
 
 def control_response(
@@ -46,15 +62,18 @@ def control_response(
             return [tts.synthesize(s, speaker=speaker, **controls)[0] for s in sentences]
 
         plain = speak()
-        base_f0, base_len = median_f0(plain, cfg), sum(len(c) for c in plain)
+        plain_f0 = voiced_f0(plain, cfg)
+        base_f0, base_len = _pooled_median(plain_f0), sum(len(c) for c in plain)
         pitch = []
         for shift in shifts:
-            f0 = median_f0(speak(pitch_shift=shift), cfg)
+            shifted_f0 = voiced_f0(speak(pitch_shift=shift), cfg)
+            f0 = _pooled_median(shifted_f0)
             ratio = f0 / base_f0 if base_f0 > 0 and f0 > 0 else None
             pitch.append(
                 {
                     "shift": shift,
                     "ratio": ratio,
+                    "ratio_95": None if ratio is None else _ratio_interval(shifted_f0, plain_f0),
                     "wanted": 2.0 ** (shift / 12.0),
                     "semitones": None if ratio is None else 12.0 * float(np.log2(ratio)),
                 }

@@ -427,7 +427,10 @@ class SpeechEngine(abc.ABC):
         """Float32 audio (nominally within [-1, 1]) and its sample rate, for text of any length, or for a
         prosody document (`analyze`, possibly edited: its text, speaker and settings, every value it gives)."""
         if prosody is not None:
-            return self.synthesize_detailed(prosody=prosody).audio, self.sample_rate
+            result = self.synthesize_detailed(
+                text, speaker, pace, pitch_shift, pitch_range, energy, ssml, prosody=prosody
+            )
+            return result.audio, self.sample_rate
         controls = Controls(pace, pitch_shift, pitch_range, energy)
         result = self._synthesize_all([self._text(text)], self.speaker_id(speaker), controls, False, ssml)[0]
         return result.audio, self.sample_rate
@@ -525,6 +528,23 @@ class SpeechEngine(abc.ABC):
             if text is not None:
                 raise SynthesisError(
                     "give either text or a prosody document (which holds its text), not both"
+                )
+            given = {
+                name: value
+                for name, value, default in (
+                    ("speaker", speaker, None),
+                    ("pace", pace, 1.0),
+                    ("pitch_shift", pitch_shift, 0.0),
+                    ("pitch_range", pitch_range, 1.0),
+                    ("energy", energy, 1.0),
+                    ("ssml", ssml, None),
+                )
+                if value != default
+            }
+            if given:
+                raise SynthesisError(
+                    f"a prosody document holds its own speaker and settings; set {', '.join(given)} in the "
+                    "document (its `speaker` and `settings`), not beside it"
                 )
             doc = prosody if isinstance(prosody, Prosody) else Prosody.from_dict(prosody)
             pieces = self._document_pieces(doc)

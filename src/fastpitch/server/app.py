@@ -178,8 +178,7 @@ async def like(req: LikeRequest, svc: ServiceDep) -> dict:
     svc.check_text(req.text, "text")
     voice.check_speaker(req.speaker)
     audio, rate = decode_recording(req.audio_base64)
-    controls = req.controls(pace=1.0)
-    return await svc.analysis(voice, lambda: voice.like(req.text, audio, rate, controls))
+    return await svc.analysis(voice, lambda: voice.like(req.text, audio, rate, req.speaker, req.ssml))
 
 
 def decode_recording(data: str) -> tuple[np.ndarray, int]:

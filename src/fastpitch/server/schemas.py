@@ -110,13 +110,19 @@ class ProsodyRequest(BaseModel):
     prosody: dict = Field(description="A prosody document, as /api/synthesize returns it (maybe edited).")
 
 
-class LikeRequest(Controls):
-    """`POST /api/like`: say `text` like a recording of it."""
+class LikeRequest(BaseModel):
+    """`POST /api/like`: say `text` like a recording of it. The recording gives the durations and the melody, so
+    the controls that would set them (pace, pitch shift and range) have no place here; a field outside this
+    schema is a 422."""
 
     model_config = ConfigDict(allow_inf_nan=False, extra="forbid")
 
     text: str = Field(description="The recording's transcript.")
     voice: str | None = Field(None, max_length=200, description="A loaded voice; default: the first one.")
+    speaker: str | None = Field(None, max_length=200, description="Speaker of a multi-speaker voice.")
+    ssml: bool | None = Field(
+        None, description="Read the text as SSML; default: when it starts with `<speak`."
+    )
     audio_base64: str = Field(
         max_length=MAX_RECORDING_BASE64, description="The recording: a WAV, FLAC or OGG file, base64."
     )

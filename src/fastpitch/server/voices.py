@@ -81,9 +81,11 @@ class Voice:
         """Speak a prosody document (`analyze(...).prosody`, maybe edited)."""
         return self.synthesizer.synthesize_detailed(prosody=prosody)
 
-    def like(self, text: str, audio: np.ndarray, sample_rate: int, controls: Controls) -> SynthesisResult:
+    def like(
+        self, text: str, audio: np.ndarray, sample_rate: int, speaker: str | None, ssml: bool | None
+    ) -> SynthesisResult:
         """Speak `text` with the timing and melody of `audio`, a recording of it."""
-        doc = self.synthesizer.like(text, audio, sample_rate, controls.speaker, controls.ssml)
+        doc = self.synthesizer.like(text, audio, sample_rate, speaker, ssml)
         return self.synthesizer.synthesize_detailed(prosody=doc)
 
     def stream(self, text: str, controls: Controls) -> Iterator[np.ndarray]:

@@ -340,10 +340,19 @@ def _spell(text: str) -> str:
 
 
 def _numbers(text: str, read: object) -> str:
-    def one(m: re.Match[str]) -> str:
-        return f" {read(m[0])} "  # type: ignore[operator]
+    """Each written number in `text` read by `read`; a sign before it (not a hyphen between digits) as "minus"."""
 
-    return re.sub(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d{1,30}(?:\.\d{1,30})?", one, text).strip()
+    def one(m: re.Match[str]) -> str:
+        return f" {'minus ' if m[1] else ''}{read(m[2])} "  # type: ignore[operator]
+
+    return re.sub(
+        r"((?<![\w.])[-\u2212])?(\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d{1,30}(?:\.\d{1,30})?)", one, text
+    ).strip()
+
+
+def _as_written(parts: list[str]) -> str:
+    """A date's parts that fit no format, numbers read as numbers: a run of words must not hold digits."""
+    return " ".join(number(p) if p.isdigit() else p for p in parts)
 
 
 def _date(text: str, fmt: str) -> str:
@@ -351,18 +360,20 @@ def _date(text: str, fmt: str) -> str:
     parts = re.findall(r"\d+|[A-Za-z]+", text)
     if not fmt or set(fmt) - set("ymd") or len(fmt) != len(parts):
         log.warning("say-as date %r does not match format %r; read as written", text, fmt)
-        return " ".join(parts)
+        return _as_written(parts)
     values = dict(zip(fmt, parts, strict=True))
     month = values.get("m")
     if month is not None:
         if month.isdigit() and 1 <= int(month) <= 12:
             month = MONTHS[int(month) - 1]
         elif not month.isalpha():
-            return " ".join(parts)
+            log.warning("say-as date %r has no month %r; read as written", text, month)
+            return _as_written(parts)
     day = values.get("d")
     day_words = ordinal(int(day)) if day and day.isdigit() and 0 < int(day) <= 31 else day
     yr = values.get("y")
     yr_words = year(int(yr)) if yr and yr.isdigit() and len(yr) <= 4 else yr
+    day_words, yr_words = (_as_written([w]) if w and w.isdigit() else w for w in (day_words, yr_words))
     if month and day_words:
         words = f"the {day_words} of {month}" if fmt.index("d") < fmt.index("m") else f"{month} {day_words}"
     else:

@@ -400,9 +400,18 @@ def _phone(m: re.Match[str]) -> str:
 
 
 def telephone(number: str) -> str:
-    """Read a telephone number digit by digit in its written groups: "555-1234" -> "five five five, one two …"."""
-    groups = re.findall(r"\d+", number)
-    return ", ".join(digits(g) for g in groups)
+    """Read a telephone number digit by digit in its written groups: "555-1234" -> "five five five, one two …";
+    letters as the word they spell ("1-800-FLOWERS"), "ext." or "x" before digits as "extension"."""
+    groups = re.findall(r"\d+|[A-Za-z]+", number)
+    words = []
+    for k, g in enumerate(groups):
+        if g.isdigit():
+            words.append(digits(g))
+        elif g.lower() in ("ext", "x") and k + 1 < len(groups) and groups[k + 1].isdigit():
+            words.append("extension")
+        else:
+            words.append(g.lower())
+    return ", ".join(words)
 
 
 def _money(code: str, sign: str, amount: str, scale: str | None) -> str:
