@@ -121,6 +121,15 @@ def test_synth_writes_one_file_per_line(synth_voice, tmp_path):
     result = invoke("synth", lines, "--out-dir", tmp_path / "out", "--voice", synth_voice, "--format", "flac")
     assert result.exit_code == 0, result.output
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["00001.flac", "00003.flac", "utt_3.flac"]
+    # two lines that would write one file: refused before anything is spoken
+    for text, clash in (
+        ("id2|One.\nid2|Two.\n", "line 2 would be saved as 'id2', as line 1 is"),
+        ("00002|Named.\nUnnamed.\n", "line 2 would be saved as '00002', as line 1 is"),
+    ):
+        lines.write_text(text)
+        with pytest.raises(FastPitchError, match=clash):
+            invoke("synth", lines, "--out-dir", tmp_path / "clash", "--voice", synth_voice)
+    assert not (tmp_path / "clash").exists()
 
 
 def test_voice_info_and_export(synth_voice, tmp_path):

@@ -183,13 +183,20 @@ def _read_lines(path: Path) -> list[tuple[str, str]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise FastPitchError(f"cannot read {path}: {e}") from None
-    items = []
+    items, first_line = [], {}
     for number, line in enumerate(lines, 1):
         if not line.strip():
             continue
         name, sep, rest = line.partition("|")
         safe = sep and name.strip() and all(c.isalnum() or c in "-_." for c in name.strip())
-        items.append((name.strip(), rest.split("|")[0]) if safe else (f"{number:05d}", line))
+        item = (name.strip(), rest.split("|")[0]) if safe else (f"{number:05d}", line)
+        if item[0] in first_line:  # its file would overwrite an earlier line's
+            raise FastPitchError(
+                f"{path}: line {number} would be saved as {item[0]!r}, as line {first_line[item[0]]} is: "
+                "give each line its own id"
+            )
+        first_line[item[0]] = number
+        items.append(item)
     if not items:
         raise FastPitchError(f"{path} has no lines to say")
     return items
