@@ -76,10 +76,11 @@ def test_like_takes_no_controls_it_would_ignore(client):
 @pytest.mark.parametrize(
     "audio, message",
     [
-        ("bm90IGF1ZGlv", "audio_base64 is not a readable audio file"),
+        ("bm90IGF1ZGlv", "audio_base64 is not a readable audio file (WAV, FLAC, OGG)"),
+        ("not base64!", "audio_base64 is not base64"),
         (None, "cannot align the recording to its text"),
     ],
-    ids=["not audio", "noise"],
+    ids=["not audio", "not base64", "noise"],
 )
 def test_like_refuses_what_it_cannot_use(client, audio, message):
     if audio is None:
@@ -90,3 +91,4 @@ def test_like_refuses_what_it_cannot_use(client, audio, message):
     answer = client.post("/api/like", json={"text": TEXT, "audio_base64": audio})
     assert answer.status_code == 422
     assert message in answer.json()["error"]["message"]
+    assert "object at 0x" not in answer.json()["error"]["message"]  # nothing of the server's insides

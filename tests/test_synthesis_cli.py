@@ -105,6 +105,7 @@ def test_user_errors_are_one_line(synth_voice, tmp_path):
         (["Hi.", "-o", "a.mp3"], "unsupported output format"),
         (["Hi.", "--speaker", "carol"], "unknown speaker"),
         (["Hi.", "--pace", "0"], "pace must be a number between"),
+        (["Hi.", "--threads", "0"], "--threads must be 1 or more"),
         (["Hi.", "--text-file", "t.txt"], "either as an argument or with --text-file"),
     ],
 )

@@ -42,6 +42,8 @@ def _synthesizer(
 
     if engine not in ("auto", "torch", "onnx"):
         raise FastPitchError(f"unknown engine {engine!r}; use auto, torch or onnx")
+    if threads is not None and threads < 1:
+        raise FastPitchError(f"--threads must be 1 or more, not {threads}")
     meta = read_voice(voice)
     if engine == "onnx" or (engine == "auto" and meta.has_onnx and vocoder is None):
         if vocoder is not None:

@@ -185,10 +185,13 @@ def decode_recording(data: str) -> tuple[np.ndarray, int]:
     """Mono float32 audio and its rate from a base64 audio file; anything else is the request's fault."""
     try:
         raw = base64.b64decode(data, validate=True)
+    except (ValueError, binascii.Error):
+        raise ApiError(422, "audio_base64 is not base64", "audio_base64") from None
+    try:
         audio, rate = sf.read(io.BytesIO(raw), dtype="float32", always_2d=True)
-    except (ValueError, binascii.Error, sf.LibsndfileError, RuntimeError) as e:
+    except (sf.LibsndfileError, RuntimeError, ValueError):  # libsndfile's message names only the buffer
         raise ApiError(
-            422, f"audio_base64 is not a readable audio file (WAV, FLAC, OGG): {e}", "audio_base64"
+            422, "audio_base64 is not a readable audio file (WAV, FLAC, OGG)", "audio_base64"
         ) from None
     return audio.mean(axis=1), int(rate)
 
