@@ -106,6 +106,8 @@ def test_user_errors_are_one_line(synth_voice, tmp_path):
         (["Hi.", "--speaker", "carol"], "unknown speaker"),
         (["Hi.", "--pace", "0"], "pace must be a number between"),
         (["Hi.", "--threads", "0"], "--threads must be 1 or more"),
+        (["Hi.", "--phones"], "--phones adds the phones to JSON timestamps"),
+        (["Hi.", "--phones", "--timestamps", "t.srt"], "--phones adds the phones to JSON timestamps"),
         (["Hi.", "--text-file", "t.txt"], "either as an argument or with --text-file"),
     ],
 )

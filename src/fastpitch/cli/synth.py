@@ -126,6 +126,10 @@ def say_command(
         raise FastPitchError(
             f"unsupported output format {out.suffix!r}; use one of {', '.join(AUDIO_FORMATS)}"
         )
+    if phones and (timestamps is None or timestamps.suffix.lower() != ".json"):
+        raise FastPitchError(
+            "--phones adds the phones to JSON timestamps: give --timestamps FILE.json with it"
+        )
     if timestamps is not None and timestamps.suffix.lower() not in TIMESTAMP_FORMATS:
         raise FastPitchError(
             f"unsupported timestamps format {timestamps.suffix!r}; use one of {', '.join(TIMESTAMP_FORMATS)}"
@@ -176,7 +180,8 @@ def say_command(
         console.print(f"wrote {save_prosody} ({len(result.symbols)} symbols)", highlight=False)
     if timestamps is not None and result is not None:
         write_timestamps(timestamps, result, phones)
-        console.print(f"wrote {timestamps} ({len(result.words)} words)", highlight=False)
+        n = len(result.words)
+        console.print(f"wrote {timestamps} ({n} word{'s' if n != 1 else ''})", highlight=False)
 
 
 def _read_lines(path: Path) -> list[tuple[str, str]]:
