@@ -54,6 +54,27 @@ def test_break_gives_that_much_silence(tts, ms):
     assert my.start - there.end == pytest.approx(ms / 1000, abs=0.02)
 
 
+def test_a_break_before_the_first_word_starts_the_audio_that_late(tts, onnx_tts):
+    doc = '<speak><mark name="a"/><break time="1s"/><mark name="b"/><break time="500ms"/>Hello there.</speak>'
+    for engine in (tts, onnx_tts):
+        r = engine.synthesize_detailed(doc)
+        first_sound = (
+            np.argmax(frame_db(r.audio, r.hop_length) >= SILENCE_DBFS) * r.hop_length / r.sample_rate
+        )
+        assert first_sound == pytest.approx(
+            1.5, abs=0.03
+        )  # the voice's own lead-in is cut, as after any break
+        assert r.words[0].start == pytest.approx(1.5, abs=0.02)
+        assert [(m.text, m.start) for m in r.marks] == [("a", 0.0), ("b", pytest.approx(1.0, abs=0.006))]
+        assert r.durations.sum() * r.hop_length == len(r.audio)  # the silence is in the timeline too
+        chunks = list(engine.stream_detailed(doc))
+        assert [w for c in chunks for w in c.words] == r.words and [
+            m for c in chunks for m in c.marks
+        ] == r.marks
+        np.testing.assert_allclose(np.concatenate([c.audio for c in chunks]), r.audio, atol=1e-4)
+        assert np.array_equal(engine.synthesize(prosody=r.prosody)[0], r.audio)  # the document replays it
+
+
 def test_rate_50_percent_doubles_the_span(tts):
     plain = tts.synthesize_detailed("<speak>I said slow words here today.</speak>")
     slow = tts.synthesize_detailed(

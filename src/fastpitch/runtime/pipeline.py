@@ -165,6 +165,8 @@ class Piece:
     fixed: bool = False  # the pause is a <break>: its length does not follow the pace
     trim_lead: bool = False  # follows a <break>: its leading silence is cut, so the break is what was asked
     given: SentenceProsody | None = None  # values from a prosody document
+    lead: float = 0.0  # seconds of silence before it (a <break> before the first word), at any pace
+    lead_marks: list[tuple[str, float]] = field(default_factory=list)  # marks in it: name, seconds into it
 
 
 @dataclass
@@ -598,16 +600,23 @@ class SpeechEngine(abc.ABC):
             outputs = self._run_acoustic(batch, speaker_id, controls)
             for piece, out in zip(batch, outputs, strict=True):
                 out, audio = self._vocoded(piece, out, timed)
-                gap = self._gap_frames(piece, out, controls)
-                words, phones, marks = self._times(piece, out, start) if timed else ([], [], [])
+                lead, gap = self._lead_frames(piece), self._gap_frames(piece, out, controls)
+                words, phones, marks = self._times(piece, out, start + lead) if timed else ([], [], [])
+                marks = self._lead_marks(piece, start) + marks if timed else marks
                 yield StreamChunk(
-                    np.concatenate([audio, np.zeros(gap * self.hop_length, np.float32)]),
+                    np.concatenate(
+                        [
+                            np.zeros(lead * self.hop_length, np.float32),
+                            audio,
+                            np.zeros(gap * self.hop_length, np.float32),
+                        ]
+                    ),
                     start * self.hop_length / self.sample_rate,
                     words,
                     phones,
                     marks,
                 )
-                start += int(out.durations.sum()) + gap
+                start += lead + int(out.durations.sum()) + gap
             batch = list(itertools.islice(pieces, self.batch_size))
 
     def stream_text(
@@ -846,7 +855,8 @@ class SpeechEngine(abc.ABC):
             piece = Piece(
                 source, utt.text, utt.symbols, [], pause, utt.words, utt.marks, utt.styles, speaker, fixed
             )
-            piece.trim_lead = k > 0 and utterances[k - 1].end == "break"
+            piece.trim_lead = utt.lead > 0 or (k > 0 and utterances[k - 1].end == "break")
+            piece.lead, piece.lead_marks = utt.lead, utt.lead_marks
             yield from self._cut(piece)
 
     def _cut(self, piece: Piece) -> Iterator[Piece]:
@@ -892,6 +902,8 @@ class SpeechEngine(abc.ABC):
                 piece.speaker,
                 piece.fixed and last,
                 piece.trim_lead and k == 0,
+                lead=piece.lead if k == 0 else 0.0,
+                lead_marks=piece.lead_marks if k == 0 else [],
             )
 
     def _speakable_pieces(self, pieces: Iterable[Piece], texts: list[str]) -> Iterator[Piece]:
@@ -1060,6 +1072,19 @@ class SpeechEngine(abc.ABC):
         trimmed = AcousticOutput(out.mel[:, lead:], durations, out.pitch, heard, out.energy, out.durations)
         return trimmed, audio[lead * self.hop_length :]
 
+    def _lead_frames(self, piece: Piece) -> int:
+        """Frames of silence before a piece: a <break> before the first word, as long as it asks at any pace
+        (the piece's own leading silence is cut, `trim_lead`)."""
+        return round(piece.lead * self.sample_rate / self.hop_length)
+
+    def _lead_marks(self, piece: Piece, frame: int) -> list[Timestamp]:
+        """The marks written among a piece's leading breaks, its silence starting at `frame`."""
+        times = [
+            (frame + round(seconds * self.sample_rate / self.hop_length)) * self.hop_length / self.sample_rate
+            for _, seconds in piece.lead_marks
+        ]
+        return [Timestamp(name, t, t) for (name, _), t in zip(piece.lead_marks, times, strict=True)]
+
     def _silence_frames(self, pause: float, controls: Controls) -> int:
         return round(pause / controls.pace * self.sample_rate / self.hop_length)
 
@@ -1109,9 +1134,14 @@ class SpeechEngine(abc.ABC):
     ) -> SynthesisResult:
         """One text's pieces joined by their pauses; mel, pitch, symbols and timestamps when `detailed`."""
         gaps = [self._gap_frames(p, out, controls) for p, out in zip(pieces, outputs, strict=True)]
+        leads = [self._lead_frames(p) for p in pieces]
         chunks = []
-        for audio, gap in zip(audios, gaps, strict=True):
-            chunks += [audio, np.zeros(gap * self.hop_length, np.float32)]
+        for audio, lead, gap in zip(audios, leads, gaps, strict=True):
+            chunks += [
+                np.zeros(lead * self.hop_length, np.float32),
+                audio,
+                np.zeros(gap * self.hop_length, np.float32),
+            ]
         audio = np.concatenate(chunks)
         if audio.size == 0:
             raise SynthesisError(
@@ -1128,12 +1158,27 @@ class SpeechEngine(abc.ABC):
         phones: list[Timestamp] = []
         marks: list[Timestamp] = []
         start = 0
-        for piece, out, gap in zip(pieces, outputs, gaps, strict=True):
+        for piece, out, lead, gap in zip(pieces, outputs, leads, gaps, strict=True):
             pitch = np.where([s in SILENT_SYMBOLS for s in piece.symbols], 0.0, out.pitch).astype(np.float32)
-            mels += [out.mel, np.full((out.mel.shape[0], gap), math.log(LOG_CLAMP), np.float32)]
-            pitches += [np.repeat(pitch, out.durations), np.zeros(gap, np.float32)]
-            durations += [out.durations.astype(np.int64), np.array([gap] if gap else [], np.int64)]
-            symbols += [*piece.symbols, *([" "] if gap else [])]
+            silence = math.log(LOG_CLAMP)
+            mels += [
+                np.full((out.mel.shape[0], lead), silence, np.float32),
+                out.mel,
+                np.full((out.mel.shape[0], gap), silence, np.float32),
+            ]
+            pitches += [
+                np.zeros(lead, np.float32),
+                np.repeat(pitch, out.durations),
+                np.zeros(gap, np.float32),
+            ]
+            durations += [
+                np.array([lead] if lead else [], np.int64),
+                out.durations.astype(np.int64),
+                np.array([gap] if gap else [], np.int64),
+            ]
+            symbols += [*([" "] if lead else []), *piece.symbols, *([" "] if gap else [])]
+            marks += self._lead_marks(piece, start)
+            start += lead
             w, p, m = self._times(piece, out, start)
             words += w
             phones += p

@@ -67,7 +67,8 @@ WordSpan = tuple[str, int, int]  # a word as written or spoken, and its symbols'
 class Utterance:
     """What the acoustic model speaks in one go, from markup: symbols with their words, per-symbol styles
     (None: all default), marks (name, index of the symbol they precede) and how it ends: "sentence",
-    "paragraph", "break" (`seconds` of silence), "join" (another speaker follows at once) or "last"."""
+    "paragraph", "break" (`seconds` of silence), "join" (another speaker follows at once) or "last"; the first
+    may have `lead` seconds of silence before it."""
 
     symbols: list[str]
     words: list[WordSpan]
@@ -77,6 +78,8 @@ class Utterance:
     seconds: float = 0.0
     text: str = ""
     speaker: str | None = None
+    lead: float = 0.0  # seconds of silence before it: a <break> before the document's first word
+    lead_marks: list[tuple[str, float]] = field(default_factory=list)  # marks in that silence: name, seconds
 
 
 def is_markup(text: str) -> bool:
@@ -276,6 +279,8 @@ class _UtteranceBuilder:
     texts: list[str] = field(default_factory=list)
     speaker: str | None = None
     last_pause: str = ""
+    lead: float = 0.0  # breaks before the first word
+    lead_marks: list[tuple[str, float]] = field(default_factory=list)  # marks among them: name, seconds
 
     def add(self, run: Run) -> None:
         style = run.style
@@ -312,6 +317,10 @@ class _UtteranceBuilder:
                 last = self.done[-1]
                 last.seconds = run.seconds + (last.seconds if last.end == "break" else 0.0)
                 last.end = "break"
+            else:
+                self.lead_marks += [(name, self.lead) for name, _ in self.marks]
+                self.marks = []
+                self.lead += run.seconds
         elif self.words:
             self.close(run.kind)
         elif self.done and _END_RANK[run.kind] > _END_RANK[self.done[-1].end]:
@@ -359,9 +368,19 @@ class _UtteranceBuilder:
         plain = all(s == DEFAULT_STYLE for s in styles)
         self.done.append(
             Utterance(
-                out, words, None if plain else styles, marks, end, seconds, " ".join(self.texts), self.speaker
+                out,
+                words,
+                None if plain else styles,
+                marks,
+                end,
+                seconds,
+                " ".join(self.texts),
+                self.speaker,
+                self.lead,
+                self.lead_marks,
             )
         )
+        self.lead, self.lead_marks = 0.0, []
         self.symbols, self.styles, self.words, self.texts = [], [], [], []
         self.marks, self.last_pause = [], ""
 
