@@ -87,7 +87,9 @@ def test_breaks_marks_and_sentences(frontend):
     assert utts[1].marks == [("m", 1)] and utts[1].symbols[1] == "TH"
     assert frontend.utterances('<speak>a <break strength="strong"/> b</speak>')[0].seconds == 0.7
     # before the first word: the first utterance's lead, with the marks among the breaks
-    [lead] = frontend.utterances('<speak><mark name="a"/><break time="1s"/><mark name="b"/><break/>Hi</speak>')
+    [lead] = frontend.utterances(
+        '<speak><mark name="a"/><break time="1s"/><mark name="b"/><break/>Hi</speak>'
+    )
     assert lead.lead == pytest.approx(1.4) and lead.lead_marks == [("a", 0.0), ("b", 1.0)]
     assert lead.marks == [] and lead.words[0][0] == "Hi"
     with pytest.raises(TextError, match="nothing to read aloud"):

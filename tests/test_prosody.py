@@ -170,7 +170,11 @@ BAD = {
         "made for symbol table 'en-v1:000000000000'",
     ),
     "a missing symbol": (lambda d, s: s.pop(2), "symbol 3 of the text ('AH0') is missing"),
-    "an extra symbol": (lambda d, s: s.insert(2, dict(s[2])), "symbol 3 of the document ('AH0') is extra"),
+    "an extra symbol": (
+        lambda d, s: s.insert(2, dict(s[2])),
+        "symbol 3 of the document ('AH0') is extra: the text has no such symbol there (a document made with a "
+        "lexicon replays with the same lexicon)",
+    ),
     "a symbol of no table": (lambda d, s: s[2].update(symbol="QQ"), "symbol 3: 'symbol' 'QQ' is not in"),
     "a negative duration": (
         lambda d, s: s[2].update(frames=-1, ms=None),
@@ -193,6 +197,10 @@ BAD = {
         "'pitch' must be null or between 20 and 2000 Hz",
     ),
     "a word out of range": (lambda d, s: s[2].update(word=9), "'word' must be null or a word index below 4"),
+    "ssml that is not a boolean": (
+        lambda d, s: d.update(ssml="yes"),
+        "'ssml' must be true or false, got 'yes'",
+    ),
     "a sentence too many": (
         lambda d, s: d["sentences"].append(copy.deepcopy(d["sentences"][0])),
         "has 3 sentences but its text makes 2",

@@ -742,7 +742,10 @@ class SpeechEngine(abc.ABC):
         for k, (piece, sentence) in enumerate(zip(pieces, doc.sentences, strict=True), 1):
             symbols = [sp.symbol for sp in sentence.symbols]
             if symbols != piece.symbols:
-                raise ProsodyError(f"sentence {k}: {symbol_difference(piece.symbols, symbols)}")
+                raise ProsodyError(
+                    f"sentence {k}: {symbol_difference(piece.symbols, symbols)} (a document made with a "
+                    "lexicon replays with the same lexicon)"
+                )
             piece.given = sentence
         return pieces
 

@@ -162,7 +162,7 @@ class Prosody:
             hop_length=hop_length,
             sentences=[_sentence(s, k, frame_ms, sample_rate) for k, s in enumerate(sentences, 1)],
             speaker=None if speaker is None else str(speaker),
-            ssml=bool(data.get("ssml", False)),
+            ssml=_boolean(data, "ssml", "the document"),
             settings=DEFAULT_SETTINGS | {k: _number(settings, k, "'settings'") for k in settings},
         )
 
@@ -259,6 +259,13 @@ def _optional_in(
         raise ProsodyError(
             f"{where}: '{key}' must be null or between {bounds[0]:g} and {bounds[1]:g}{unit}, got {value!r}"
         )
+    return value
+
+
+def _boolean(data: dict, key: str, where: str) -> bool:
+    value = data.get(key, False)
+    if not isinstance(value, bool):
+        raise ProsodyError(f"{where}: '{key}' must be true or false, got {value!r}")
     return value
 
 
