@@ -148,6 +148,10 @@ def test_openai_speech_wav(client):
     assert r.headers["content-type"] == "audio/wav"
     _, rate = decode(r.content)
     assert rate == 22050 == int(r.headers["x-sample-rate"])
+    body = {"input": TEXT, "response_format": "wav"}
+    assert client.post("/v1/audio/speech", json=body | {"stream_format": "audio"}).status_code == 200
+    sse = client.post("/v1/audio/speech", json=body | {"stream_format": "sse"})
+    assert sse.status_code == 422 and "stream_format" in sse.text  # refused, not answered with other bytes
 
 
 @pytest.mark.parametrize("fmt", [f for f in ("flac", "mp3", "opus") if f in available_formats()])

@@ -84,6 +84,10 @@ class SpeechRequest(Controls):
     )
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate: 2 is twice as fast.")
     stream: bool = Field(False, description="Send audio sentence by sentence as it is made (wav, pcm).")
+    stream_format: Literal["audio"] = Field(
+        "audio",
+        description="OpenAI's: the audio bytes. Its server-sent events (`sse`) are not offered (422).",
+    )
     timestamps: Timestamps = Field("none", description=TIMESTAMPS_HELP)
 
     _check_input = field_validator("input")(_not_blank)
