@@ -135,6 +135,8 @@ def test_pitch_in_hz_is_relative_to_the_voices_mean():
         ('<say-as interpret-as="spell-out">abc</say-as>', "A B C"),
         ('<say-as interpret-as="cardinal">1234</say-as>', "one thousand two hundred thirty-four"),
         ('<say-as interpret-as="ordinal">3</say-as>', "third"),
+        ('<say-as interpret-as="ordinal">1,001</say-as>', "one thousand first"),
+        ('<say-as interpret-as="ordinal">1.5</say-as>', "one point five"),  # no ordinal: the number
         ('<say-as interpret-as="digits">1234</say-as>', "one two three four"),
         ('<say-as interpret-as="telephone">555-1234</say-as>', "five five five, one two three four"),
         (

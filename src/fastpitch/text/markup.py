@@ -314,7 +314,12 @@ def _say_as(el: Element, style: Style) -> Iterator[Run]:
     elif kind in ("cardinal", "number"):
         yield Run("words", style, _numbers(text, number))
     elif kind == "ordinal":
-        yield Run("words", style, _numbers(text, lambda s: ordinal(int(s.replace(",", "").split(".")[0]))))
+        # a fraction has no ordinal: it is read as the number it is
+        yield Run(
+            "words",
+            style,
+            _numbers(text, lambda s: number(s) if "." in s else ordinal(int(s.replace(",", "")))),
+        )
     elif kind == "digits":
         yield Run("words", style, " ".join(digits(d) for d in re.findall(r"\d+", text)) or text)
     elif kind == "telephone":
