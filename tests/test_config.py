@@ -56,6 +56,9 @@ def test_overrides_parse_types():
         ("model.symbols_embedding_dim=abc", "expects an integer"),
         ("model.symbols_embedding_dim=2.5", "expects an integer"),
         ("model.energy_conditioning=maybe", "expects true or false"),
+        ("train.batch_frames=Infinity", "expects an integer, got inf"),
+        ("train.batch_frames=NaN", "expects an integer, got nan"),
+        ("train.learning_rate=NaN", "expects a finite number, got nan"),
         ("no_equals_sign", "section.field=value"),
     ],
 )
@@ -77,3 +80,18 @@ def test_unknown_preset_and_bad_file(tmp_path):
     unknown.write_text(json.dumps({"model": {"typo_field": 1}}))
     with pytest.raises(ConfigError, match="typo_field"):
         Config.load(unknown)
+
+
+@pytest.mark.parametrize("field", ["max_steps", "log_every", "val_every", "checkpoint_every"])
+def test_a_cadence_below_one_is_refused_before_training(field):
+    from fastpitch.train.runner import Cadence
+
+    values = {
+        "max_steps": 10,
+        "log_every": 1,
+        "val_every": 1,
+        "checkpoint_every": 1,
+        "max_nonfinite_steps": 1,
+    }
+    with pytest.raises(ConfigError, match=f"train.{field} must be 1 or more, got 0"):
+        Cadence(**(values | {field: 0}))

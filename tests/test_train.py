@@ -439,6 +439,28 @@ def test_ctrl_c_saves_the_last_finished_step(corpus, tmp_path):
     assert make_trainer(corpus, tmp_path / "int", resume=True).step == 3
 
 
+def test_ctrl_c_in_the_middle_of_a_step_resumes_as_an_uninterrupted_run(corpus, tmp_path):
+    """The checkpoint Ctrl-C writes holds the data position and RNG states from before the unfinished step, so
+    --resume draws that step's batch again instead of skipping it."""
+    trainer = make_trainer(corpus, tmp_path / "int")
+    real_loss = trainer.engine.criterion
+
+    def interrupt_at_step_6(outputs, batch, step=0):
+        if step == 6:  # steps 3 and 4 are saved by the cadence, 5 is not
+            raise KeyboardInterrupt
+        return real_loss(outputs, batch, step)
+
+    trainer.engine.criterion = interrupt_at_step_6
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    cut = ck.load_checkpoint(tmp_path / "int")
+    make_trainer(corpus, tmp_path / "straight", cfg=tiny_cfg("train.max_steps=5")).run()
+    straight = ck.load_checkpoint(tmp_path / "straight")
+    assert cut.step == straight.step == 5
+    assert (cut.epoch, cut.batches_in_epoch) == (straight.epoch, straight.batches_in_epoch)
+    assert cut.rng == straight.rng
+
+
 def test_external_durations_train_without_an_aligner(corpus, tmp_path):
     dataset, _ = corpus
     _write_timings(dataset)

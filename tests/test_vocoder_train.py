@@ -148,6 +148,32 @@ def test_train_checkpoint_and_exact_resume(vocoder_corpus, tmp_path):
     assert vocoder(torch.zeros(1, 80, 5) - 5).shape == (1, 5 * 256)
 
 
+def test_ctrl_c_before_the_weights_change_saves_the_last_step_and_resumes_exactly(
+    vocoder_corpus, tmp_path, monkeypatch
+):
+    import fastpitch.train.vocoder as trainer_module
+
+    straight = train_vocoder(vocoder_corpus, tmp_path / "straight", "istft", TINY, max_steps=4)
+    real_loss, calls = trainer_module.mel_loss, []
+
+    def interrupted_in_step_4(real, fake, cfg):
+        calls.append(fake.requires_grad)
+        if sum(calls) == 4:  # the fourth training step's losses, before its weights change
+            raise KeyboardInterrupt
+        return real_loss(real, fake, cfg)
+
+    monkeypatch.setattr(trainer_module, "mel_loss", interrupted_in_step_4)
+    with pytest.raises(KeyboardInterrupt):
+        train_vocoder(vocoder_corpus, tmp_path / "cut", "istft", TINY, max_steps=4)
+    monkeypatch.undo()
+    assert (tmp_path / "cut" / "step-0000003.json").is_file()  # the cadence saves step 2; Ctrl-C saved 3
+    resumed = train_vocoder(vocoder_corpus, tmp_path / "cut", resume=True, max_steps=4)
+    assert resumed.step == straight.step == 4
+    a, b = _weights(tmp_path / "straight", 4), _weights(tmp_path / "cut", 4)
+    for key in a:  # the same segments drawn again for step 4: the same weights
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_resume_from_a_checkpoint_in_the_layout_before_the_shared_trainer(vocoder_corpus, tmp_path):
     """Vocoder checkpoints written before training shared one skeleton kept a single RNG state, the sampler's
     state beside it and a non-finite counter; they resume exactly as the current layout does."""

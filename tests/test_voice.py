@@ -159,6 +159,23 @@ def test_create_voice_from_training_checkpoint_uses_ema(tmp_path):
     assert load_voice(tmp_path / "voice").acoustic.aligner is None
 
 
+def test_remaking_a_voice_keeps_its_model_card_and_says_so(tmp_path, caplog):
+    from fastpitch.checkpoint import Checkpoint, save_checkpoint
+
+    cfg = preset("tiny")
+    cfg.text.symbols = list(get_symbol_table("en-v1").symbols)
+    cfg.model.n_symbols = len(cfg.text.symbols)
+    model = FastPitch(cfg.model)
+    model.set_pitch_stats(180.0, 25.0)
+    save_checkpoint(tmp_path / "run", Checkpoint(config=cfg, step=5, model=model.state_dict()))
+    create_voice(tmp_path / "run", None, tmp_path / "voice", name="first")
+    (tmp_path / "voice" / "MODEL_CARD.md").write_text("# first\n\nWhat its author wrote.\n")
+    with caplog.at_level("WARNING"):
+        create_voice(tmp_path / "run", None, tmp_path / "voice", name="second")
+    assert (tmp_path / "voice" / "MODEL_CARD.md").read_text().startswith("# first")  # the author's words
+    assert "MODEL_CARD.md was kept as it was" in caplog.text
+
+
 def test_create_voice_refuses_a_foreign_checkpoint(tmp_path):
     from fastpitch.checkpoint import Checkpoint, save_checkpoint
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import datetime
+import logging
 from pathlib import Path
 from typing import Any
 
@@ -40,6 +41,8 @@ from fastpitch.voice import (
     read_voice,
 )
 from fastpitch.voice_load import read_voice_tensors
+
+log = logging.getLogger(__name__)
 
 
 def save_tensors(path: Path, state: dict[str, torch.Tensor], tag: str, fp16: bool) -> Path:
@@ -103,6 +106,12 @@ def save_voice(
     voice.save_json()
     if not (out / MODEL_CARD).is_file():
         atomic_write_text(out / MODEL_CARD, model_card(voice), SHARED_FILE_MODE)
+    else:  # kept: it may hold what its author wrote, but it was written for the weights this call replaced
+        log.warning(
+            "%s was kept as it was; it describes the voice this folder held before: update it (or delete it "
+            "and run this again for a new one)",
+            out / MODEL_CARD,
+        )
     return read_voice(out)
 
 

@@ -26,6 +26,7 @@ import numpy as np
 import torch
 
 from fastpitch.audio import save_audio
+from fastpitch.config import ConfigError
 from fastpitch.device import pick_device
 from fastpitch.errors import FastPitchError
 from fastpitch.train.distributed import Distributed
@@ -48,6 +49,11 @@ class Cadence:
     val_every: int
     checkpoint_every: int
     max_nonfinite_steps: int
+
+    def __post_init__(self) -> None:
+        for name in ("max_steps", "log_every", "val_every", "checkpoint_every", "max_nonfinite_steps"):
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be 1 or more, got {getattr(self, name)}")
 
 
 # ------------------------------------------------------------------------------------------------- set-up
@@ -315,6 +321,10 @@ class Run:
             if self.consistent() and not self.dist.enabled and self.step > 0:
                 log.warning("interrupted at step %d; saving a checkpoint", self.step)
                 self.save(None)
+            elif self.step > 0:
+                why = "under torchrun" if self.dist.enabled else "in the middle of a weight update"
+                last = self.last_checkpoint.stem if self.last_checkpoint is not None else "none yet"
+                log.warning("interrupted %s: no checkpoint written (the last: %s)", why, last)
             raise
         finally:
             self.close_logs()

@@ -252,6 +252,7 @@ class VocoderTrainer(Run):
             self.teacher = teacher.model.to(self.device).eval().requires_grad_(False)
         self._step = 0
         self.updating = False
+        self._rng_before_step: dict[str, Any] | None = None  # set while a step is being taken
         self.last_val: float | None = None
         # The networks as the step runs them: DDP wrappers under torchrun (gradients averaged over ranks).
         self.g, self.discs = self.generator, list(self.disc_nets.values())
@@ -274,10 +275,17 @@ class VocoderTrainer(Run):
         return not self.updating
 
     def update(self) -> dict[str, Any]:
+        # Until the weights change, a Ctrl-C checkpoint records the RNG states from before this step, so that
+        # --resume draws its segments again, as an uninterrupted run would.
+        self._rng_before_step = self._rng_state()
         audio, mel = self.sampler.sample(self.cfg.train.batch_size)
         stats = self.train_step(audio, mel)
+        self._rng_before_step = None
         stats["frames"] = mel.shape[0] * mel.shape[-1] * self.dist.world_size
         return stats
+
+    def _rng_state(self) -> dict[str, Any]:
+        return {**ckpt_io.rng_state(), "sampler": self.sampler.rng.bit_generator.state}
 
     def train_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, Any]:
         """One update of the discriminators (when adversarial) and the generator; skipped when not finite."""
@@ -296,12 +304,12 @@ class VocoderTrainer(Run):
             fake = self.g(mel).float()
         terms: dict[str, torch.Tensor] = {}
         adversarial = self.adversarial_now()
-        self.updating = True
         finite = True
         if adversarial:
             with autocast(self.device, self.amp):
                 loss_d = sum(discriminator_loss(*d(real, fake.detach())[:2]) for d in self.discs)
             terms["disc"] = loss_d.detach()
+            self.updating = True  # from the first weight change to the step count: no checkpoint in between
             finite = self._apply(loss_d, self.optim_d, self._disc_params())
         if finite:
             terms["mel"] = mel_loss(audio, fake[:, 0], self.cfg.audio)
@@ -323,6 +331,7 @@ class VocoderTrainer(Run):
                         terms["adv"] = terms["adv"] + generator_loss(scores_f)
                         terms["fm"] = terms["fm"] + feature_loss(fmaps_r, fmaps_f)
                 loss = loss + terms["adv"] + terms["fm"]
+            self.updating = True
             finite = self._apply(loss, self.optim_g, list(self.generator.parameters()))
         else:
             loss = terms["disc"]
@@ -399,9 +408,7 @@ class VocoderTrainer(Run):
         path = self.out_dir / f"{ckpt_io.checkpoint_name(self._step)}.json"
         if self.last_checkpoint == path:
             return path
-        rng = self.dist.gather_json(
-            {**ckpt_io.rng_state(), "sampler": self.sampler.rng.bit_generator.state}, self.device
-        )
+        rng = self.dist.gather_json(self._rng_before_step or self._rng_state(), self.device)
         if not self.dist.is_main:
             self.last_checkpoint = path
             return None
