@@ -461,6 +461,26 @@ def test_ctrl_c_in_the_middle_of_a_step_resumes_as_an_uninterrupted_run(corpus, 
     assert cut.rng == straight.rng
 
 
+def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(corpus, tmp_path):
+    import os
+    import signal
+
+    trainer = make_trainer(corpus, tmp_path / "term")
+    real_loss = trainer.engine.criterion
+
+    def terminated_at_step_6(outputs, batch, step=0):
+        if step == 6:
+            os.kill(os.getpid(), signal.SIGTERM)  # what `kill` or a job scheduler sends
+        return real_loss(outputs, batch, step)
+
+    trainer.engine.criterion = terminated_at_step_6
+    before = signal.getsignal(signal.SIGTERM)
+    with pytest.raises(KeyboardInterrupt):
+        trainer.run()
+    assert ck.latest(tmp_path / "term").name == "step-0000005.json"
+    assert signal.getsignal(signal.SIGTERM) is before  # the run's handler is gone with it
+
+
 def test_external_durations_train_without_an_aligner(corpus, tmp_path):
     dataset, _ = corpus
     _write_timings(dataset)

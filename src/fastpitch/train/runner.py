@@ -16,6 +16,8 @@ import json
 import logging
 import math
 import random
+import signal
+import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -54,6 +56,24 @@ class Cadence:
         for name in ("max_steps", "log_every", "val_every", "checkpoint_every", "max_nonfinite_steps"):
             if getattr(self, name) < 1:
                 raise ConfigError(f"train.{name} must be 1 or more, got {getattr(self, name)}")
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (`kill`, a container or a job scheduler stopping the run) handled as Ctrl-C is: a checkpoint
+    first. Only the main thread may set a signal handler; in another one nothing changes."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt(f"signal {signum}")
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
 
 
 # ------------------------------------------------------------------------------------------------- set-up
@@ -278,7 +298,12 @@ class Run:
         return {}
 
     def run(self) -> float:
-        """Train until `cadence.max_steps`; returns the overall throughput in frames/s."""
+        """Train until `cadence.max_steps`; returns the overall throughput in frames/s. Ctrl-C, or SIGTERM,
+        writes a checkpoint first."""
+        with _terminate_as_interrupt():
+            return self._train()
+
+    def _train(self) -> float:
         c = self.cadence
         self.open_logs()
         progress = Progress(self.progress_enabled and self.dist.is_main, self.label, c.max_steps, self.step)
