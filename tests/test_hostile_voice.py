@@ -139,7 +139,7 @@ def test_a_huge_voice_json_is_refused_without_reading_it(voice_copy):
         ("model.in_fft_n_layers", 10**6, r"model.in_fft_n_layers is 1000000"),
         ("model.symbols_embedding_dim", 2**40, r"model.symbols_embedding_dim is 1099511627776"),
         ("model.n_speakers", -1, r"model.n_speakers is -1"),
-        ("model.speaker_emb_weight", float("nan"), r"model.speaker_emb_weight is nan"),
+        ("model.speaker_emb_weight", float("nan"), r"speaker_emb_weight expects a finite number, got nan"),
         ("audio.n_fft", 2**30, r"audio.n_fft is 1073741824"),
         ("audio.hop_length", 0, r"audio.hop_length is 0"),
         ("vocoder.config", {"n_iter": 10**12}, r"vocoder.config.n_iter is 1000000000000"),

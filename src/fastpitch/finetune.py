@@ -532,9 +532,9 @@ def finetune(
     if report.seconds < MIN_SECONDS_OF_SPEECH or len(report.train) < 2:
         reasons = sorted({f"{i.kind}: {i.message}" for i in report.skipped})[:10]
         raise FinetuneError(
-            f"{options.data}: {len(report.train) + len(report.test)} usable clips, {report.seconds:.0f} s of speech; "
+            f"{options.data}: {len(report.train) + len(report.test)} usable clips, {report.seconds:.1f} s of speech; "
             f"fine-tuning needs at least {MIN_SECONDS_OF_SPEECH:.0f} s in two clips or more"
-            + (f". Skipped: {'; '.join(reasons)}" if reasons else "")
+            + (f". Skipped: {'; '.join(r.rstrip('.') for r in reasons)}" if reasons else "")
             + f". The full report: {corpus / 'corpus-report.json'}"
         )
     if report.seconds < ADVISED_MINUTES * 60 and "corpus" not in done:
