@@ -299,6 +299,8 @@ def test_a_crash_mid_save_leaves_the_previous_checkpoint(tmp_path, monkeypatch):
 def test_bad_checkpoints_give_clear_errors(tmp_path):
     with pytest.raises(ck.CheckpointError, match="not found"):
         ck.load_checkpoint(tmp_path / "step-0000001.json")
+    with pytest.raises(ck.CheckpointError, match=r"checkpoint not found: \S*/nope \(a training run's folder"):
+        ck.load_checkpoint(tmp_path / "nope")  # what was given, not "nope.json"
     with pytest.raises(ck.CheckpointError, match="no checkpoint"):
         ck.load_checkpoint(tmp_path)
     foreign = tmp_path / "foreign.json"

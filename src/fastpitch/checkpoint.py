@@ -215,7 +215,7 @@ def unflatten_optimizer(tensors: dict[str, torch.Tensor], meta: dict[str, Any]) 
 
 def resolve(path: str | Path) -> Path:
     """Accept a run directory (its newest checkpoint), a `.json`, a `.safetensors` or a bare `step-N` stem."""
-    path = Path(path)
+    path = given = Path(path)
     if path.is_dir():
         found = latest(path)
         if found is None:
@@ -228,7 +228,7 @@ def resolve(path: str | Path) -> Path:
             else path.with_name(path.name + ".json")
         )
     if not path.is_file():
-        raise CheckpointError(f"checkpoint not found: {path}")
+        raise CheckpointError(f"checkpoint not found: {given} (a training run's folder, or its step-*.json)")
     return path
 
 

@@ -284,7 +284,7 @@ class Trainer(Run):
         existing = ckpt_io.latest(self.out_dir)
         if existing is None:
             if self.opts.resume:
-                log.info("--resume: no checkpoint in %s yet; starting a new run", self.out_dir)
+                log.warning("--resume: no checkpoint in %s yet; starting a new run", self.out_dir)
             return None
         if not self.opts.resume:
             raise FastPitchError(
