@@ -262,7 +262,6 @@ class Trainer(Run):
         self.engine.reset_ema()
 
         self.epoch, self.batches_in_epoch = 0, 0
-        self._rng_before_step: dict[str, Any] | None = None  # set while a step is being taken
         tc = cfg.train
         self.cadence = Cadence(
             tc.max_steps, tc.log_every, tc.val_every, tc.checkpoint_every, tc.max_nonfinite_steps
@@ -432,16 +431,14 @@ class Trainer(Run):
         self._stream = iter(self.data.loader(self._batches))
 
     def update(self) -> dict[str, Any]:
-        # Until the step is taken, a Ctrl-C checkpoint records the position and RNG states from before it, so
-        # that --resume draws this step's batches again, exactly as an uninterrupted run would.
-        self._rng_before_step = ckpt_io.rng_state()
+        # The data position moves once the step is taken: a Ctrl-C checkpoint from inside it (see
+        # `checkpoint_rng`) then has --resume draw this step's batches again, as an uninterrupted run would.
         micro, positions = [], []
         for _ in range(self.cfg.train.grad_accumulation):
             micro.append(self.augment(next(self._stream)))
             positions.append(self._batches.issued.popleft())
         stats = self.engine.train_step(micro)
         self.epoch, self.batches_in_epoch = positions[-1]
-        self._rng_before_step = None
         return stats
 
     def run(self) -> TrainResult:
@@ -524,7 +521,7 @@ class Trainer(Run):
         path = self.out_dir / f"{ckpt_io.checkpoint_name(self.step)}.json"
         if self.last_checkpoint == path:
             return path  # this step is on disk already (e.g. Ctrl-C right after a save)
-        rng = self.dist.gather_json(self._rng_before_step or ckpt_io.rng_state(), self.device)
+        rng = self.dist.gather_json(self.checkpoint_rng(), self.device)
         if not self.dist.is_main:  # every rank records what rank 0 writes, so all take the same branches
             self.last_checkpoint = path
             return None

@@ -27,6 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from fastpitch import checkpoint as ckpt_io
 from fastpitch.audio import save_audio
 from fastpitch.config import ConfigError
 from fastpitch.device import pick_device
@@ -270,6 +271,7 @@ class Run:
     on_step: Callable[[int, int], None] | None = (
         None  # (step, max_steps) after each update, for callers' progress
     )
+    _rng_before_step: dict[str, Any] | None = None  # while `update` runs
 
     @property
     def step(self) -> int:
@@ -289,6 +291,15 @@ class Run:
     def consistent(self) -> bool:
         """True when the weights are not half-way through an update (a Ctrl-C checkpoint is safe now)."""
         return True
+
+    def rng_state(self) -> dict[str, Any]:
+        """Every random state the run draws from (`checkpoint.rng_state`; a run adds its own generators)."""
+        return ckpt_io.rng_state()
+
+    def checkpoint_rng(self) -> dict[str, Any]:
+        """The random states a checkpoint records: those from before the step being taken, when a Ctrl-C
+        stops it before its weights change, so that --resume draws that step's data again; else the current."""
+        return self._rng_before_step or self.rng_state()
 
     def start(self) -> None:
         """Called once before the first step, after the logs are open."""
@@ -320,7 +331,9 @@ class Run:
                         )
                         self.save(None)
                         break
+                    self._rng_before_step = self.rng_state()
                     stats = self.update()
+                    self._rng_before_step = None
                     if not stats["finite"]:
                         in_a_row += 1
                         self._report_nonfinite(stats, in_a_row)

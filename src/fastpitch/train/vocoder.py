@@ -252,7 +252,6 @@ class VocoderTrainer(Run):
             self.teacher = teacher.model.to(self.device).eval().requires_grad_(False)
         self._step = 0
         self.updating = False
-        self._rng_before_step: dict[str, Any] | None = None  # set while a step is being taken
         self.last_val: float | None = None
         # The networks as the step runs them: DDP wrappers under torchrun (gradients averaged over ranks).
         self.g, self.discs = self.generator, list(self.disc_nets.values())
@@ -275,16 +274,12 @@ class VocoderTrainer(Run):
         return not self.updating
 
     def update(self) -> dict[str, Any]:
-        # Until the weights change, a Ctrl-C checkpoint records the RNG states from before this step, so that
-        # --resume draws its segments again, as an uninterrupted run would.
-        self._rng_before_step = self._rng_state()
         audio, mel = self.sampler.sample(self.cfg.train.batch_size)
         stats = self.train_step(audio, mel)
-        self._rng_before_step = None
         stats["frames"] = mel.shape[0] * mel.shape[-1] * self.dist.world_size
         return stats
 
-    def _rng_state(self) -> dict[str, Any]:
+    def rng_state(self) -> dict[str, Any]:
         return {**ckpt_io.rng_state(), "sampler": self.sampler.rng.bit_generator.state}
 
     def train_step(self, audio: torch.Tensor, mel: torch.Tensor) -> dict[str, Any]:
@@ -408,7 +403,7 @@ class VocoderTrainer(Run):
         path = self.out_dir / f"{ckpt_io.checkpoint_name(self._step)}.json"
         if self.last_checkpoint == path:
             return path
-        rng = self.dist.gather_json(self._rng_before_step or self._rng_state(), self.device)
+        rng = self.dist.gather_json(self.checkpoint_rng(), self.device)
         if not self.dist.is_main:
             self.last_checkpoint = path
             return None
