@@ -600,17 +600,11 @@ class SpeechEngine(abc.ABC):
             outputs = self._run_acoustic(batch, speaker_id, controls)
             for piece, out in zip(batch, outputs, strict=True):
                 out, audio = self._vocoded(piece, out, timed)
-                lead, gap = self._lead_frames(piece), self._gap_frames(piece, out, controls)
+                lead, gap = self._frames(piece.lead), self._gap_frames(piece, out, controls)
                 words, phones, marks = self._times(piece, out, start + lead) if timed else ([], [], [])
                 marks = self._lead_marks(piece, start) + marks if timed else marks
                 yield StreamChunk(
-                    np.concatenate(
-                        [
-                            np.zeros(lead * self.hop_length, np.float32),
-                            audio,
-                            np.zeros(gap * self.hop_length, np.float32),
-                        ]
-                    ),
+                    self._between_silences(lead, audio, gap),
                     start * self.hop_length / self.sample_rate,
                     words,
                     phones,
@@ -1075,21 +1069,26 @@ class SpeechEngine(abc.ABC):
         trimmed = AcousticOutput(out.mel[:, lead:], durations, out.pitch, heard, out.energy, out.durations)
         return trimmed, audio[lead * self.hop_length :]
 
-    def _lead_frames(self, piece: Piece) -> int:
-        """Frames of silence before a piece: a <break> before the first word, as long as it asks at any pace
-        (the piece's own leading silence is cut, `trim_lead`)."""
-        return round(piece.lead * self.sample_rate / self.hop_length)
+    def _frames(self, seconds: float) -> int:
+        return round(seconds * self.sample_rate / self.hop_length)
+
+    def _between_silences(self, lead: int, audio: np.ndarray, gap: int) -> np.ndarray:
+        """A piece's audio with `lead` frames of silence before it (a <break> before the first word, as long as
+        it asks at any pace; the piece's own leading silence is cut, `trim_lead`) and `gap` frames after."""
+        return np.concatenate(
+            [np.zeros(lead * self.hop_length, np.float32), audio, np.zeros(gap * self.hop_length, np.float32)]
+        )
 
     def _lead_marks(self, piece: Piece, frame: int) -> list[Timestamp]:
         """The marks written among a piece's leading breaks, its silence starting at `frame`."""
-        times = [
-            (frame + round(seconds * self.sample_rate / self.hop_length)) * self.hop_length / self.sample_rate
-            for _, seconds in piece.lead_marks
-        ]
-        return [Timestamp(name, t, t) for (name, _), t in zip(piece.lead_marks, times, strict=True)]
+        marks = []
+        for name, seconds in piece.lead_marks:
+            t = (frame + self._frames(seconds)) * self.hop_length / self.sample_rate
+            marks.append(Timestamp(name, t, t))
+        return marks
 
     def _silence_frames(self, pause: float, controls: Controls) -> int:
-        return round(pause / controls.pace * self.sample_rate / self.hop_length)
+        return self._frames(pause / controls.pace)
 
     def _gap_frames(self, piece: Piece, out: AcousticOutput, controls: Controls) -> int:
         """Frames of silence after a piece. A <break> is measured from the end of the last word: the silent
@@ -1098,7 +1097,7 @@ class SpeechEngine(abc.ABC):
             return piece.given.pause_frames
         if not piece.fixed:
             return self._silence_frames(piece.pause, controls)
-        wanted = round(piece.pause * self.sample_rate / self.hop_length)
+        wanted = self._frames(piece.pause)
         total = int(out.durations.sum())
         end = out.words[-1][1] if out.words else total
         return max(0, wanted - (total - end))
@@ -1137,15 +1136,10 @@ class SpeechEngine(abc.ABC):
     ) -> SynthesisResult:
         """One text's pieces joined by their pauses; mel, pitch, symbols and timestamps when `detailed`."""
         gaps = [self._gap_frames(p, out, controls) for p, out in zip(pieces, outputs, strict=True)]
-        leads = [self._lead_frames(p) for p in pieces]
-        chunks = []
-        for audio, lead, gap in zip(audios, leads, gaps, strict=True):
-            chunks += [
-                np.zeros(lead * self.hop_length, np.float32),
-                audio,
-                np.zeros(gap * self.hop_length, np.float32),
-            ]
-        audio = np.concatenate(chunks)
+        leads = [self._frames(p.lead) for p in pieces]
+        audio = np.concatenate(
+            [self._between_silences(*parts) for parts in zip(leads, audios, gaps, strict=True)]
+        )
         if audio.size == 0:
             raise SynthesisError(
                 "the voice produced no audio for this text (every duration was predicted as zero)"
@@ -1161,9 +1155,9 @@ class SpeechEngine(abc.ABC):
         phones: list[Timestamp] = []
         marks: list[Timestamp] = []
         start = 0
+        silence = math.log(LOG_CLAMP)
         for piece, out, lead, gap in zip(pieces, outputs, leads, gaps, strict=True):
             pitch = np.where([s in SILENT_SYMBOLS for s in piece.symbols], 0.0, out.pitch).astype(np.float32)
-            silence = math.log(LOG_CLAMP)
             mels += [
                 np.full((out.mel.shape[0], lead), silence, np.float32),
                 out.mel,
