@@ -193,7 +193,8 @@ def test_word_errors_on_known_strings():
 
 def test_utterance_word_errors_add_up_to_the_corpus_rate():
     refs, hyps = ["the cat sat", "on the mat", ", ."], ["a cat sat down", "on mat", "noise"]
-    edits, words = M.utterance_word_errors(refs, hyps)
+    counts = M.utterance_word_errors(refs, hyps)
+    edits, words = counts[:, :3].sum(axis=1), counts[:, 3]
     assert edits.tolist() == [2, 1, 0] and words.tolist() == [3, 3, 0]  # no reference words: left out
     assert edits.sum() / words.sum() == pytest.approx(M.word_errors(refs, hyps)["wer"])
 

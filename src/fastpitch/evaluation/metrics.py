@@ -194,39 +194,40 @@ def normalize_words(text: str) -> str:
 
 def word_errors(references: Sequence[str], hypotheses: Sequence[str]) -> dict[str, float | int]:
     """Corpus word error rate (total edits / total reference words) and its parts, after `normalize_words`."""
+    return total_word_errors(utterance_word_errors(references, hypotheses))
+
+
+def utterance_word_errors(references: Sequence[str], hypotheses: Sequence[str]) -> np.ndarray:
+    """Each utterance's substitutions, deletions, insertions and reference words (N, 4), after
+    `normalize_words`; an utterance without reference words counts zeros: it is left out of the rate."""
     import jiwer
 
-    refs = [normalize_words(r) for r in references]
-    hyps = [normalize_words(h) for h in hypotheses]
-    keep = [k for k, r in enumerate(refs) if r]
-    if not keep:
-        raise ValueError("no reference words to score")
-    out = jiwer.process_words([refs[k] for k in keep], [hyps[k] for k in keep])
-    words = out.hits + out.substitutions + out.deletions
-    return {
-        "wer": float(out.wer),
-        "substitutions": int(out.substitutions),
-        "deletions": int(out.deletions),
-        "insertions": int(out.insertions),
-        "words": int(words),
-    }
-
-
-def utterance_word_errors(
-    references: Sequence[str], hypotheses: Sequence[str]
-) -> tuple[np.ndarray, np.ndarray]:
-    """Each utterance's word edits (substitutions + deletions + insertions) and reference words, after
-    `normalize_words`; an utterance without reference words counts 0 and 0, as `word_errors` leaves it out."""
-    import jiwer
-
-    edits, words = np.zeros(len(references)), np.zeros(len(references))
+    counts = np.zeros((len(references), 4), np.int64)
     for k, (ref, hyp) in enumerate(zip(references, hypotheses, strict=True)):
         ref, hyp = normalize_words(ref), normalize_words(hyp)
         if ref:
             out = jiwer.process_words(ref, hyp)
-            edits[k] = out.substitutions + out.deletions + out.insertions
-            words[k] = out.hits + out.substitutions + out.deletions
-    return edits, words
+            counts[k] = (
+                out.substitutions,
+                out.deletions,
+                out.insertions,
+                out.hits + out.substitutions + out.deletions,
+            )
+    return counts
+
+
+def total_word_errors(counts: np.ndarray) -> dict[str, float | int]:
+    """`word_errors` of the utterances whose `utterance_word_errors` are `counts`."""
+    substitutions, deletions, insertions, words = (int(v) for v in counts.sum(axis=0))
+    if words == 0:
+        raise ValueError("no reference words to score")
+    return {
+        "wer": (substitutions + deletions + insertions) / words,
+        "substitutions": substitutions,
+        "deletions": deletions,
+        "insertions": insertions,
+        "words": words,
+    }
 
 
 def bootstrap_interval(

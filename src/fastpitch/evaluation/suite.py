@@ -629,12 +629,12 @@ def _set_scores(ctx: Context, pool: Pool) -> dict[str, Any]:
     """Word error rates, MCD-DTW and DNSMOS of each system over a pool (the whole set, or one speaker's)."""
     scores: dict[str, Any] = {}
     if ctx.recognizer is not None:
-        wer = {name: M.word_errors(pool.references, hyps) for name, hyps in pool.transcripts.items()}
+        counts = {
+            name: M.utterance_word_errors(pool.references, hyps) for name, hyps in pool.transcripts.items()
+        }
+        wer = {name: M.total_word_errors(c) for name, c in counts.items()}
         ref_wer = wer["reference"]["wer"]
-        ours, theirs = (
-            M.utterance_word_errors(pool.references, pool.transcripts[name])[0]
-            for name in ("synthesized", "reference")
-        )
+        ours, theirs = (counts[name][:, :3].sum(axis=1) for name in ("synthesized", "reference"))
         scores["wer"] = {
             "recognizer": ctx.recognizer.name,
             **{name: w["wer"] for name, w in wer.items()},
