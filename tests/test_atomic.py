@@ -41,3 +41,27 @@ def test_sweep_leaves_other_files_alone(tmp_path, dead_pid):
 def test_json_write_creates_the_directory_and_keeps_unicode(tmp_path):
     path = atomic_write_json(tmp_path / "bench" / "r.json", {"text": "naïve ✓"})
     assert path.read_text(encoding="utf-8") == '{\n  "text": "naïve ✓"\n}\n'
+
+
+def test_a_new_file_gets_the_mode_open_gives_even_from_a_writer_that_makes_it_private(tmp_path):
+    """safetensors creates 0600 files; a checkpoint must be as readable as any file the user writes."""
+    from safetensors.numpy import save_file
+
+    from fastpitch.atomic import atomic_write
+
+    plain = tmp_path / "plain.txt"
+    plain.write_text("x")
+    private = tmp_path / "private.safetensors"
+    save_file({}, str(private))
+    assert private.stat().st_mode & 0o777 == 0o600  # what the writer does on its own
+    new = atomic_write(tmp_path / "w.safetensors", lambda tmp: save_file({}, str(tmp)))
+    assert new.stat().st_mode & 0o777 == plain.stat().st_mode & 0o777
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path):
+    path = tmp_path / "voice.json"
+    path.write_text("{}")
+    path.chmod(0o600)
+    atomic_write_text(path, '{"a": 1}')
+    assert path.stat().st_mode & 0o777 == 0o600
+    assert path.read_text() == '{"a": 1}'

@@ -16,6 +16,8 @@ from typing import Any
 
 _TEMP = re.compile(r"^\..+\.tmp-(\d+)$")
 _swept: set[Path] = set()
+_UMASK = os.umask(0o022)  # read once (there is no getter): the process's umask, put straight back
+os.umask(_UMASK)
 
 
 def temp_path(path: Path) -> Path:
@@ -61,7 +63,10 @@ def _sweep_once(directory: Path) -> None:
 def atomic_write(
     path: Path, write: Callable[[Path], Any], mode: int | None = None, durable: bool = True
 ) -> Path:
-    """Write through `write(tmp_path)`, optionally chmod to `mode`, then rename over `path`.
+    """Write through `write(tmp_path)`, chmod, then rename over `path`.
+
+    The mode is `mode`, else the replaced file's, else what `open()` would give a new file (0666 less the
+    umask): writers such as safetensors create 0600 files, which would lock other users out of a checkpoint.
 
     `durable` fsyncs the file and the directory, so a power cut also leaves the old or the new file; a cache of
     thousands of small files that a rerun can redo skips it (a killed process never loses written pages)."""
@@ -73,8 +78,12 @@ def atomic_write(
         if durable:
             with open(tmp, "rb+") as f:
                 os.fsync(f.fileno())
-        if mode is not None:
-            os.chmod(tmp, mode)
+        if mode is None:
+            try:
+                mode = path.stat().st_mode & 0o7777
+            except OSError:
+                mode = 0o666 & ~_UMASK
+        os.chmod(tmp, mode)
         os.replace(tmp, path)
     finally:
         tmp.unlink(missing_ok=True)
