@@ -207,11 +207,32 @@ def test_subtitles_parse(tts, tmp_path):
     expected = cues(r.words)
     assert len(subs) == len(vtt) == len(expected) >= 5
     assert all(len(c.text) <= 42 for c in expected)
-    assert " ".join(s.text for s in subs).split() == [w.text for w in r.words]
+    assert " ".join(s.text for s in subs).split() == text.split()  # as written, punctuation and all
     assert subs[0].start.ordinal == round(r.words[0].start * 1000)
     assert vtt[-1].end.endswith(f"{round(r.words[-1].end * 1000) % 1000:03d}")
     data = json.loads((tmp_path / "a.json").read_text())
     assert len(data["words"]) == len(r.words) and data["phones"]
+    assert data["words"][8] == {**data["words"][8], "text": "dog", "written": "dog."}
+
+
+@pytest.mark.parametrize("engine", ["torch", "onnx"])
+def test_timestamps_and_subtitles_show_what_was_written(engine, tts, onnx_tts, tmp_path):
+    """Subtitles (like Amazon Polly's word marks) show "$3.50", not "three dollars and fifty cents"; each
+    written stretch lasts from its first spoken word to its last."""
+    engine = tts if engine == "torch" else onnx_tts
+    doc = '<speak>Dr. Smith paid $3.50 on <sub alias="World Wide Web">WWW</sub>.</speak>'
+    r = engine.synthesize_detailed(doc)
+    spoken = [w.text for w in r.words]
+    assert spoken[:2] == ["Doctor", "Smith"] and "cents" in spoken and spoken[-3:] == ["World", "Wide", "Web"]
+    written = [w.written for w in r.words]
+    assert written[:4] == ["Dr.", "Smith", "paid", "$3.50"]
+    amount = r.words[3 : spoken.index("cents") + 1]
+    assert all(w.written is None for w in amount[1:]) and written[spoken.index("World")] == "WWW"
+    write_timestamps(tmp_path / "a.srt", r)
+    (cue,) = pysrt.open(str(tmp_path / "a.srt"))
+    assert cue.text == "Dr. Smith paid $3.50 on WWW"
+    (shown,) = cues(r.words)
+    assert (shown.start, shown.end) == (r.words[0].start, r.words[-1].end)
 
 
 def test_lexicon_file_in_synthesizer(tmp_path):

@@ -39,10 +39,11 @@ from fastpitch.runtime.prosody import (
     float32_value,
     symbol_table_id,
 )
-from fastpitch.text import LexiconSource, Style, TextError, TextFrontend, Utterance
+from fastpitch.text import LexiconSource, Style, TextError, TextFrontend, Utterance, Written
 from fastpitch.text.markup import has_braces, is_ssml
 from fastpitch.text.pronounce import LEXICON_FILE
 from fastpitch.text.symbols import PAD, PAUSES, WORD_BOUNDARY
+from fastpitch.text.written import written_groups
 
 # Silence after a piece, in seconds at pace 1.0, by the punctuation that ends it.
 PAUSE_SECONDS: dict[str, float] = {
@@ -145,8 +146,20 @@ class Timestamp:
     start: float
     end: float
 
-    def to_dict(self) -> dict[str, float | str]:
+    def to_dict(self) -> dict[str, float | str | None]:
         return {"text": self.text, "start": round(self.start, 4), "end": round(self.end, 4)}
+
+
+@dataclass(frozen=True)
+class WordTime(Timestamp):
+    """A spoken word's `Timestamp`, with what it reads as written: "3/4/2025." on "March", the first of the
+    words read from that text, and None on the others ("fourth", "twenty", ...), so that a subtitle shows each
+    written stretch once."""
+
+    written: str | None = None
+
+    def to_dict(self) -> dict[str, float | str | None]:
+        return {**super().to_dict(), "written": self.written}
 
 
 @dataclass
@@ -167,6 +180,7 @@ class Piece:
     given: SentenceProsody | None = None  # values from a prosody document
     lead: float = 0.0  # seconds of silence before it (a <break> before the first word), at any pace
     lead_marks: list[tuple[str, float]] = field(default_factory=list)  # marks in it: name, seconds into it
+    written: list[Written] = field(default_factory=list)  # per word: what it reads as written (`WordTime`)
 
 
 @dataclass
@@ -832,7 +846,9 @@ class SpeechEngine(abc.ABC):
             symbols = self.frontend.to_symbols(sentence, words)
         except TextError:  # lone punctuation or unreadable characters: a pause, not an error
             symbols = []
-        yield from self._cut(Piece(source, sentence, symbols, [], pause, words))
+        piece = Piece(source, sentence, symbols, [], pause, words)
+        piece.written = written_groups(sentence, [w for w, _, _ in words])
+        yield from self._cut(piece)
 
     def _markup_pieces(self, source: int, text: str, ssml: bool) -> Iterator[Piece]:
         """A markup document's utterances as pieces, with their styles, speakers, marks and breaks."""
@@ -853,7 +869,7 @@ class SpeechEngine(abc.ABC):
                 source, utt.text, utt.symbols, [], pause, utt.words, utt.marks, utt.styles, speaker, fixed
             )
             piece.trim_lead = utt.lead > 0 or (k > 0 and utterances[k - 1].end == "break")
-            piece.lead, piece.lead_marks = utt.lead, utt.lead_marks
+            piece.lead, piece.lead_marks, piece.written = utt.lead, utt.lead_marks, utt.written
             yield from self._cut(piece)
 
     def _cut(self, piece: Piece) -> Iterator[Piece]:
@@ -880,7 +896,8 @@ class SpeechEngine(abc.ABC):
             if piece.styles is not None:
                 own = piece.styles[start:end]
                 styles = [own[0], *own, own[-1]] if edges else own
-            words = [(w, i + shift, j + shift) for w, i, j in piece.words if start <= i and j <= end]
+            kept = [k for k, (_, i, j) in enumerate(piece.words) if start <= i and j <= end]
+            words = [(w, i + shift, j + shift) for w, i, j in (piece.words[k] for k in kept)]
             marks = [
                 (name, min(max(i + shift, 0), len(part)))
                 for name, i in piece.marks
@@ -901,6 +918,7 @@ class SpeechEngine(abc.ABC):
                 piece.trim_lead and k == 0,
                 lead=piece.lead if k == 0 else 0.0,
                 lead_marks=piece.lead_marks if k == 0 else [],
+                written=[piece.written[i] for i in kept] if piece.written else [],
             )
 
     def _speakable_pieces(self, pieces: Iterable[Piece], texts: list[str]) -> Iterator[Piece]:
@@ -1113,11 +1131,17 @@ class SpeechEngine(abc.ABC):
         heard = out.words
         if heard is None:
             heard = [(int(edges[a]) - offset, int(edges[b]) - offset) for _, a, b in piece.words]
-        words = [
-            Timestamp(w, (start + offset) * seconds, (end + offset) * seconds)
-            for (w, a, b), (start, end) in zip(piece.words, heard, strict=True)
-            if b > a
-        ]
+        written = piece.written or [(w, k) for k, (w, _, _) in enumerate(piece.words)]
+        words: list[Timestamp] = []
+        group = None
+        for (w, a, b), (start, end), (text, g) in zip(piece.words, heard, written, strict=True):
+            if b > a:
+                words.append(
+                    WordTime(
+                        w, (start + offset) * seconds, (end + offset) * seconds, None if g == group else text
+                    )
+                )
+                group = g
         phones = [
             Timestamp(s, times[i], times[i + 1])
             for i, s in enumerate(piece.symbols)

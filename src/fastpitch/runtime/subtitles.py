@@ -1,6 +1,8 @@
 """Word timestamps as subtitles (SRT, WebVTT) or JSON.
 
-Words are grouped into cues a reader can take in: a cue ends at a sentence end, before a pause of
+A subtitle shows the text as written ("Dr. Smith paid $3.50."), not as read ("Doctor Smith paid three dollars
+and fifty cents"): each written stretch (`WordTime.written`) lasts from its first spoken word's start to its
+last one's end. These are grouped into cues a reader can take in: a cue ends at a sentence's end (a full stop and a pause), before a pause of
 `PAUSE_SPLIT` seconds or more, or before it would pass `MAX_CHARS` characters or `MAX_SECONDS`; each cue is
 shown from its first word's start to its last word's end.
 """
@@ -18,6 +20,7 @@ from fastpitch.runtime.pipeline import SynthesisResult, Timestamp
 MAX_CHARS = 42  # the common one-line subtitle limit
 MAX_SECONDS = 6.0
 PAUSE_SPLIT = 0.25  # sentence joins are 0.3 s, commas 0.12 s
+SENTENCE_GAP = 0.08  # a full stop followed by this much silence ends a sentence ("a.m. on" has none)
 TIMESTAMP_FORMATS = (".json", ".srt", ".vtt")
 
 
@@ -37,10 +40,13 @@ def cues(
     """Words grouped into subtitle cues (see the module docstring)."""
     out: list[Cue] = []
     line: list[Timestamp] = []
-    for word in words:
+    for word in written(words):
         if line:
             text = " ".join(w.text for w in [*line, word])
-            ends_sentence = line[-1].text.endswith((".", "!", "?"))
+            ends_sentence = (
+                line[-1].text.rstrip("\"')]").endswith((".", "!", "?"))
+                and word.start - line[-1].end >= SENTENCE_GAP
+            )
             if (
                 len(text) > max_chars
                 or word.end - line[0].start > max_seconds
@@ -52,6 +58,19 @@ def cues(
         line.append(word)
     if line:
         out.append(Cue(line[0].start, line[-1].end, " ".join(w.text for w in line)))
+    return out
+
+
+def written(words: Sequence[Timestamp]) -> list[Timestamp]:
+    """The written stretches the words read, each timed from its first word's start to its last one's end
+    (a word without a written form stands for itself)."""
+    out: list[Timestamp] = []
+    for word in words:
+        text = getattr(word, "written", word.text)
+        if text is None and out:
+            out[-1] = Timestamp(out[-1].text, out[-1].start, word.end)
+        else:
+            out.append(Timestamp(word.text if text is None else text, word.start, word.end))
     return out
 
 

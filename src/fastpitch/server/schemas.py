@@ -64,7 +64,7 @@ class Controls(BaseModel):
 
 TIMESTAMPS_HELP = (
     "`word` (or `phone`, which adds every phone) answers JSON instead of audio bytes: "
-    "{audio_base64, format, sample_rate, duration, words: [{text, start, end}], marks, phones}, times in "
+    "{audio_base64, format, sample_rate, duration, words: [{text, start, end, written}], marks, phones}, times in "
     "seconds; with `stream`, newline-delimited JSON, one such object per sentence with `start`."
 )
 Timestamps = Literal["none", "word", "phone"]

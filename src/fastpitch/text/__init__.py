@@ -35,6 +35,7 @@ from fastpitch.text.symbols import (
     SymbolTable,
     get_symbol_table,
 )
+from fastpitch.text.written import written_groups
 
 __all__ = [
     "LexiconSource",
@@ -61,6 +62,7 @@ _LAST_WORD = re.compile(r"(?<![A-Za-z.])([A-Za-z][A-Za-z.]{0,15})\.$")
 
 
 WordSpan = tuple[str, int, int]  # a word as written or spoken, and its symbols' [start, end) in an utterance
+Written = tuple[str, int]  # what a word reads as written ("3/4/2025." for "March"), and its group (`written`)
 
 
 @dataclass
@@ -80,6 +82,7 @@ class Utterance:
     speaker: str | None = None
     lead: float = 0.0  # seconds of silence before it: a <break> before the document's first word
     lead_marks: list[tuple[str, float]] = field(default_factory=list)  # marks in that silence: name, seconds
+    written: list[Written] = field(default_factory=list)  # per word of `words`
 
 
 def is_markup(text: str) -> bool:
@@ -281,6 +284,8 @@ class _UtteranceBuilder:
     last_pause: str = ""
     lead: float = 0.0  # breaks before the first word
     lead_marks: list[tuple[str, float]] = field(default_factory=list)  # marks among them: name, seconds
+    written: list[Written] = field(default_factory=list)  # per word of `words`
+    groups: int = 0  # written groups numbered so far
 
     def add(self, run: Run) -> None:
         style = run.style
@@ -297,17 +302,26 @@ class _UtteranceBuilder:
             for k, sentence in enumerate(sentences):
                 self.texts.append(sentence)
                 normalized = self.frontend.normalize_fragment(sentence)
-                for word, symbols in self.frontend.words_symbols(normalized):
-                    self.item(word, symbols, style)
+                items = self.frontend.words_symbols(normalized)
+                if run.written:
+                    groups = [(run.written, 0)] * len(items)
+                else:
+                    groups = iter(written_groups(sentence, [w for w, symbols in items if symbols]))
+                    groups = [next(groups) if symbols else ("", 0) for _, symbols in items]
+                for (word, symbols), written in zip(items, groups, strict=True):
+                    self.item(word, symbols, style, written)
+                self.groups += 1 + max((g for _, g in groups), default=-1)
                 if k < len(sentences) - 1:
                     self.close("sentence")
         elif run.kind == "words":
             self.texts.append(run.text)
             for word, symbols in self.frontend.words_symbols(run.text):
-                self.item(word, symbols, style)
+                self.item(word, symbols, style, (run.written or run.text, 0))
+            self.groups += 1
         elif run.kind == "symbols":
             self.texts.append(run.text)
-            self.item(run.text, run.symbols, style)
+            self.item(run.text, run.symbols, style, (run.written or run.text, 0))
+            self.groups += 1
         elif run.kind == "mark":
             self.marks.append((run.text, len(self.symbols)))
         elif run.kind == "break":
@@ -326,7 +340,9 @@ class _UtteranceBuilder:
         elif self.done and _END_RANK[run.kind] > _END_RANK[self.done[-1].end]:
             self.done[-1].end = run.kind
 
-    def item(self, word: str, symbols: tuple[str, ...], style: Style) -> None:
+    def item(self, word: str, symbols: tuple[str, ...], style: Style, written: Written) -> None:
+        """Add a word (or a pause, without symbols); `written` is what it reads, its group counted from
+        `self.groups`."""
         if not symbols:  # a pause
             if not self.words:
                 return
@@ -345,6 +361,7 @@ class _UtteranceBuilder:
         self.symbols.extend(symbols)
         self.styles.extend([style] * len(symbols))
         self.words.append((word, start, len(self.symbols)))
+        self.written.append((written[0], self.groups + written[1]))
         self.last_pause = ""
 
     def close(self, end: str, seconds: float = 0.0) -> None:
@@ -378,10 +395,11 @@ class _UtteranceBuilder:
                 self.speaker,
                 self.lead,
                 self.lead_marks,
+                self.written,
             )
         )
         self.lead, self.lead_marks = 0.0, []
-        self.symbols, self.styles, self.words, self.texts = [], [], [], []
+        self.symbols, self.styles, self.words, self.texts, self.written = [], [], [], [], []
         self.marks, self.last_pause = [], ""
 
     def finish(self, text: str) -> list[Utterance]:

@@ -101,6 +101,7 @@ class Run:
     text: str = ""  # text to normalize, words to read, the word shown for symbols, or a mark's name
     symbols: tuple[str, ...] = ()
     seconds: float = 0.0
+    written: str = ""  # what the document wrote, where the words read differ (a say-as's or a sub's content)
 
 
 def is_ssml(text: str) -> bool:
@@ -206,7 +207,7 @@ def _walk(el: Element, style: Style, runs: list[Run], depth: int) -> None:
         if alias is None:
             log.warning("<sub> without an alias: its text is spoken")
             alias = _all_text(el)
-        runs.extend(_text_runs(alias, style))
+        runs.extend(replace(run, written=_all_text(el).strip() or alias) for run in _text_runs(alias, style))
     elif tag not in _KNOWN:
         log.warning("SSML tag <%s> is not supported; its text is spoken as it is", tag)
     if tag in ("say-as", "phoneme", "sub"):
@@ -305,6 +306,11 @@ def _positive(value: float | None, what: str, raw: str) -> float:
 
 
 def _say_as(el: Element, style: Style) -> Iterator[Run]:
+    for run in _say_as_runs(el, style):
+        yield replace(run, written=_all_text(el).strip()) if run.kind == "words" else run
+
+
+def _say_as_runs(el: Element, style: Style) -> Iterator[Run]:
     kind = (el.get("interpret-as") or "").lower()
     text = _all_text(el).strip()
     if not text:

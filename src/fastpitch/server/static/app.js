@@ -178,15 +178,20 @@ let wordTimes = [];
 let frame = 0;
 
 function showWords(words) {
+  // The text as written: one box per written stretch ("3.5" is read as three words), lit from its first word.
+  wordTimes = [];
+  for (const w of words) {
+    if (w.written === null && wordTimes.length) continue;
+    wordTimes.push({ text: w.written ?? w.text, start: w.start });
+  }
   wordBox.replaceChildren();
-  wordSpans = words.map((w) => {
+  wordSpans = wordTimes.map((w) => {
     const span = document.createElement("span");
     span.textContent = w.text;
     span.dataset.start = w.start;
     wordBox.append(span, " ");
     return span;
   });
-  wordTimes = words;
   highlightWord();
 }
 
