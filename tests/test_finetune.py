@@ -335,3 +335,27 @@ def test_a_missing_dataset_is_refused_and_leaves_no_work_folder(base_voice, tmp_
     with pytest.raises(FastPitchError, match="nowhere"):
         finetune(_options(tmp_path / "nowhere", tmp_path / "v", base_voice))
     assert sorted(p.name for p in tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    ("minutes", "plan", "message"),
+    [
+        (0.0, {}, "time budget must be a positive"),
+        (-5.0, {}, "time budget must be a positive"),
+        (None, {"acoustic_steps": -1}, "acoustic_steps must be a whole number of at least 1"),
+        (None, {"align_steps": 0}, "align_steps must be"),
+        (None, {"vocoder_steps": 2.5}, "vocoder_steps must be"),
+        (None, {"learning_rate": 0.0}, "learning_rate must be a number between 0 and 1"),
+        (None, {"steps": 10}, "unknown plan settings: steps"),
+    ],
+)
+def test_a_plan_no_job_can_run_is_refused_before_any_work(tmp_path, minutes, plan, message):
+    """A job saves its plan and resumes with it: a bad one must fail before the corpus, not after."""
+    from fastpitch.finetune import FinetuneOptions, finetune
+
+    data = tmp_path / "clips"
+    data.mkdir()
+    options = FinetuneOptions(data=data, out=tmp_path / "v", minutes_budget=minutes, plan=plan)
+    with pytest.raises(FastPitchError, match=message):
+        finetune(options)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"]

@@ -179,6 +179,8 @@ def test_controls_validate():
     assert Controls(pace=2.0).pace == 2.0
     with pytest.raises(SynthesisError):
         Controls(pitch_range=-0.5)
+    with pytest.raises(SynthesisError, match="energy must be above 0"):  # ONNX made NaN of it, torch refused
+        Controls(energy=0.0)
 
 
 def pieces_of(text: str, size: int) -> list[str]:

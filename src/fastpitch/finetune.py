@@ -117,6 +117,32 @@ def plan_for(seconds: float) -> FinetunePlan:
     )
 
 
+# The least each overridable plan setting may be (a step count of 0 would train nothing and leave NaN losses).
+PLAN_MINIMUM = {
+    "align_steps": 1,
+    "acoustic_steps": 1,
+    "vocoder_steps": 1,
+    "batch_frames": 1,
+    "warmup_steps": 0,
+}
+
+
+def check_plan_overrides(overrides: dict[str, Any]) -> None:
+    """Refuse overrides that name no plan setting or that no job can run with, before any work is done (a job
+    saves its plan and resumes with it, so a bad one must never be saved)."""
+    unknown = set(overrides) - {f.name for f in dataclasses.fields(FinetunePlan)}
+    if unknown:
+        raise FinetuneError(f"unknown plan settings: {', '.join(sorted(unknown))}")
+    for name, value in overrides.items():
+        number = isinstance(value, (int, float)) and not isinstance(value, bool)
+        if name in PLAN_MINIMUM and not (number and isinstance(value, int) and value >= PLAN_MINIMUM[name]):
+            raise FinetuneError(
+                f"{name} must be a whole number of at least {PLAN_MINIMUM[name]}, got {value!r}"
+            )
+        if name.endswith("learning_rate") and not (number and 0 < value < 1):
+            raise FinetuneError(f"{name} must be a number between 0 and 1, got {value!r}")
+
+
 @dataclass
 class FinetuneOptions:
     """One job: the recordings, the voice to make, the base voice, and the overrides of the plan."""
@@ -492,7 +518,12 @@ def finetune(
     from fastpitch.voice import read_voice
 
     started = time.monotonic()
-    deadline = started + options.minutes_budget * 60 if options.minutes_budget else None
+    if options.minutes_budget is not None and not 0 < options.minutes_budget < math.inf:
+        raise FinetuneError(
+            f"the time budget must be a positive number of minutes, got {options.minutes_budget}"
+        )
+    check_plan_overrides(options.plan)
+    deadline = None if options.minutes_budget is None else started + options.minutes_budget * 60
     work = options.work_dir
     base_voice = read_voice(options.base)  # before anything is written: a bad base leaves no folder behind
     fresh = not work.exists()
@@ -549,11 +580,7 @@ def finetune(
         )
     state["warnings"] = warnings
 
-    plan = plan_for(report.seconds)
-    unknown = set(options.plan) - {f.name for f in dataclasses.fields(FinetunePlan)}
-    if unknown:
-        raise FinetuneError(f"unknown plan settings: {', '.join(sorted(unknown))}")
-    plan = dataclasses.replace(plan, **options.plan)
+    plan = dataclasses.replace(plan_for(report.seconds), **options.plan)
     if "plan" in state and state["plan"] != dataclasses.asdict(plan):
         log.warning("resuming with the plan the job started with; the new settings are ignored")
         plan = FinetunePlan(**state["plan"])

@@ -89,6 +89,8 @@ class Controls:
             value = getattr(self, name)
             if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
                 raise SynthesisError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
+        if self.energy == 0:  # the model scales log energy: nothing is silence, so it would be NaN
+            raise SynthesisError("energy must be above 0 (0.5 is half as loud), got 0")
 
 
 @dataclass
