@@ -194,6 +194,8 @@ def pieces_of(text: str, size: int) -> list[str]:
         "First paragraph, one sentence.\n\nSecond one. With two sentences!\n\n\n...\n\nAnd a third",
         "Dr. Smith paid $3.50 on Jan. 5. That was all...  ",
         "Hello. ! How are you?",
+        "Say {HH AH0 L OW1} to them. And {T AH0 M EY1 T OW2}, too!",  # inline ARPAbet is not read aloud
+        ' <speak>Hello <break time="300ms"/> there. <s>Fine.</s></speak>',  # a document: spoken whole
     ],
 )
 @pytest.mark.parametrize("size", [1, 7, 1000])
@@ -224,6 +226,10 @@ def test_stream_text_bad_input(neural_tts, synth_voice):
         list(neural_tts.stream_text(["", " ... ", "\n\n"]))
     with pytest.raises(SynthesisError, match="must be a string"):
         list(neural_tts.stream_text(["Hello.", 3]))
+    with pytest.raises(SynthesisError, match="must be a string"):
+        list(neural_tts.stream_text([" ", None]))
+    with pytest.raises(SynthesisError, match="must be a string"):
+        list(neural_tts.stream_text(["<speak>Hi", 3]))
     limited = Synthesizer.load(synth_voice, max_chars=20)
     with pytest.raises(SynthesisError, match="at most 20"):
         list(limited.stream_text(["Short enough. ", "But this is not."]))

@@ -352,6 +352,40 @@ def test_nothing_to_say_is_an_error(port, text):
     assert error.code == "invalid_request_error" and "nothing to say" in error.text
 
 
+@pytest.mark.parametrize(
+    "events",
+    [
+        [Event("synthesize", {"text": None})],
+        [Event("synthesize", {"text": 123})],
+        [Event("synthesize", {})],
+        [Event("synthesize", {"text": "Hi.", "voice": "duo"})],
+        [SynthesizeStart().event(), Event("synthesize-chunk", {"text": ["Hi."]})],
+        [Event("synthesize-start", {"voice": 7})],
+    ],
+    ids=["null text", "number text", "no text", "voice not an object", "chunk not a string", "start voice"],
+)
+def test_a_malformed_event_is_an_error_not_a_hang(port, events):
+    error = error_and_close(port, *events)
+    assert error.code == "invalid_request_error" and ("`text`" in error.text or "`voice`" in error.text)
+
+
+def test_streamed_markup_is_parsed_not_read_aloud(port):
+    """Home Assistant streams its replies: an SSML document sent in chunks is spoken as it is when sent whole."""
+    doc = '<speak>Hello <break time="200ms"/> there.</speak>'
+
+    async def scenario() -> Reply:
+        async with client(port) as c:
+            await c.write_event(SynthesizeStart().event())
+            for i in range(0, len(doc), 4):
+                await c.write_event(SynthesizeChunk(text=doc[i : i + 4]).event())
+            await c.write_event(SynthesizeStop().event())
+            return await read_reply(c, time.perf_counter(), "synthesize-stopped")
+
+    streamed = asyncio.run(scenario())
+    whole = pcm(speak(port, doc).audio)
+    assert streamed.error is None and pcm(streamed.audio).size == whole.size
+
+
 def test_a_bug_is_a_server_error_that_reveals_nothing(voices):
     with live(voices) as (port, service):
         voice = voices.voices["tiny"]

@@ -640,21 +640,30 @@ class SpeechEngine(abc.ABC):
         ssml: bool | None = None,
     ) -> Iterator[np.ndarray]:
         """Audio for text that arrives in pieces (a reply still being written): each sentence is spoken as soon as
-        the text after it shows that it is complete, the rest once `pieces` ends. The text is plain: a document
-        of markup (`ssml=True`) only parses whole, so it goes to `stream` instead.
+        the text after it shows that it is complete, the rest once `pieces` ends. Inline `{ARPAbet}` works as in
+        `synthesize`. An SSML document (`ssml=True`, or None and the text starts with `<`) only parses whole: it
+        is gathered to its end, then spoken as `stream` speaks it.
 
         A sentence's pause is sent just before the next sentence (a following lone "..." may lengthen it), so
         joined, the chunks are the audio `synthesize` returns for the joined text, to within rounding (each
         sentence runs alone here, not in a batch).
         """
-        if ssml:
-            raise SynthesisError(
-                "SSML is parsed as a whole document: send it in one piece (stream or synthesize)"
-            )
+        pieces = iter(pieces)
+        head: list[str] = []
+        if ssml is not False:  # markup starts with "<": hold the text until its first other character shows
+            for text in pieces:
+                head.append(text)
+                if not isinstance(text, str) or text.strip():
+                    break
+            first = head[-1] if head and isinstance(head[-1], str) else ""
+            if ssml or first.lstrip().startswith("<"):
+                whole = "".join(self._arriving([*head, *pieces]))
+                yield from self.stream(whole, speaker, pace, pitch_shift, pitch_range, energy, ssml)
+                return
         controls = Controls(pace, pitch_shift, pitch_range, energy)
         speaker_id = self.speaker_id(speaker)
         gap: float | None = None  # the pause owed after the last spoken piece
-        for piece in self._plan_arriving(pieces):
+        for piece in self._plan_arriving(itertools.chain(head, pieces)):
             if not speakable(piece.symbols):
                 gap = None if gap is None else max(gap, piece.pause)
                 continue
@@ -807,15 +816,7 @@ class SpeechEngine(abc.ABC):
         """
         paragraph = ""  # the unfinished paragraph
         done = 0  # how many of its sentences are planned
-        total = 0  # characters seen
-        for text in texts:
-            if not isinstance(text, str):
-                raise SynthesisError(f"text must be a string, got {type(text).__name__}")
-            total += len(text)
-            if self.max_chars is not None and total > self.max_chars:
-                raise SynthesisError(
-                    f"text is over {self.max_chars:,} characters long; this synthesizer accepts at most {self.max_chars:,}"
-                )
+        for text in self._arriving(texts):
             paragraph += text
             *finished, paragraph = _PARAGRAPHS.split(paragraph)
             if finished and not paragraph.strip():  # a trailing blank line: the next paragraph has not begun
@@ -831,6 +832,19 @@ class SpeechEngine(abc.ABC):
         if paragraph.strip():
             yield from self._sentences_from(paragraph, done, 0.0, last=True)
 
+    def _arriving(self, texts: Iterable[str]) -> Iterator[str]:
+        """The pieces of an arriving text, each checked to be a string and the whole not over `max_chars`."""
+        total = 0
+        for text in texts:
+            if not isinstance(text, str):
+                raise SynthesisError(f"text must be a string, got {type(text).__name__}")
+            total += len(text)
+            if self.max_chars is not None and total > self.max_chars:
+                raise SynthesisError(
+                    f"text is over {self.max_chars:,} characters long; this synthesizer accepts at most {self.max_chars:,}"
+                )
+            yield text
+
     def _sentences_from(
         self, paragraph: str, start: int, final_pause: float, last: bool, sentences: list[str] | None = None
     ) -> Iterator[Piece]:
@@ -839,7 +853,12 @@ class SpeechEngine(abc.ABC):
         end = len(sentences) if last else len(sentences) - 1
         for m in range(start, end):
             pause = pause_after(sentences[m]) if m < len(sentences) - 1 else final_pause
-            yield from self._sentence_pieces(0, sentences[m], pause)
+            if has_braces(sentences[m]):  # inline {ARPAbet}: the markup path, its pause the sentence's
+                *parts, final = self._markup_pieces(0, sentences[m], False)
+                final.pause = pause
+                yield from (*parts, final)
+            else:
+                yield from self._sentence_pieces(0, sentences[m], pause)
 
     def _sentence_pieces(self, source: int, sentence: str, pause: float) -> Iterator[Piece]:
         """One sentence as pieces of at most `max_symbols`; the last one is followed by `pause`."""

@@ -29,6 +29,7 @@ import socket
 import stat
 from collections.abc import Awaitable, Callable, Iterator
 from pathlib import Path
+from typing import Any
 from urllib.parse import urlparse
 
 from wyoming.audio import AudioChunk, AudioStart, AudioStop
@@ -137,6 +138,22 @@ class TextFeed:
             yield item
 
 
+def _read(kind: Any, event: Event, needs_text: bool = True) -> tuple[Any, ApiError | None]:
+    """The request an event holds, or the 400 to answer a malformed one with (the wyoming package's parsers
+    take whatever JSON a client sent, so `text` may be missing or not a string)."""
+    data = event.data or {}
+    if needs_text and not isinstance(data.get("text"), str):
+        return None, ApiError(400, f"{event.type} needs `text`, a string", "text")
+    if not isinstance(data.get("voice") or {}, dict):
+        return None, ApiError(
+            400, f"{event.type}: `voice` must be an object with `name` and `speaker`", "voice"
+        )
+    try:
+        return kind.from_event(event), None
+    except (KeyError, TypeError, ValueError, AttributeError) as e:
+        return None, ApiError(400, f"malformed {event.type} event: {e}", "data")
+
+
 class SpeechHandler(AsyncEventHandler):
     """One client connection: answers its events in order, speaking in a task so that a disconnect is seen."""
 
@@ -154,14 +171,23 @@ class SpeechHandler(AsyncEventHandler):
             self._then(lambda: self.write_event(self.info.event()))
         elif Synthesize.is_type(event.type):
             if self._feed is None:  # inside a stream it repeats the streamed text for other servers: skip it
-                request = Synthesize.from_event(event)
-                self._then(lambda: self._speak(request.text, request.voice))
+                request, error = _read(Synthesize, event)
+                if error is not None:
+                    self._then(lambda: self._fail(error))
+                else:
+                    self._then(lambda: self._speak(request.text, request.voice))
         elif SynthesizeStart.is_type(event.type):
-            voice = SynthesizeStart.from_event(event).voice
+            start, error = _read(SynthesizeStart, event, needs_text=False)
             feed = self._feed = TextFeed(self.service.settings.timeout_s)
-            self._then(lambda: self._speak_stream(voice, feed))
+            if error is not None:
+                feed.fail(error)
+            self._then(lambda: self._speak_stream(start.voice if start else None, feed))
         elif SynthesizeChunk.is_type(event.type) and self._feed is not None:
-            self._add_text(self._feed, SynthesizeChunk.from_event(event).text)
+            chunk, error = _read(SynthesizeChunk, event)
+            if error is not None:
+                self._feed.fail(error)
+            else:
+                self._add_text(self._feed, chunk.text)
         elif SynthesizeStop.is_type(event.type) and self._feed is not None:
             self._feed.end()
             self._feed = None
