@@ -100,6 +100,31 @@ def test_export_to_another_directory_leaves_the_source_alone(synth_voice, tmp_pa
     )
 
 
+def test_an_exported_copy_keeps_the_notice_and_lexicon_and_a_failed_one_leaves_nothing(synth_voice, tmp_path):
+    import shutil
+
+    from fastpitch.errors import FastPitchError
+    from fastpitch.voice import count_parameters
+
+    source = tmp_path / "source"
+    shutil.copytree(synth_voice, source)
+    (source / "NOTICE.txt").write_text("Taught by a teacher whose license asks for this notice.\n")
+    (source / "lexicon.txt").write_text("zorblat  Z AO1 R B L AE2 T\n")
+    export_voice(source, tmp_path / "copy")
+    assert (tmp_path / "copy" / "NOTICE.txt").read_text() == (source / "NOTICE.txt").read_text()
+    assert (tmp_path / "copy" / "lexicon.txt").is_file()
+    (tmp_path / "a-file").write_text("x")
+    with pytest.raises(ExportError, match="a-file: it is a file, not a folder"):
+        export_voice(source, tmp_path / "a-file")
+    weights = source / "acoustic.safetensors"
+    weights.write_bytes(weights.read_bytes()[:1000])
+    with pytest.raises(FastPitchError, match=r"source/acoustic\.safetensors is corrupt"):
+        export_voice(source, tmp_path / "broken")
+    assert not (tmp_path / "broken").exists()  # no half-made copy
+    with pytest.raises(FastPitchError, match=r"source/acoustic\.safetensors is corrupt"):
+        count_parameters(read_voice(source))  # `fastpitch voice info`
+
+
 def test_verification_catches_a_graph_of_another_model(synth_voice, tmp_path):
     model = load_voice(synth_voice).acoustic
     export_acoustic(model, tmp_path / "a.onnx")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import shutil
 import time
 from pathlib import Path
 
@@ -259,8 +260,11 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     clips = _clip_folder(
         tmp_path / "clips", [2.0 + 0.1 * i for i in range(12)], silence=0.5, sr=16000, gain=0.3
     )
+    base = tmp_path / "base"
+    shutil.copytree(base_voice, base)
+    (base / "NOTICE.txt").write_text("The teacher's license asks for this notice.\n")
     progress = []
-    result = finetune(_options(clips, tmp_path / "voices" / "mine", base_voice), on_progress=progress.append)
+    result = finetune(_options(clips, tmp_path / "voices" / "mine", base), on_progress=progress.append)
 
     voice = read_voice(result.voice)
     assert voice.name == "mine" and voice.speakers == ["mine"] and voice.onnx["acoustic"] == "acoustic.onnx"
@@ -270,6 +274,10 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     assert all(a.fraction <= b.fraction + 1e-9 for a, b in itertools.pairwise(progress))
     card = (result.voice / "MODEL_CARD.md").read_text()
     assert "## Fine-tuning" in card and "acoustic_steps | 2" in card
+    notice = (result.voice / "NOTICE.txt").read_text()  # the base's weights carry what taught them
+    assert notice.startswith("mine was fine-tuned") and notice.endswith(
+        "The teacher's license asks for this notice.\n"
+    )
     audio, sr = Synthesizer.load(result.voice).synthesize("Hello there.")
     assert sr == 22050 and len(audio) > 0 and np.isfinite(audio).all()
     state = json.loads((tmp_path / "voices" / "mine.finetune" / "finetune.json").read_text())
@@ -281,7 +289,7 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     ]
 
     again = []
-    finetune(_options(clips, tmp_path / "voices" / "mine", base_voice), on_progress=again.append)
+    finetune(_options(clips, tmp_path / "voices" / "mine", base), on_progress=again.append)
     assert {p.stage for p in again} <= {"corpus"}  # every stage was done: nothing retrained
 
 

@@ -51,12 +51,14 @@ from fastpitch.runtime.synthesizer import (
     VOCODER_INPUTS,
     VOCODER_OUTPUTS,
 )
+from fastpitch.text.pronounce import LEXICON_FILE
 from fastpitch.vocoders import GriffinLim
 from fastpitch.voice import (
     ACOUSTIC_ONNX,
     ACOUSTIC_SINGLE_ONNX,
     ACOUSTIC_WEIGHTS,
     MODEL_CARD,
+    NOTICE,
     VOCODER_ONNX,
     VOCODER_WEIGHTS,
     VOICE_JSON,
@@ -481,11 +483,26 @@ def export_voice(
         )
     source = read_voice(voice)
     target = Path(out) if out is not None else source.path
-    if target.resolve() != source.path.resolve():
-        target.mkdir(parents=True, exist_ok=True)
-        for name in (VOICE_JSON, ACOUSTIC_WEIGHTS, VOCODER_WEIGHTS, MODEL_CARD):
+    if target.resolve() == source.path.resolve():
+        return _export_into(target, opset, standalone, int8)
+    if target.exists() and not target.is_dir():
+        raise ExportError(f"cannot export into {target}: it is a file, not a folder")
+    load_voice(source.path)  # a broken voice fails here, named as given, before anything is copied
+    created = not target.exists()
+    target.mkdir(parents=True, exist_ok=True)
+    try:
+        for name in (VOICE_JSON, ACOUSTIC_WEIGHTS, VOCODER_WEIGHTS, MODEL_CARD, NOTICE, LEXICON_FILE):
             if source.file(name).is_file():
                 shutil.copy2(source.file(name), target / name)
+        return _export_into(target, opset, standalone, int8)
+    except BaseException:
+        if created:  # no half-made copy is left behind to be mistaken for a voice
+            shutil.rmtree(target, ignore_errors=True)
+        raise
+
+
+def _export_into(target: Path, opset: int, standalone: bool, int8: bool) -> Voice:
+    """`export_voice` of the voice in `target`, in place."""
     loaded = load_voice(target)
 
     def in_voice(weights: str) -> Path | None:

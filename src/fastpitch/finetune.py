@@ -38,6 +38,7 @@ from typing import Any
 
 from fastpitch.atomic import atomic_write_text
 from fastpitch.errors import FastPitchError
+from fastpitch.voice import NOTICE, Voice
 
 log = logging.getLogger(__name__)
 
@@ -125,6 +126,15 @@ PLAN_MINIMUM = {
     "batch_frames": 1,
     "warmup_steps": 0,
 }
+
+
+def _carry_notice(base: Voice, out: Path, name: str) -> None:
+    """The base voice's NOTICE.txt in the fine-tuned voice: its weights start from the base's, so they carry
+    what taught the base (the licenses that ask for their notice to be kept)."""
+    notice = base.file(NOTICE)
+    if notice.is_file():
+        head = f"{name} was fine-tuned by fastpitch from the voice {base.name!r}, whose notice follows.\n\n"
+        atomic_write_text(out / NOTICE, head + notice.read_text(encoding="utf-8"))
 
 
 def check_plan_overrides(overrides: dict[str, Any]) -> None:
@@ -726,6 +736,7 @@ def finetune(
             speakers=[name],
             description=f"Fine-tuned by `fastpitch finetune` from {base['name']!r} on {options.data}.",
         )
+        _carry_notice(base_voice, options.out, name)
         finish("voice", str(options.out))
 
     # 9. ONNX

@@ -41,6 +41,7 @@ ACOUSTIC_ONNX = "acoustic.onnx"
 ACOUSTIC_SINGLE_ONNX = "acoustic-single.onnx"
 VOCODER_ONNX = "vocoder.onnx"
 MODEL_CARD = "MODEL_CARD.md"
+NOTICE = "NOTICE.txt"  # the licenses of what taught the weights: it goes wherever they go
 ACOUSTIC_TAG = "fastpitch-acoustic"  # safetensors metadata "format" of acoustic.safetensors
 VOCODER_TAG = "fastpitch-vocoder"
 GRIFFIN_LIM = "griffin-lim"
@@ -353,8 +354,14 @@ def count_parameters(voice: Voice) -> int:
     """Number of weights in acoustic.safetensors, read from its header (no tensors loaded)."""
     from safetensors import safe_open
 
-    with safe_open(str(voice.file(ACOUSTIC_WEIGHTS)), framework="numpy") as f:
-        return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+    path = voice.file(ACOUSTIC_WEIGHTS)
+    try:
+        with safe_open(str(path), framework="numpy") as f:
+            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+    except FileNotFoundError:
+        raise VoiceError(f"voice {voice.path} is incomplete: {ACOUSTIC_WEIGHTS} is missing") from None
+    except Exception as e:  # safetensors raises its own error type for a damaged header
+        raise VoiceError(f"{path} is corrupt or not a safetensors file: {e}") from None
 
 
 def model_card(voice: Voice) -> str:
