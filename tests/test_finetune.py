@@ -69,6 +69,23 @@ def test_a_folder_of_clips_reads_as_a_dataset_and_a_clip_without_transcript_is_r
     assert [(i.id, i.kind, i.skip) for i in issues] == [("clip01", "no_text", True)]
 
 
+def test_a_transcript_saved_in_windows_1252_or_utf16_keeps_its_accents_and_is_reported(tmp_path):
+    from fastpitch.data.datasets import scan_dataset
+
+    root = _clip_folder(tmp_path / "clips", [1.0, 1.0, 1.0])
+    (root / "clip00.txt").write_bytes("Café naïve résumé".encode("cp1252"))
+    (root / "clip01.txt").write_bytes("Café naïve résumé".encode("utf-16"))
+    (root / "clip02.txt").write_text("Plain\u200b text", encoding="utf-8")
+    utterances, issues = scan_dataset(root)
+    assert [u.text for u in utterances] == ["Café naïve résumé", "Café naïve résumé", "Plain text"]
+    assert [(i.id, i.kind, i.skip) for i in issues] == [
+        ("clip00.txt", "encoding", False),
+        ("clip01.txt", "encoding", False),
+        ("clip02.txt:1", "odd_chars", False),
+    ]
+    assert "read as Windows-1252" in issues[0].message and "read as UTF-16" in issues[1].message
+
+
 def test_make_corpus_resamples_mixes_down_trims_levels_and_holds_out(tmp_path):
     from fastpitch.config import AudioConfig
     from fastpitch.data.datasets import Limits, read_split

@@ -124,10 +124,14 @@ def read_split(root: str | Path, name: str) -> list[str]:
 
 
 def _lines(path: Path) -> Iterable[tuple[int, str, list[Issue]]]:
-    """Lines of a text file with odd characters cleaned; each comes with the issues found on it."""
-    raw = path.read_bytes().decode("utf-8", errors="replace")
+    """Lines of a text file with odd characters cleaned; each comes with the issues found on it. UTF-8 is
+    expected; a file in UTF-16 (with its byte-order mark) or Windows-1252, as editors on Windows save text, is
+    read as what it is and reported, rather than losing its accented letters."""
+    raw, encoding = decode_text(path.read_bytes())
     for number, line in enumerate(raw.lstrip("\ufeff").splitlines(), start=1):
         where = f"{path.name}:{number}"
+        if number == 1 and encoding != "utf-8":
+            yield 0, "", [Issue(path.name, "encoding", f"not UTF-8: read as {encoding}", skip=False)]
         if not line.strip():
             yield number, "", [Issue(where, "empty_line", "empty line", skip=False)]
             continue
@@ -137,6 +141,18 @@ def _lines(path: Path) -> Iterable[tuple[int, str, list[Issue]]]:
             shown = ", ".join(sorted({f"U+{ord(c):04X}" for c in odd}))
             issues.append(Issue(where, "odd_chars", f"removed odd characters {shown}", skip=False))
         yield number, cleaned, issues
+
+
+def decode_text(data: bytes) -> tuple[str, str]:
+    """`data` as text and the encoding it was read in: UTF-16 by its byte-order mark; UTF-8 where it holds
+    UTF-8 (a stray bad byte comes out as U+FFFD, which `clean_text` reports); else Windows-1252, where no
+    non-ASCII byte made a UTF-8 character."""
+    if data.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return data.decode("utf-16", errors="replace"), "UTF-16"
+    text = data.decode("utf-8", errors="replace")
+    if "\ufffd" not in text or any(ord(c) > 127 and c != "\ufffd" for c in text):
+        return text, "utf-8"
+    return data.decode("cp1252", errors="replace"), "Windows-1252"
 
 
 def clean_text(text: str) -> tuple[str, str]:
@@ -199,7 +215,9 @@ def _read_clip_folder(root: Path) -> tuple[list[Utterance], list[Issue]]:
         if not transcript.is_file():
             issues.append(Issue(audio.stem, "no_text", f"no transcript: {transcript.name} is missing"))
             continue
-        text = " ".join(line for _, line, _ in _lines(transcript) if line)
+        lines = list(_lines(transcript))
+        issues += [issue for _, _, found in lines for issue in found if issue.kind != "empty_line"]
+        text = " ".join(line for _, line, _ in lines if line)
         rows.append((transcript.name, audio.stem, audio, text, None))
     return _make_utterances(rows, issues)
 
