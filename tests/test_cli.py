@@ -49,3 +49,13 @@ def test_bad_command_is_a_short_error():
     assert out.returncode == 2
     assert "Traceback" not in out.stderr
     assert "No such command" in out.stderr
+
+
+def test_a_file_where_a_folder_is_wanted_is_a_short_error(tmp_path):
+    (tmp_path / "afile").write_text("x")
+    out = run(
+        "corpus", "synth", str(tmp_path / "afile"), "--voices", "espeak-ng:en-us", "--count", "3",
+        "--test-count", "1", "--val-count", "1",
+    )  # fmt: skip
+    assert out.returncode == 2 and "Traceback" not in out.stderr
+    assert "Not a directory" in out.stderr and "afile" in out.stderr

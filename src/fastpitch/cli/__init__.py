@@ -35,7 +35,14 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
-    except (FastPitchError, FileNotFoundError, PermissionError, IsADirectoryError) as e:
+    except (
+        FastPitchError,
+        FileNotFoundError,
+        FileExistsError,
+        PermissionError,
+        IsADirectoryError,
+        NotADirectoryError,  # a file where a folder is wanted ("--out notes.txt")
+    ) as e:
         if state.debug:
             raise
         console.print(f"[red]error:[/red] {escape(str(e))}", highlight=False)
