@@ -60,6 +60,12 @@ def test_overrides_parse_types():
         ("train.batch_frames=NaN", "expects an integer, got nan"),
         ("train.learning_rate=NaN", "expects a finite number, got nan"),
         ("no_equals_sign", "section.field=value"),
+        # an audio definition no mel or pitch track can be made with: refused, not failed clip by clip
+        ("audio.sample_rate=0", "audio.sample_rate must be at least 1000, got 0"),
+        ("audio.hop_length=0", "audio.hop_length must be 1 to n_fft, got 0"),
+        ("audio.n_mels=0", "audio.n_mels must be at least 1, got 0"),
+        ("audio.f0_max=10", "0 < f0_min < f0_max <= 11025 Hz, got 60 and 10"),
+        ("audio.fmax=20000", "0 <= fmin < fmax <= 11025 Hz"),
     ],
 )
 def test_bad_overrides_name_the_problem(override, message):

@@ -177,3 +177,12 @@ def test_data_check_command_prints_the_report(messy_corpus):
     table = subprocess.run(args, capture_output=True, text=True, timeout=300)
     assert table.returncode == 0, table.stderr
     assert "5 of 13 utterances usable" in table.stderr and "truncated WAV" in table.stderr
+
+
+def test_clip_length_limits_that_keep_nothing_are_refused():
+    from fastpitch.data.datasets import DatasetError, Limits
+
+    with pytest.raises(DatasetError, match="at least 5 s and at most 1 s"):
+        Limits(min_seconds=5, max_seconds=1)
+    with pytest.raises(DatasetError, match="keep nothing"):
+        Limits(min_seconds=-1)

@@ -37,6 +37,36 @@ class AudioConfig:
     f0_min: float = 60.0
     f0_max: float = 800.0
 
+    def check(self) -> AudioConfig:
+        """Refuse a definition no mel or pitch track can be computed with (it would fail clip by clip)."""
+        half = self.sample_rate / 2
+        for ok, what in (
+            (self.sample_rate >= 1000, f"audio.sample_rate must be at least 1000, got {self.sample_rate}"),
+            (self.n_fft >= 16, f"audio.n_fft must be at least 16, got {self.n_fft}"),
+            (
+                1 <= self.win_length <= self.n_fft,
+                f"audio.win_length must be 1 to n_fft, got {self.win_length}",
+            ),
+            (
+                1 <= self.hop_length <= self.n_fft,
+                f"audio.hop_length must be 1 to n_fft, got {self.hop_length}",
+            ),
+            (self.n_mels >= 1, f"audio.n_mels must be at least 1, got {self.n_mels}"),
+            (
+                0 <= self.fmin < self.fmax <= half,
+                f"audio.fmin and fmax must satisfy 0 <= fmin < fmax <= {half:g} Hz (half the sample rate), "
+                f"got {self.fmin:g} and {self.fmax:g}",
+            ),
+            (
+                0 < self.f0_min < self.f0_max <= half,
+                f"audio.f0_min and f0_max must satisfy 0 < f0_min < f0_max <= {half:g} Hz, "
+                f"got {self.f0_min:g} and {self.f0_max:g}",
+            ),
+        ):
+            if not ok:
+                raise ConfigError(what)
+        return self
+
 
 @dataclass
 class TextConfig:
@@ -269,7 +299,9 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
         except json.JSONDecodeError:
             value = raw
         data[section][name] = value
-    return Config.from_dict(data)
+    cfg = Config.from_dict(data)
+    cfg.audio.check()
+    return cfg
 
 
 T = TypeVar("T")

@@ -67,6 +67,13 @@ class Limits:
     clip_level: float = 0.999
     max_clipped_fraction: float = 0.001  # share of samples sitting at full scale in runs of 3 or more
 
+    def __post_init__(self) -> None:
+        if not 0 <= self.min_seconds < self.max_seconds:
+            raise DatasetError(
+                f"the clip length limits keep nothing: at least {self.min_seconds:g} s and at most "
+                f"{self.max_seconds:g} s (the minimum must be 0 or more and below the maximum)"
+            )
+
 
 # ---------------------------------------------------------------------------------------------- readers
 
