@@ -157,7 +157,7 @@ def test_weights_are_stored_once_in_the_voice(synth_onnx_voice):
     assert read_voice(synth_onnx_voice).onnx["external_data"]["acoustic.onnx"] == "acoustic.safetensors"
 
 
-def test_runtime_names_a_missing_weights_file(synth_onnx_voice, tmp_path):
+def test_runtime_names_a_missing_or_truncated_weights_file(synth_onnx_voice, tmp_path):
     from fastpitch.runtime import OnnxSynthesizer
     from fastpitch.voice import VoiceError
 
@@ -171,6 +171,13 @@ def test_runtime_names_a_missing_weights_file(synth_onnx_voice, tmp_path):
         (copy / name).write_bytes((synth_onnx_voice / name).read_bytes())
     (copy / "acoustic-single.onnx").unlink()
     with pytest.raises(VoiceError, match=r"incomplete: acoustic-single.onnx is missing"):
+        OnnxSynthesizer.load(copy)
+    (copy / "acoustic-single.onnx").write_bytes((synth_onnx_voice / "acoustic-single.onnx").read_bytes())
+    weights = copy / "vocoder.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-100])  # a copy cut short: its fault, not the ONNX file's
+    with pytest.raises(
+        VoiceError, match=r"vocoder\.safetensors is truncated or damaged: vocoder\.onnx reads"
+    ):
         OnnxSynthesizer.load(copy)
 
 

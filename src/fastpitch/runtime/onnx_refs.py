@@ -77,15 +77,18 @@ _KINDS = {
 }
 
 
-def _walk(data: memoryview, kind: str, depth: int, found: list[str]) -> None:
+def _walk(data: memoryview, kind: str, depth: int, found: list[dict[str, str]]) -> None:
     if depth > _MAX_DEPTH:
         raise OnnxFormatError("subgraphs nested too deeply")
     if kind == "tensor":
+        ref: dict[str, str] = {}
         for number, value in _fields(data):
             if number == _TENSOR_EXTERNAL_DATA:
                 entry = dict(_fields(value))
-                if bytes(entry.get(_ENTRY_KEY, b"")) == b"location":
-                    found.append(bytes(entry.get(_ENTRY_VALUE, b"")).decode("utf-8", "replace"))
+                key = bytes(entry.get(_ENTRY_KEY, b"")).decode("utf-8", "replace")
+                ref[key] = bytes(entry.get(_ENTRY_VALUE, b"")).decode("utf-8", "replace")
+        if "location" in ref:
+            found.append(ref)
         return
     schema = _MODEL if kind == "model" else _KINDS[kind]
     for number, value in _fields(data):
@@ -94,9 +97,17 @@ def _walk(data: memoryview, kind: str, depth: int, found: list[str]) -> None:
             _walk(value, child, depth + 1, found)
 
 
-def external_data_locations(model: bytes) -> list[str]:
-    """The `location` of every tensor in the serialized ONNX model `model` that keeps its data in another file,
-    in the order met; `OnnxFormatError` if the bytes are not a protobuf message."""
-    found: list[str] = []
+def external_data(model: bytes) -> list[tuple[str, int, int | None]]:
+    """(location, offset, length) of every tensor in the serialized ONNX model `model` that keeps its data in
+    another file, in the order met (length None: to the end of the file); `OnnxFormatError` if the bytes are
+    not a protobuf message or a number is not one."""
+    found: list[dict[str, str]] = []
     _walk(memoryview(model), "model", 0, found)
-    return found
+    try:
+        return [
+            (ref["location"], int(ref.get("offset", 0)), int(ref["length"]) if "length" in ref else None)
+            for ref in found
+        ]
+    except ValueError as e:
+        raise OnnxFormatError(f"an external data offset or length is not a number: {e}") from None
+

@@ -19,7 +19,7 @@ import onnxruntime as ort
 
 from fastpitch.runtime.harmonic_phase import lock_to_pitch
 from fastpitch.runtime.istft import inverse_stft
-from fastpitch.runtime.onnx_refs import OnnxFormatError, external_data_locations
+from fastpitch.runtime.onnx_refs import OnnxFormatError, external_data
 from fastpitch.runtime.pipeline import (
     AcousticOutput,
     Controls,
@@ -95,16 +95,24 @@ def check_external_data(path: Path) -> None:
     """Refuse an ONNX model whose weights live outside its voice directory (an absolute location, one with
     `..`, or a link to elsewhere): checked here, before ONNX Runtime opens anything, whatever its version."""
     try:
-        locations = external_data_locations(path.read_bytes())
+        refs = external_data(path.read_bytes())
     except (OSError, OnnxFormatError) as e:
         raise VoiceError(f"{path} is not a loadable ONNX model: {e}") from None
-    for location in sorted(set(locations)):
+    for location in sorted({location for location, _, _ in refs}):
         try:
-            member(path.parent, location)
+            file = member(path.parent, location)
         except VoiceError:
             raise VoiceError(
                 f"{path} keeps weights in {location!r}, outside the voice directory: refused"
             ) from None
+        # A truncated weights file makes ONNX Runtime fail deep in its optimizer, blaming the ONNX file.
+        needed = max(offset + (length or 0) for name, offset, length in refs if name == location)
+        size = file.stat().st_size if file.is_file() else None
+        if size is not None and size < needed:
+            raise VoiceError(
+                f"{file} is truncated or damaged: {path.name} reads its weights up to byte {needed:,}, "
+                f"but it holds {size:,} (copy the voice again)"
+            )
 
 
 class OnnxSynthesizer(SpeechEngine):
