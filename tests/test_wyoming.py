@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
+import socket
 import subprocess
 import sys
 import tempfile
@@ -37,6 +38,8 @@ from wyoming.tts import (
     SynthesizeVoice,
 )
 
+from fastpitch.errors import FastPitchError
+from fastpitch.server.errors import ApiError
 from fastpitch.server.loadtest import free_port
 from fastpitch.server.service import Service, Settings
 from fastpitch.server.voices import Voice, VoiceSet
@@ -165,8 +168,22 @@ def test_a_unix_socket_serves_too_and_is_removed_at_the_end(voices):
 
     with live(voices, uri=f"unix://{path}"):
         assert asyncio.run(describe_over_unix()) == ["tiny", "duo"]
+        with pytest.raises(FastPitchError, match="another server is listening there"):
+            listen(f"unix://{path}")  # a second server must not take the live one's socket
+        assert asyncio.run(describe_over_unix()) == ["tiny", "duo"]
     assert not path.exists()
+    stale = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+    stale.bind(str(path))
+    stale.close()  # a socket file no server answers on: left by one that was killed
+    listen(f"unix://{path}").close()
+    path.unlink()
     folder.rmdir()
+
+
+def test_a_relative_unix_socket_path_stays_relative(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    listen("unix://wy.sock").close()
+    assert (tmp_path / "wy.sock").exists()
 
 
 # --- synthesize ---------------------------------------------------------------------------------------------
@@ -441,6 +458,43 @@ def test_a_client_that_leaves_mid_stream_stops_the_work(voices):
         release.set()
         wait_for(lambda: service.limiter.running == 0)  # the worker stopped and gave its slot back
         assert log == ["sentence", "sentence", "closed"]  # the one in progress finished; no third was begun
+
+
+def test_a_stalled_text_stream_is_told_that_no_text_came_not_that_synthesis_was_slow(voices):
+    with live(voices, timeout_s=1.0) as (port, _):
+        events = [SynthesizeStart().event(), SynthesizeChunk(text="Hello there. And then").event()]
+        error = error_and_close(port, *events)
+        assert (error.code, error.text) == ("timeout", "no text arrived for 1 s")
+
+
+@pytest.mark.parametrize("waits", [True, False])
+def test_time_spent_waiting_for_input_is_not_counted_as_a_slow_sentence(voices, waits):
+    """The stream's sentence timeout and the text's own timeout were equal and raced: a stalled client was
+    sometimes told that synthesis had been slow. Waiting for input stops the sentence clock."""
+    service = Service(voices, Settings(timeout_s=0.3))
+    waiting = threading.Event()
+
+    def work() -> Iterator[str]:
+        waiting.set()
+        time.sleep(1.0)  # three timeouts' worth of waiting for text
+        waiting.clear()
+        yield "sentence"
+
+    async def first() -> str | None:
+        stream = await service.open_stream(work, waiting=waiting.is_set if waits else None)
+        try:
+            return await stream.next()
+        finally:
+            stream.close()
+
+    try:
+        if waits:
+            assert asyncio.run(first()) == "sentence"
+        else:
+            with pytest.raises(ApiError, match=r"the first sentence took longer than 0\.3 s"):
+                asyncio.run(first())
+    finally:
+        service.shutdown()
 
 
 def test_a_client_that_leaves_a_text_stream_frees_its_worker(voices):

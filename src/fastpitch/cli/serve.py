@@ -107,7 +107,8 @@ def serve(
         from fastpitch.server.wyoming import WyomingServer, listen
 
         sock = listen(wyoming)  # a taken port fails here, before the voices load
-        if not _is_loopback(urlparse(wyoming).hostname or "localhost"):
+        where = urlparse(wyoming)
+        if where.scheme == "tcp" and not _is_loopback(where.hostname or "localhost"):
             console.print(
                 f"[yellow]warning:[/yellow] Wyoming on {wyoming} has no API key: anyone who can reach it may use it"
             )

@@ -110,4 +110,3 @@ def external_data(model: bytes) -> list[tuple[str, int, int | None]]:
         ]
     except ValueError as e:
         raise OnnxFormatError(f"an external data offset or length is not a number: {e}") from None
-

@@ -166,10 +166,13 @@ class Service:
 
         return await self.run(job)
 
-    async def open_stream(self, make: Callable[[], Iterable[T]]) -> WorkerStream[T]:
-        """Wait for a worker, then run `make()` and iterate it there; `ApiError` 503 or 504 if none comes free."""
+    async def open_stream(
+        self, make: Callable[[], Iterable[T]], waiting: Callable[[], bool] | None = None
+    ) -> WorkerStream[T]:
+        """Wait for a worker, then run `make()` and iterate it there; `ApiError` 503 or 504 if none comes free.
+        `waiting` tells when the work waits for input that arrives over time (`WorkerStream`)."""
         slot = await self._acquire(time.monotonic() + self.settings.timeout_s)
-        return WorkerStream(slot, make, self.settings.timeout_s)
+        return WorkerStream(slot, make, self.settings.timeout_s, waiting)
 
     async def stream_response(
         self,
@@ -241,9 +244,16 @@ class WorkerStream(Generic[T]):
     when an item takes longer than `timeout_s`, the synthesis errors of `synthesis_error` otherwise.
     """
 
-    def __init__(self, slot: Slot, make: Callable[[], Iterable[T]], timeout_s: float) -> None:
+    def __init__(
+        self,
+        slot: Slot,
+        make: Callable[[], Iterable[T]],
+        timeout_s: float,
+        waiting: Callable[[], bool] | None = None,
+    ) -> None:
         self._slot = slot
         self._timeout_s = timeout_s
+        self._waiting = waiting  # whether the work waits for its input (which times out on its own)
         self._loop = asyncio.get_running_loop()
         self._items: asyncio.Queue = asyncio.Queue()
         self._stop = threading.Event()
@@ -266,15 +276,20 @@ class WorkerStream(Generic[T]):
             self._put(_END)
 
     async def next(self) -> T | None:
-        """The next item, or None at the end; `ApiError` if the work failed or took too long."""
+        """The next item, or None at the end; `ApiError` if the work failed or took too long. Time the work
+        spends waiting for its input (`waiting`) does not count: that input has its own timeout."""
         if self._ended:
             return None
+        getter = asyncio.ensure_future(self._items.get())
         try:
-            item = await asyncio.wait_for(self._items.get(), self._timeout_s)
-        except asyncio.TimeoutError:
-            self.close()
-            what = "a sentence" if self._started else "the first sentence"
-            raise ApiError(504, f"{what} took longer than {self._timeout_s:g} s") from None
+            while not (await asyncio.wait({getter}, timeout=self._timeout_s))[0]:
+                if self._waiting is None or not self._waiting():
+                    self.close()
+                    what = "a sentence" if self._started else "the first sentence"
+                    raise ApiError(504, f"{what} took longer than {self._timeout_s:g} s")
+        finally:
+            getter.cancel()  # no-op once it has its item; a pending get takes none
+        item = getter.result()
         if item is _END:
             self._ended = True
             return None

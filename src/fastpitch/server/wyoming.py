@@ -109,6 +109,7 @@ class TextFeed:
     def __init__(self, timeout_s: float) -> None:
         self.timeout_s = timeout_s
         self.chars = 0
+        self.waiting = False  # the worker waits for text (the stream's sentence timeout then does not run)
         self._queue: queue.SimpleQueue = queue.SimpleQueue()
 
     def put(self, text: str) -> None:
@@ -127,10 +128,13 @@ class TextFeed:
 
     def __iter__(self) -> Iterator[str]:
         while True:
+            self.waiting = True
             try:
                 item = self._queue.get(timeout=self.timeout_s)
             except queue.Empty:
                 raise ApiError(504, f"no text arrived for {self.timeout_s:g} s") from None
+            finally:
+                self.waiting = False
             if item is _END:
                 return
             if isinstance(item, Exception):
@@ -242,7 +246,9 @@ class SpeechHandler(AsyncEventHandler):
     async def _speak_stream(self, requested: SynthesizeVoice | None, feed: TextFeed) -> None:
         try:
             voice, controls = self._choose(requested)
-            stream = await self.service.open_stream(lambda: map(to_pcm16, voice.stream_text(feed, controls)))
+            stream = await self.service.open_stream(
+                lambda: map(to_pcm16, voice.stream_text(feed, controls)), waiting=lambda: feed.waiting
+            )
             await self._send_audio(stream, voice)
             await self.write_event(SynthesizeStopped().event())
         except ApiError as e:
@@ -344,6 +350,17 @@ class WyomingServer:
             await self.stop()
 
 
+def _answers(path: Path) -> bool:
+    """Whether a server accepts connections on the Unix socket `path` (a dead one's file refuses them)."""
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
+        try:
+            probe.connect(str(path))
+        except OSError:
+            return False
+        return True
+
+
 def listen(uri: str) -> socket.socket:
     """A listening socket for `tcp://HOST:PORT` or `unix://PATH`, bound now so that a taken port or a bad address
     fails at once, before the voices load."""
@@ -356,9 +373,11 @@ def listen(uri: str) -> socket.socket:
                 )
             family, *_ = socket.getaddrinfo(parsed.hostname, parsed.port, type=socket.SOCK_STREAM)[0]
             return socket.create_server((parsed.hostname, parsed.port), family=family)
-        if parsed.scheme == "unix" and parsed.path:
-            path = Path(parsed.path)
+        if parsed.scheme == "unix" and uri[len("unix://") :]:
+            path = Path(uri[len("unix://") :])  # unix:///abs/path or unix://relative/path
             if path.exists() and stat.S_ISSOCK(path.stat().st_mode):
+                if _answers(path):
+                    raise FastPitchError(f"cannot listen on {uri}: another server is listening there")
                 path.unlink()  # left behind by a server that did not stop cleanly
             sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
             try:
