@@ -135,6 +135,9 @@ GOLDEN = [
     ("3x4", "three by four"),
     ("a 5-year-old", "a five year-old"),
     ("Call 555-123-4567", "Call five five five, one two three, four five six seven"),
+    ("Call 1-800-FLOWERS now.", "Call one, eight hundred, FLOWERS now."),  # not "one to eight hundred"
+    ("Dial 1-888-MY-BANK.", "Dial one, eight eight eight, MY BANK."),
+    ("Pages 1-800 are long.", "Pages one to eight hundred are long."),
     ("Louis XIV", "Louis the fourteenth"),
     ("World War II", "World War two"),
     # Unicode folded to ASCII

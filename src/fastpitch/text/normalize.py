@@ -289,6 +289,8 @@ _RE_PHONE = re.compile(
     r"(?:\b1[-.\s])?(?:\((\d{3})\)\s?|\b(\d{3})[-.])(\d{3})[-.](\d{4})\b"
     r"|(?<![\d.,-])(\d{3})-(\d{4})(?![\d-]|\.\d)"
 )
+# A toll-free vanity number, "1-800-FLOWERS": the letters are a word to read, not a range to say "to" before.
+_RE_VANITY = re.compile(r"\b1[-.](8\d\d)[-.]([A-Za-z]{2,}(?:-[A-Za-z]+)*)\b")
 _RE_CURRENCY = re.compile(
     r"(?:(\$)|\b(USD|EUR|GBP|JPY|INR)\s?)(-?)(" + _NUM + r")(?:\s?(thousand|million|billion|trillion)\b"
     r"|(k|m|mn|b|bn|t)\b)?",
@@ -397,6 +399,11 @@ def _phone(m: re.Match[str]) -> str:
         return f"{digits(m[5])}, {digits(m[6])}"
     groups = ", ".join(digits(g) for g in (m[1] or m[2], m[3], m[4]))
     return f"one, {groups}" if m[0][0] == "1" and m[0][1] in "-. " else groups
+
+
+def _vanity(m: re.Match[str]) -> str:
+    area = "eight hundred" if m[1] == "800" else digits(m[1])
+    return f"one, {area}, {m[2].replace('-', ' ')}"
 
 
 def telephone(number: str) -> str:
@@ -578,6 +585,7 @@ Pass = tuple[str | re.Pattern[str] | None, re.Pattern[str], Any]
 _NUMBER_PASSES: list[Pass] = [
     ("-", _RE_ISO_DATE, _iso_date),
     (_Q_PHONE, _RE_PHONE, _phone),
+    ("1", _RE_VANITY, _vanity),
     ("-", _RE_RANGE, " to "),
     (":", _RE_TIME, _time),
     (_Q_AMPM, _RE_TIME_AMPM, _time_ampm),
