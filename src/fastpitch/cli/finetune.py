@@ -31,6 +31,11 @@ def finetune_command(
     vocoder_learning_rate: float | None = typer.Option(
         None, "--vocoder-learning-rate", help="Vocoder learning rate."
     ),
+    batch_frames: int | None = typer.Option(
+        None,
+        "--batch-frames",
+        help="Mel frames per acoustic batch (default 6000); fewer use less memory, on a small machine.",
+    ),
     freeze: str | None = typer.Option(
         None,
         "--freeze",
@@ -54,6 +59,7 @@ def finetune_command(
         "vocoder_steps": vocoder_steps,
         "learning_rate": learning_rate,
         "vocoder_learning_rate": vocoder_learning_rate,
+        "batch_frames": batch_frames,
         "freeze": [p for p in freeze.split(",") if p] if freeze is not None else None,
     }
     options = FinetuneOptions(
