@@ -461,10 +461,11 @@ def test_a_client_that_leaves_mid_stream_stops_the_work(voices):
 
 
 def test_a_stalled_text_stream_is_told_that_no_text_came_not_that_synthesis_was_slow(voices):
-    with live(voices, timeout_s=1.0) as (port, _):
+    # 5 s: the first sentence is made well within it even on a busy machine; the stall outlasts it
+    with live(voices, timeout_s=5.0) as (port, _):
         events = [SynthesizeStart().event(), SynthesizeChunk(text="Hello there. And then").event()]
         error = error_and_close(port, *events)
-        assert (error.code, error.text) == ("timeout", "no text arrived for 1 s")
+        assert (error.code, error.text) == ("timeout", "no text arrived for 5 s")
 
 
 @pytest.mark.parametrize("waits", [True, False])
