@@ -96,6 +96,23 @@ def test_breaks_marks_and_sentences(frontend):
         frontend.utterances('<speak><break time="1s"/></speak>')
 
 
+@pytest.mark.parametrize(
+    ("doc", "texts"),
+    [
+        ('<speak>Hello there. <mark name="a"/>Second one.</speak>', ["Hello there.", "Second one."]),
+        ("<speak>Hello there. <emphasis>Second</emphasis> one.</speak>", ["Hello there.", "Second one."]),
+        ('<speak>Hi. <say-as interpret-as="cardinal">12</say-as> came.</speak>', ["Hi.", "twelve came."]),
+        ("<speak>Ask Dr. <emphasis>Smith</emphasis> now.</speak>", ["Ask Dr. Smith now."]),
+        ("<speak>Hello there, <emphasis>Sam</emphasis>.</speak>", ["Hello there, Sam ."]),
+    ],
+)
+def test_a_tag_between_sentences_keeps_them_apart(frontend, doc, texts):
+    """A sentence ends where plain text would end it (a stop, a space, a capital), whatever tag follows."""
+    utts = frontend.utterances(doc)
+    assert [u.text for u in utts] == texts
+    assert [u.end for u in utts] == ["sentence"] * (len(texts) - 1) + ["last"]
+
+
 def test_prosody_styles_apply_to_their_span_only(frontend):
     doc = '<speak>Normal <prosody rate="50%" pitch="+4st" volume="+6dB">slow high</prosody> normal</speak>'
     [utt] = frontend.utterances(doc)

@@ -286,9 +286,16 @@ class _UtteranceBuilder:
     lead_marks: list[tuple[str, float]] = field(default_factory=list)  # marks among them: name, seconds
     written: list[Written] = field(default_factory=list)  # per word of `words`
     groups: int = 0  # written groups numbered so far
+    tail: str = ""  # the text of the last run that had some, to find a sentence end between runs
 
     def add(self, run: Run) -> None:
         style = run.style
+        if run.kind in ("text", "words", "symbols"):
+            if self._sentence_ends_before(run.written or run.text):  # as written: "12", not "twelve"
+                self.close(
+                    "sentence"
+                )  # "Hello there. <mark/>Second ...": the tag does not join the sentences
+            self.tail = run.written or run.text
         if run.kind in ("text", "words", "symbols") and style.speaker != self.speaker:
             if self.words:
                 self.close("join")
@@ -339,6 +346,18 @@ class _UtteranceBuilder:
             self.close(run.kind)
         elif self.done and _END_RANK[run.kind] > _END_RANK[self.done[-1].end]:
             self.done[-1].end = run.kind
+
+    def _sentence_ends_before(self, following: str) -> bool:
+        """Whether the text so far and `following` meet at a sentence end, as `split_sentences` finds one
+        inside a text (a stop, a space, a capital; not after "Dr.")."""
+        if not self.words or not self.tail or not following:
+            return False
+        joined = self.tail + following
+        cut = len(self.tail)
+        for m in _SENTENCE_END.finditer(joined, max(0, cut - 20)):
+            if m.start() < cut <= m.end() and m[0][:1] in ".!?":
+                return not (m[0].startswith(".") and _non_final_abbreviation(joined, m.start()))
+        return False
 
     def item(self, word: str, symbols: tuple[str, ...], style: Style, written: Written) -> None:
         """Add a word (or a pause, without symbols); `written` is what it reads, its group counted from
