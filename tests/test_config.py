@@ -66,6 +66,14 @@ def test_overrides_parse_types():
         ("audio.n_mels=0", "audio.n_mels must be at least 1, got 0"),
         ("audio.f0_max=10", "0 < f0_min < f0_max <= 11025 Hz, got 60 and 10"),
         ("audio.fmax=20000", "0 <= fmin < fmax <= 11025 Hz"),
+        # what torch's optimiser or loader would refuse with a traceback, or a model that cannot be built
+        ("train.learning_rate=-1", "train.learning_rate must be above 0"),
+        ("train.num_workers=-1", "train.num_workers must be 0 or more"),
+        ("train.betas=[0.9]", "train.betas must be two numbers"),
+        ("train.batch_frames=0", "train.batch_frames must be at least 1"),
+        ("train.duration_loss_weight=-0.1", "train.duration_loss_weight must be 0 or more"),
+        ("model.out_fft_n_heads=0", "model.out_fft_n_heads must be at least 1, got 0"),
+        ("model.p_in_fft_dropout=1", "model.p_in_fft_dropout is a dropout probability"),
     ],
 )
 def test_bad_overrides_name_the_problem(override, message):

@@ -483,6 +483,18 @@ def test_sigterm_saves_a_checkpoint_as_ctrl_c_does(corpus, tmp_path):
     assert signal.getsignal(signal.SIGTERM) is before  # the run's handler is gone with it
 
 
+def test_a_fresh_run_takes_its_mel_bins_from_the_features(corpus, tmp_path):
+    """Features of 40 mel bins trained a model of the config's 80 (a shape error on the first batch)."""
+    from fastpitch.config import AudioConfig
+    from fastpitch.data.features import prepare
+
+    dataset, _ = corpus
+    features = prepare(dataset, tmp_path / "features40", AudioConfig(n_mels=40))
+    trainer = make_trainer((dataset, features), tmp_path / "run40", cfg=tiny_cfg("train.max_steps=1"))
+    assert trainer.cfg.model.n_mels == trainer.cfg.audio.n_mels == 40
+    assert trainer.run().step == 1
+
+
 def test_external_durations_train_without_an_aligner(corpus, tmp_path):
     dataset, _ = corpus
     _write_timings(dataset)

@@ -12,7 +12,7 @@ import json
 import math
 import types
 import typing
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -137,6 +137,18 @@ class ModelConfig:
     aligner_n_att_channels: int = 80  # width of the space where frames and symbols are compared
     aligner_temperature: float = 0.0005
 
+    def check(self) -> ModelConfig:
+        """Refuse sizes no FastPitch can be built with (a layer of 0 units, a dropout of 1 or more)."""
+        for f in fields(self):
+            value = getattr(self, f.name)
+            if f.name.startswith("p_") and not 0 <= value < 1:
+                raise ConfigError(f"model.{f.name} is a dropout probability: 0 to below 1, got {value}")
+            if f.type in ("int", int) and f.name != "n_symbols" and value < 1:
+                raise ConfigError(f"model.{f.name} must be at least 1, got {value}")
+        if not self.aligner_temperature > 0:
+            raise ConfigError(f"model.aligner_temperature must be above 0, got {self.aligner_temperature}")
+        return self
+
 
 @dataclass
 class TrainConfig:
@@ -189,6 +201,39 @@ class TrainConfig:
     num_workers: int = 2
     # mel/pitch/alignment images and Griffin-Lim audio in TensorBoard at each validation
     val_media: bool = True
+
+    def check(self) -> TrainConfig:
+        """Refuse settings no optimiser or loader takes (they failed deep in torch, with its traceback)."""
+        rules = (
+            (self.learning_rate > 0, "learning_rate must be above 0"),
+            (self.weight_decay >= 0, "weight_decay must be 0 or more"),
+            (
+                len(self.betas) == 2 and all(0 <= b < 1 for b in self.betas),
+                "betas must be two numbers in [0, 1)",
+            ),
+            (self.eps > 0, "eps must be above 0"),
+            (self.warmup_steps >= 0, "warmup_steps must be 0 or more"),
+            (self.grad_clip > 0, "grad_clip must be above 0"),
+            (self.batch_frames >= 1, "batch_frames must be at least 1"),
+            (0 <= self.ema_decay < 1, "ema_decay must be in [0, 1)"),
+            (0 <= self.pitch_augment <= 1, "pitch_augment is a share of utterances: 0 to 1"),
+            (self.pitch_augment_semitones >= 0, "pitch_augment_semitones must be 0 or more"),
+            (self.num_workers >= 0, "num_workers must be 0 or more"),
+            (self.keep_last >= 1, "keep_last must be at least 1"),
+            (self.max_nonfinite_steps >= 1, "max_nonfinite_steps must be at least 1"),
+            (
+                min(self.binarization_start_step, self.binarization_warmup_steps) >= 0,
+                "binarization_start_step and binarization_warmup_steps must be 0 or more",
+            ),
+        )
+        for ok, what in rules:
+            if not ok:
+                raise ConfigError(f"train.{what}")
+        for name in ("pitch", "duration", "energy", "attn", "kl"):
+            weight = getattr(self, f"{name}_loss_weight")
+            if weight < 0:
+                raise ConfigError(f"train.{name}_loss_weight must be 0 or more, got {weight}")
+        return self
 
 
 @dataclass
@@ -300,7 +345,8 @@ def apply_overrides(cfg: Config, overrides: list[str]) -> Config:
             value = raw
         data[section][name] = value
     cfg = Config.from_dict(data)
-    cfg.audio.check()
+    for section in (cfg.audio, cfg.model, cfg.train):
+        section.check()
     return cfg
 
 

@@ -27,8 +27,9 @@ MIN_FOR_HOLDOUT = 20  # below this many utterances (and no splits), every one tr
 
 
 class TrainData:
-    """Datasets, sampler and loaders of one run. A fresh run takes its audio config from the features;
-    a resumed or fine-tuned one (`strict_audio`) must find features made with the model's audio config."""
+    """Datasets, sampler and loaders of one run. A fresh run takes its audio config (and its model's mel bins)
+    from the features; a resumed or fine-tuned one (`strict_audio`) must find features made with the model's
+    audio config."""
 
     def __init__(
         self,
@@ -48,6 +49,7 @@ class TrainData:
                     "run `fastpitch prepare` with the model's audio settings"
                 )
             cfg.audio = self.cache.audio
+        cfg.model.n_mels = cfg.audio.n_mels  # the model reads and writes the features' mels
         frontend = make_frontend(cfg.text)
         if list(frontend.symbols.symbols) != list(cfg.text.symbols):
             raise FastPitchError("the text frontend's symbol table differs from the model's (text.symbols)")
