@@ -281,6 +281,22 @@ def test_a_recording_that_does_not_say_the_text_is_refused(shipped, recording, m
     assert message in str(error.value)
 
 
+@pytest.mark.parametrize(
+    ("audio", "rate", "message"),
+    [
+        ("speech", 0, "sample_rate must be a positive whole number of Hz, got 0"),
+        ("speech", None, "sample_rate must be a positive whole number of Hz, got None"),
+        ("speech", 22050.5, "sample_rate must be a positive whole number"),
+        (None, 22050, "audio must be an array of samples, got NoneType"),
+        ("infinite", 22050, "the recording holds NaN or infinite samples"),
+    ],
+)
+def test_like_names_a_bad_rate_or_recording(shipped, audio, rate, message):
+    samples = {"speech": np.zeros(100, np.float32) + 0.1, None: None, "infinite": np.full(100, np.inf)}[audio]
+    with pytest.raises((SynthesisError, TransferError), match=message):
+        shipped.like("Hello there.", samples, rate)
+
+
 def test_cli_round_trip_and_like(tmp_path, synth_voice):
     runner = CliRunner()
     base = ["say", "--voice", str(synth_voice), "--engine", "torch"]

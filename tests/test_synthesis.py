@@ -175,6 +175,14 @@ def test_pauses_follow_punctuation():
     assert all(len(p) <= 4 for p, _ in pieces)
 
 
+def test_numpy_numbers_are_numbers(tts):
+    """A value computed with numpy (np.float32, np.int64) was refused as "not a number"."""
+    expected, _ = tts.synthesize(TEXT, pace=1.25)
+    audio, _ = tts.synthesize(TEXT, pace=np.float32(1.25), speaker=np.int64(0))
+    np.testing.assert_array_equal(audio, expected)
+    assert Controls(energy=np.float32(0.5)).energy == 0.5 and type(Controls(pace=np.int64(2)).pace) is float
+
+
 def test_controls_validate():
     assert Controls(pace=2.0).pace == 2.0
     with pytest.raises(SynthesisError):

@@ -201,7 +201,10 @@ def test_create_voice_with_a_trained_vocoder(tmp_path):
     cfg.text.symbols = list(get_symbol_table("en-v1").symbols)
     cfg.model.n_symbols = len(cfg.text.symbols)
     model = FastPitch(cfg.model)
-    save_checkpoint(tmp_path / "run", Checkpoint(config=cfg, step=5, model=model.state_dict()))
+    provenance = {"speakers": ["recorded"]}  # what training writes: the corpus's names
+    save_checkpoint(
+        tmp_path / "run", Checkpoint(config=cfg, step=5, model=model.state_dict(), provenance=provenance)
+    )
     small = HiFiGANConfig(
         upsample_initial_channel=16, resblock_kernel_sizes=[3], resblock_dilation_sizes=[[1]]
     )
@@ -209,6 +212,10 @@ def test_create_voice_with_a_trained_vocoder(tmp_path):
         tmp_path / "vocoder"
     )
 
+    with pytest.raises(
+        VoiceError, match=r"1 speaker\(s\) but 3 name\(s\) were given"
+    ):  # not quietly "recorded"
+        create_voice(tmp_path / "run", tmp_path / "vocoder", tmp_path / "other", speakers=["a", "b", "c"])
     voice = create_voice(tmp_path / "run", tmp_path / "vocoder", tmp_path / "voice", speakers=["anna"])
     assert voice.vocoder_type == "hifigan" and voice.vocoder["config"]["upsample_initial_channel"] == 16
     assert voice.speakers == ["anna"] and voice.provenance["acoustic"]["weights"] == "model"

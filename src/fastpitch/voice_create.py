@@ -214,6 +214,8 @@ def set_vocoder(voice_path: str | Path, vocoder_checkpoint: str | Path | None, f
 
 def _speaker_names(given: list[str] | None, provenance: dict[str, Any], n: int) -> list[str]:
     """Speaker names in id order: given, recorded by training, read from its feature cache, or made up."""
+    if given and len(given) != n:  # names the user gave are checked, not quietly replaced by recorded ones
+        raise VoiceError(f"the model has {n} speaker(s) but {len(given)} name(s) were given: {given}")
     candidates: list[Any] = [given, provenance.get("speakers")]
     features = provenance.get("features")
     if features and Path(features).is_dir():
@@ -226,6 +228,4 @@ def _speaker_names(given: list[str] | None, provenance: dict[str, Any], n: int) 
     for names in candidates:
         if names and len(names) == n:
             return [str(s) for s in names]
-    if given:
-        raise VoiceError(f"the model has {n} speaker(s) but {len(given)} name(s) were given: {given}")
     return ["default"] if n == 1 else [f"speaker{i}" for i in range(n)]

@@ -21,6 +21,7 @@ import abc
 import difflib
 import itertools
 import math
+import numbers
 import re
 from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -87,7 +88,11 @@ class Controls:
         }
         for name, (low, high) in limits.items():
             value = getattr(self, name)
-            if not isinstance(value, (int, float)) or not math.isfinite(value) or not low <= value <= high:
+            if isinstance(value, bool) or not isinstance(value, numbers.Real):
+                raise SynthesisError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
+            value = float(value)  # numpy's numbers too
+            object.__setattr__(self, name, value)
+            if not math.isfinite(value) or not low <= value <= high:
                 raise SynthesisError(f"{name} must be a number between {low:g} and {high:g}, got {value!r}")
         if self.energy == 0:  # the model scales log energy: nothing is silence, so it would be NaN
             raise SynthesisError("energy must be above 0 (0.5 is half as loud), got 0")
@@ -502,7 +507,17 @@ class SpeechEngine(abc.ABC):
         from fastpitch.runtime import transfer
 
         cfg = self.voice.audio  # type: ignore[attr-defined]
+        if (
+            isinstance(sample_rate, bool)
+            or not isinstance(sample_rate, numbers.Integral)
+            or not sample_rate > 0
+        ):
+            raise SynthesisError(f"sample_rate must be a positive whole number of Hz, got {sample_rate!r}")
+        if audio is None or isinstance(audio, (str, bytes)):
+            raise SynthesisError(f"audio must be an array of samples, got {type(audio).__name__}")
         wav = np.asarray(audio, np.float32).reshape(-1)
+        if not np.isfinite(wav).all():
+            raise transfer.TransferError("the recording holds NaN or infinite samples")
         if sample_rate != cfg.sample_rate:
             wav = resample(wav, sample_rate, cfg.sample_rate).astype(np.float32)
         if not np.any(np.abs(wav) > SILENT_PEAK):
@@ -776,8 +791,12 @@ class SpeechEngine(abc.ABC):
             return self.speakers.index(speaker)
         if isinstance(speaker, str) and speaker.strip().lstrip("-").isdigit():
             speaker = int(speaker)
-        if isinstance(speaker, int) and not isinstance(speaker, bool) and 0 <= speaker < len(self.speakers):
-            return speaker
+        if (
+            isinstance(speaker, numbers.Integral)
+            and not isinstance(speaker, bool)
+            and 0 <= speaker < len(self.speakers)
+        ):
+            return int(speaker)  # numpy's integers too
         raise SynthesisError(
             f"unknown speaker {speaker!r}; this voice has {len(self.speakers)}: "
             + ", ".join(f"{i}={name}" for i, name in enumerate(self.speakers))
