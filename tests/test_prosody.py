@@ -206,6 +206,7 @@ BAD = {
         "has 3 sentences but its text makes 2",
     ),
     "another version": (lambda d, s: d.update(version=2), "version 2 is not one this fastpitch reads"),
+    "version as text": (lambda d, s: d.update(version="1"), "(it reads version 1): write it as the number 1"),
 }
 
 

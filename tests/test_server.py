@@ -496,6 +496,10 @@ def test_openai_stream_of_pcm(client):
         assert r.headers["content-type"] == "audio/L16; rate=24000; channels=1"
         data = r.read()
     assert len(data) % 2 == 0 and len(data) > 0
+    body = speech(input="One sentence. Another sentence.", stream=True)  # no format: not OpenAI's mp3
+    with client.stream("POST", "/v1/audio/speech", json=body) as r:
+        assert r.status_code == 200 and r.headers["content-type"] == "audio/wav"
+        assert r.read()[:4] == b"RIFF"
 
 
 def test_stream_errors_before_audio_get_status_codes(client):
@@ -578,6 +582,8 @@ def test_parse_voices(tmp_path):
     ):
         with pytest.raises(FastPitchError):
             parse_voices(bad)
+    with pytest.raises(FastPitchError, match="names no folder"):
+        parse_voices(["default="])  # Path("") is ".", which is a folder
 
 
 def test_bench_serve_cli(voice_dirs, tmp_path):

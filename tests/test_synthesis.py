@@ -238,6 +238,8 @@ def test_stream_text_bad_input(neural_tts, synth_voice):
         list(neural_tts.stream_text([" ", None]))
     with pytest.raises(SynthesisError, match="must be a string"):
         list(neural_tts.stream_text(["<speak>Hi", 3]))
+    with pytest.raises(SynthesisError, match="pieces must be strings in order, got NoneType"):
+        list(neural_tts.stream_text(None))
     limited = Synthesizer.load(synth_voice, max_chars=20)
     with pytest.raises(SynthesisError, match="at most 20"):
         list(limited.stream_text(["Short enough. ", "But this is not."]))

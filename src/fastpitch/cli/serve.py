@@ -35,6 +35,8 @@ def parse_voices(specs: list[str]) -> dict[str, str | None]:
             raise FastPitchError(f"voice name {name!r} must be letters, digits, '.', '_' or '-' (at most 64)")
         if name in voices:
             raise FastPitchError(f"voice name {name!r} is given twice")
+        if not path.strip():
+            raise FastPitchError(f"--voice {spec!r} names no folder: give NAME=PATH")
         if not Path(path).is_dir():
             raise FastPitchError(f"voice directory not found: {path}")
         voices[name] = path

@@ -663,7 +663,10 @@ class SpeechEngine(abc.ABC):
         joined, the chunks are the audio `synthesize` returns for the joined text, to within rounding (each
         sentence runs alone here, not in a batch).
         """
-        pieces = iter(pieces)
+        try:
+            pieces = iter([pieces] if isinstance(pieces, str) else pieces)
+        except TypeError:
+            raise SynthesisError(f"pieces must be strings in order, got {type(pieces).__name__}") from None
         head: list[str] = []
         if ssml is not False:  # markup starts with "<": hold the text until its first other character shows
             for text in pieces:

@@ -141,8 +141,10 @@ class Prosody:
         if data.get("format") != FORMAT:
             raise ProsodyError(f"not a prosody document: 'format' is {data.get('format')!r}, not {FORMAT!r}")
         if data.get("version") != VERSION:
+            hint = f": write it as the number {VERSION}" if data.get("version") == str(VERSION) else ""
             raise ProsodyError(
-                f"prosody document version {data.get('version')!r} is not one this fastpitch reads ({VERSION})"
+                f"prosody document version {data.get('version')!r} is not one this fastpitch reads "
+                f"(it reads version {VERSION}){hint}"
             )
         sample_rate = _integer(data, "sample_rate", "the document", 1, 10**6)
         hop_length = _integer(data, "hop_length", "the document", 1, 10**5)

@@ -135,8 +135,9 @@ def check_alignment(doc: Prosody, frames: np.ndarray, cost: float) -> None:
     skipped = float((own[spoken] == 0).mean()) if spoken.any() else 0.0
     if cost > MAX_ALIGNMENT_COST or skipped > MAX_SKIPPED:
         raise TransferError(
-            f"cannot align the recording to its text: the voice's reading matches it poorly (distance {cost:.2f}, "
-            f"at most {MAX_ALIGNMENT_COST:g}; {skipped:.0%} of the phones found no sound): does it say the text?"
+            f"cannot align the recording to its text: the voice's reading matches it poorly (distance {cost:.3f}, "
+            f"at most {MAX_ALIGNMENT_COST:.3f}; {skipped:.0%} of the phones found no sound, at most "
+            f"{MAX_SKIPPED:.0%}): does it say the text?"
         )
 
 

@@ -119,7 +119,8 @@ async def openai_speech(req: SpeechRequest, svc: ServiceDep) -> Response:
     """Speak `input` (OpenAI-compatible). `pcm` is 16-bit mono at 24 kHz, as OpenAI sends it."""
     loaded = req.voice in svc.voices.voices
     voice = svc.voices.get(None if (req.voice in OPENAI_VOICES and not loaded) else req.voice)
-    fmt = req.response_format or ("mp3" if "mp3" in available_formats() else "wav")
+    # OpenAI's default is mp3, which is not streamed here: a stream asked without a format gets WAV
+    fmt = req.response_format or ("mp3" if "mp3" in available_formats() and not req.stream else "wav")
     controls = req.controls(pace=req.speed)
     svc.check_text(req.input, "input")
     svc.check_format(fmt, req.stream, "response_format")

@@ -80,7 +80,8 @@ class SpeechRequest(Controls):
     )
     response_format: str | None = Field(
         None,
-        description="wav, flac, pcm (16-bit, 24 kHz as OpenAI's), mp3, opus; default mp3 where available.",
+        description="wav, flac, pcm (16-bit, 24 kHz as OpenAI's), mp3, opus; default mp3 where available "
+        "(wav when streamed).",
     )
     speed: float = Field(1.0, ge=0.25, le=4.0, description="Speaking rate: 2 is twice as fast.")
     stream: bool = Field(False, description="Send audio sentence by sentence as it is made (wav, pcm).")
