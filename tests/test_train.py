@@ -305,8 +305,14 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
         ck.load_checkpoint(tmp_path)
     foreign = tmp_path / "foreign.json"
     foreign.write_text(json.dumps({"state_dict": {}}))
-    with pytest.raises(ck.CheckpointError, match="not a fastpitch training checkpoint"):
+    with pytest.raises(ck.CheckpointError, match="is not a fastpitch training checkpoint"):
         ck.load_checkpoint(foreign)
+    vocoder = tmp_path / "vocoder-step.json"
+    vocoder.write_text(json.dumps({"format": "fastpitch-vocoder-checkpoint"}))
+    with pytest.raises(
+        ck.CheckpointError, match="is a vocoder's training checkpoint .* an acoustic model's one"
+    ):
+        ck.load_checkpoint(vocoder)  # says what it is, not only what was wanted
 
     path = ck.save_checkpoint(tmp_path / "run", _small_checkpoint(1))
     tensors = path.with_suffix(".safetensors")

@@ -239,7 +239,14 @@ def read_meta(path: Path, fmt: str = FORMAT) -> dict[str, Any]:
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as e:
         raise CheckpointError(f"checkpoint {path} is unreadable or corrupt: {e}") from None
     if not isinstance(meta, dict) or meta.get("format") != fmt:
-        raise CheckpointError(f"{path} is not a fastpitch training checkpoint ({fmt})")
+        from fastpitch.vocoders.neural import TRAIN_FORMAT as VOCODER_FORMAT
+
+        found = meta.get("format") if isinstance(meta, dict) else None
+        kinds = {FORMAT: "an acoustic model's", VOCODER_FORMAT: "a vocoder's"}
+        what = kinds.get(found, "not a fastpitch") if isinstance(found, str) else "not a fastpitch"
+        raise CheckpointError(
+            f"{path} is {what} training checkpoint ({found!r}); {kinds.get(fmt, 'a')} one ({fmt!r}) is needed here"
+        )
     if meta.get("format_version", 0) > FORMAT_VERSION:
         raise CheckpointError(
             f"checkpoint {path} has format version {meta['format_version']}; this fastpitch reads up to "
