@@ -310,7 +310,7 @@ def test_bad_checkpoints_give_clear_errors(tmp_path):
     vocoder = tmp_path / "vocoder-step.json"
     vocoder.write_text(json.dumps({"format": "fastpitch-vocoder-checkpoint"}))
     with pytest.raises(
-        ck.CheckpointError, match="is a vocoder's training checkpoint .* an acoustic model's one"
+        ck.CheckpointError, match=r"is a vocoder's training checkpoint .* an acoustic model's one"
     ):
         ck.load_checkpoint(vocoder)  # says what it is, not only what was wanted
 

@@ -126,7 +126,7 @@ def test_a_vocoder_without_phase_advance_grows_one_and_trains_with_the_phase_los
     assert vocoder.config.phase_advance is True
 
 
-def test_train_checkpoint_and_exact_resume(vocoder_corpus, tmp_path):
+def test_train_checkpoint_and_exact_resume(vocoder_corpus, tmp_path, caplog):
     straight = train_vocoder(vocoder_corpus, tmp_path / "straight", "istft", TINY, max_steps=4)
     assert straight.step == 4 and straight.checkpoint.name == "step-0000004.json"
     assert (tmp_path / "straight" / "step-0000002.json").is_file()
@@ -136,7 +136,9 @@ def test_train_checkpoint_and_exact_resume(vocoder_corpus, tmp_path):
     train_vocoder(vocoder_corpus, tmp_path / "split", "istft", TINY, max_steps=2)
     with pytest.raises(FastPitchError, match="--resume"):
         train_vocoder(vocoder_corpus, tmp_path / "split", "istft", TINY, max_steps=4)
-    resumed = train_vocoder(vocoder_corpus, tmp_path / "split", resume=True, max_steps=4)
+    with caplog.at_level("WARNING", logger="fastpitch"):
+        resumed = train_vocoder(vocoder_corpus, tmp_path / "split", "hifigan-v3", resume=True, max_steps=4)
+    assert "--arch hifigan-v3 is ignored: --resume keeps the architecture it has (istft)" in caplog.text
     assert resumed.step == 4
     a, b = _weights(tmp_path / "straight", 4), _weights(tmp_path / "split", 4)
     assert a.keys() == b.keys() and any(k.startswith("optim_g.") for k in a)

@@ -18,7 +18,7 @@ SET_HELP = "Override a config field: audio.X=…, model.X=… or train.X=… (re
 def train_vocoder_command(
     dataset: Path = typer.Option(..., "--dataset", help="LJSpeech directory or audio_path|text filelist."),
     out: Path = typer.Option(..., "--out", help="Run directory for checkpoints, metrics and audio samples."),
-    arch: str = typer.Option("istft", "--arch", help=ARCH_HELP),
+    arch: str | None = typer.Option(None, "--arch", help=ARCH_HELP + " (default: istft)"),
     features: Path | None = typer.Option(
         None, "--features", help="Features cache from `fastpitch prepare`: train on its mels."
     ),

@@ -511,7 +511,7 @@ class TrainVocoderResult:
 def train_vocoder(
     dataset: str | Path,
     out: str | Path,
-    arch: str = "istft",
+    arch: str | None = None,
     overrides: list[str] | None = None,
     features: str | Path | None = None,
     finetune_mels: str | Path | None = None,
@@ -525,6 +525,7 @@ def train_vocoder(
 ) -> TrainVocoderResult:
     """Train (or resume, or fine-tune) a vocoder into the run directory `out`; returns where it stopped.
 
+    `arch` (a preset name, `istft` when None) is for a new run: a resumed or initialised one keeps its own.
     `device` None picks CUDA when available; under torchrun every rank trains on its own random segments.
     `deadline` (time.monotonic()) stops the run early with a checkpoint; `on_step(step, max_steps)` follows it.
     """
@@ -540,11 +541,21 @@ def train_vocoder(
         cfg = config_from_meta(meta)
         if overrides:
             cfg = make_config(cfg.name, _as_overrides(cfg) + list(overrides))
+        kept = cfg.name
     elif init is not None:
         source = load_neural(init)
         cfg = make_config(_arch_name(source), overrides, dataclasses.asdict(source.config))
+        kept = _arch_name(source)
     else:
-        cfg = make_config(arch, overrides)
+        cfg = make_config(arch or "istft", overrides)
+        kept = arch
+    if arch is not None and arch != kept:  # `train --resume` warns of a config it does not take alike
+        log.warning(
+            "--arch %s is ignored: %s keeps the architecture it has (%s)",
+            arch,
+            "--resume" if previous else "--init",
+            kept,
+        )
     if max_steps is not None:
         cfg.train.max_steps = max_steps
 
