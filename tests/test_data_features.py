@@ -92,6 +92,11 @@ def test_cache_key_follows_the_config(corpus, tmp_path, data_frontend):
         FeatureCache(out)
     assert FeatureCache(out, other).root == b
     assert FeatureCache(out, other).audio == other
+    with pytest.raises(CacheError) as error:
+        FeatureCache(out, AudioConfig(f0_max=400.0))  # says what they were made with, not "prepare first"
+    assert "f0_max=500.0 (wanted 400.0)" in str(error.value) and "f0_max=800.0 (wanted 400.0)" in str(
+        error.value
+    )
 
 
 def test_resume_skips_finished_work_and_redoes_changed_audio(corpus, tmp_path, count_extract, data_frontend):

@@ -406,6 +406,28 @@ class FeatureCache:
         return [i for i in read_split(dataset if dataset.is_dir() else dataset.parent, name) if i in self]
 
 
+def _other_configs(path: Path, wanted: AudioConfig) -> str:
+    """What the features in `path` were made with instead of `wanted`, for the error that they do not fit."""
+    differences = []
+    for manifest in sorted(path.glob("*/manifest.json")):
+        try:
+            have = json.loads(manifest.read_text())["audio"]
+        except (OSError, ValueError, KeyError, TypeError):
+            continue
+        changed = [
+            f"{k}={v!r} (wanted {getattr(wanted, k)!r})"
+            for k, v in have.items()
+            if getattr(wanted, k, v) != v
+        ]
+        differences.append(", ".join(changed) or "the same settings")
+    if not differences:
+        return "; run `fastpitch prepare` first"
+    return (
+        f": they were prepared with audio {'; '.join(differences)}. Prepare them again with this model's "
+        "audio settings (`fastpitch prepare ... --set audio.X=...`)"
+    )
+
+
 def _find_root(path: Path, audio_cfg: AudioConfig | None) -> Path:
     if (path / "manifest.json").is_file():
         return path
@@ -414,7 +436,7 @@ def _find_root(path: Path, audio_cfg: AudioConfig | None) -> Path:
     if audio_cfg is not None:
         root = path / config_hash(audio_cfg)
         if not (root / "manifest.json").is_file():
-            raise CacheError(f"no features for this audio config in {path}; run `fastpitch prepare` first")
+            raise CacheError(f"no features for this audio config in {path}{_other_configs(path, audio_cfg)}")
         return root
     found = sorted(p.parent for p in path.glob("*/manifest.json"))
     if len(found) != 1:
