@@ -339,7 +339,7 @@ def test_weights_of_another_architecture_name_the_mismatch():
 # ------------------------------------------------------------------------------------------------ training
 
 
-def test_resume_matches_an_uninterrupted_run(corpus, tmp_path):
+def test_resume_matches_an_uninterrupted_run(corpus, tmp_path, caplog):
     full = make_trainer(corpus, tmp_path / "full")
     start = model_state(full)
     result = full.run()
@@ -356,6 +356,14 @@ def test_resume_matches_an_uninterrupted_run(corpus, tmp_path):
 
     assert_same(model_state(full), model_state(second), start)
     assert_same(full.engine.ema.state_dict(), second.engine.ema.state_dict(), start)
+    with caplog.at_level("WARNING", logger="fastpitch"):  # resumed past its end: said, not silent
+        assert (
+            make_trainer(corpus, tmp_path / "split", cfg=tiny_cfg("train.max_steps=6"), resume=True)
+            .run()
+            .step
+            == 12
+        )
+    assert "already at step 12, not below max_steps 6: nothing to train" in caplog.text
     a, b = ck.load_checkpoint(tmp_path / "full"), ck.load_checkpoint(tmp_path / "split")
     assert (a.epoch, a.batches_in_epoch, a.best_step) == (b.epoch, b.batches_in_epoch, b.best_step)
     if DEVICE == "cpu":

@@ -316,6 +316,12 @@ class Run:
 
     def _train(self) -> float:
         c = self.cadence
+        if self.step >= c.max_steps and self.dist.is_main:
+            log.warning(
+                "the run is already at step %d, not below max_steps %d: nothing to train (raise --max-steps)",
+                self.step,
+                c.max_steps,
+            )
         self.open_logs()
         progress = Progress(self.progress_enabled and self.dist.is_main, self.label, c.max_steps, self.step)
         in_a_row = 0
