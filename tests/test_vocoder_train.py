@@ -225,6 +225,15 @@ def test_adversarial_hifigan_and_finetuning_on_given_mels(vocoder_corpus, tmp_pa
     meta = json.loads(ft.checkpoint.read_text())
     assert (meta["name"], meta["model"]["upsample_initial_channel"]) == ("hifigan-v3", 16)  # from the init
 
+    # a mel of the wrong shape is refused before training, not when a step first draws it
+    bad = sorted(mels.glob("*.npy"))[-1]
+    np.save(bad, np.zeros((40, 10), np.float32))
+    with pytest.raises(FastPitchError, match=rf"{bad.name} holds a float32 array of shape \(40, 10\)"):
+        train_vocoder(
+            vocoder_corpus, tmp_path / "bad", "hifigan-v3", overrides, finetune_mels=mels, max_steps=1
+        )
+    assert not (tmp_path / "bad").exists() or not list((tmp_path / "bad").glob("step-*.json"))
+
 
 def test_the_istft_vocoder_trains_against_mpd_and_mrd_and_may_switch_discriminators(vocoder_corpus, tmp_path):
     adversarial = [*TINY, "train.adversarial_start_step=1", "train.disc_width=0.05"]

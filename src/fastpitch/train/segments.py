@@ -144,8 +144,9 @@ def dataset_items(dataset: str | Path, split: str | None, audio_cfg: AudioConfig
     return items
 
 
-def with_mels(items: list[Utterance], mel_dir: Path | None, features: Any) -> list[Utterance]:
-    """Keep the utterances that have a given mel (when mels are given); say how many were dropped."""
+def with_mels(items: list[Utterance], mel_dir: Path | None, features: Any, n_mels: int) -> list[Utterance]:
+    """Keep the utterances that have a given mel (when mels are given); say how many were dropped. Mel files
+    of the wrong shape are refused now, from their headers, not when training first draws them."""
     if mel_dir is None and features is None:
         return items
     kept = (
@@ -155,4 +156,14 @@ def with_mels(items: list[Utterance], mel_dir: Path | None, features: Any) -> li
     )
     if len(kept) < len(items):
         log.warning("%d of %d utterances have no mel and are skipped", len(items) - len(kept), len(items))
+    for item in kept if mel_dir else ():
+        path = mel_dir / f"{item.id}.npy"
+        try:
+            mel = np.load(path, mmap_mode="r", allow_pickle=False)
+        except (OSError, ValueError) as e:
+            raise FastPitchError(f"{path} is not a readable .npy mel: {e}") from None
+        if mel.ndim != 2 or mel.shape[0] != n_mels or mel.dtype.kind != "f":
+            raise FastPitchError(
+                f"{path} holds a {mel.dtype} array of shape {mel.shape}; a mel is float ({n_mels}, frames)"
+            )
     return kept

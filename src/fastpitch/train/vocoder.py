@@ -567,8 +567,9 @@ def train_vocoder(
     mel_dir = Path(finetune_mels) if finetune_mels is not None else None
     if mel_dir is not None and not mel_dir.is_dir():
         raise FastPitchError(f"--finetune-mels directory not found: {mel_dir}")
-    train_items = with_mels(dataset_items(dataset, "train", cfg.audio), mel_dir, features_cache)
-    val_items = with_mels(dataset_items(dataset, "val", cfg.audio), mel_dir, features_cache)
+    n_mels = cfg.audio.n_mels
+    train_items = with_mels(dataset_items(dataset, "train", cfg.audio), mel_dir, features_cache, n_mels)
+    val_items = with_mels(dataset_items(dataset, "val", cfg.audio), mel_dir, features_cache, n_mels)
     if not train_items:
         raise FastPitchError(f"no usable utterances in {dataset}")
     if not val_items or len(val_items) == len(train_items):
