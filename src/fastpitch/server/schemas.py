@@ -65,7 +65,8 @@ class Controls(BaseModel):
 TIMESTAMPS_HELP = (
     "`word` (or `phone`, which adds every phone) answers JSON instead of audio bytes: "
     "{audio_base64, format, sample_rate, duration, words: [{text, start, end, written}], marks, phones}, times in "
-    "seconds; with `stream`, newline-delimited JSON, one such object per sentence with `start`."
+    "seconds; with `stream`, newline-delimited JSON, one object per sentence: {start, sample_rate, audio_base64 "
+    "(a WAV, or raw PCM for `pcm`), words, marks, phones}, its times from the start of the stream."
 )
 Timestamps = Literal["none", "word", "phone"]
 
