@@ -3,10 +3,10 @@ subtitle or a highlighted word should show what was written, as Amazon Polly's w
 
 The normalizer rewrites a sentence through dozens of context-dependent passes, so instead of threading offsets
 through each of them, the spoken words are matched back to the written tokens (runs of non-space characters)
-afterwards (difflib): words that are their token anchor the match, and between anchors letter by letter; a
-word reads the tokens its matched letters lie in; a word that matched
-none ("five" of "5%") reads the tokens between its neighbours; words that read one token are one group.
-Tokens with nothing to say (a dash, an ellipsis) join the group before them, so nothing written is lost.
+afterwards, with difflib: words that are their token anchor the match, and between anchors the letters are
+matched one by one. A word reads the tokens its matched letters lie in; a word that matched none ("five" of
+"5%") reads the tokens between its neighbours; words that read one token are one group. Tokens with nothing to
+say (a dash, an ellipsis) join the group before them, so nothing written is lost.
 """
 
 from __future__ import annotations
