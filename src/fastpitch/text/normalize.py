@@ -575,6 +575,7 @@ _Q_ROMAN = _quick(r"[IVX][IVX]")
 _Q_CAPS = _quick(r"[A-Z][A-Z]")
 _Q_COMMAS = _quick(r",\s*,")
 _Q_PHONE = _quick(r"\d{3}[-.]\d{4}")  # every telephone number ends so
+_Q_VANITY = _quick(r"1[-.]8\d\d[-.][A-Za-z]")
 _RE_TIMES = re.compile(r"(\d)\s?x\s?(?=\d)")
 _RE_LETTER_THEN_DIGIT = re.compile(r"([A-Za-z])-?(?=\d)")
 _RE_DIGIT_THEN_LETTER = re.compile(r"(\d)-?(?=[A-Za-z])")
@@ -585,7 +586,7 @@ Pass = tuple[str | re.Pattern[str] | None, re.Pattern[str], Any]
 _NUMBER_PASSES: list[Pass] = [
     ("-", _RE_ISO_DATE, _iso_date),
     (_Q_PHONE, _RE_PHONE, _phone),
-    ("1", _RE_VANITY, _vanity),
+    (_Q_VANITY, _RE_VANITY, _vanity),
     ("-", _RE_RANGE, " to "),
     (":", _RE_TIME, _time),
     (_Q_AMPM, _RE_TIME_AMPM, _time_ampm),
