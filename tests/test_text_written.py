@@ -94,3 +94,16 @@ def test_every_written_character_is_shown_once_in_order(tokens):
     groups = [g for _, (_, g) in pairs]
     assert groups == sorted(groups)
     assert " ".join(shown(pairs)) == text
+
+
+def test_repetitive_text_is_matched_in_one_pass():
+    """A general diff takes quadratic time on repetitive text ("word " * 200,000 took minutes): words in step
+    with their tokens are anchored as one run, and a long stretch with no anchor is not matched letter by
+    letter but read as one group."""
+    from fastpitch.text.written import _anchors
+
+    assert _anchors(["word"] * 5000, ["word"] * 5000) == [(0, 0, 5000)]
+    text, spoken = "a 5% b " * 3, ["a", "five", "percent", "b"] * 3
+    assert [t for t, _ in written_groups(text, spoken)] == ["a", "5%", "5%", "b"] * 3
+    groups = written_groups("5% " * 400, ["five", "percent"] * 400)
+    assert {g for _, g in groups} == {0} and groups[0][0] == ("5% " * 400).strip()

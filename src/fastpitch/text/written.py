@@ -17,6 +17,8 @@ from collections.abc import Sequence
 from difflib import SequenceMatcher
 
 _TOKEN = re.compile(r"\S+")
+LOOK_AHEAD = 24  # tokens plus words searched for the next anchor after a difference
+MAX_LETTERS = 600  # letters matched one by one between two anchors (difflib is quadratic): past it, none
 _KEY = re.compile(r"[^0-9a-z]+")
 
 
@@ -33,17 +35,8 @@ def written_groups(text: str, spoken: Sequence[str]) -> list[tuple[str, int]]:
     token_keys, word_keys = [_key(text[a:b]) for a, b in tokens], [_key(w) for w in spoken]
     reads: list[set[int]] = [set() for _ in spoken]  # the tokens each word's matched characters lie in
     unread = [len(key) for key in token_keys]  # characters of each token no word matched
-    # Words that are their token, where that cannot be a coincidence (a run of them, or a key found once on
-    # each side), anchor the match; the letters between anchors are matched one by one. Matching the whole
-    # sentence letter by letter would cost its length squared.
-    counts = Counter(token_keys), Counter(word_keys)
-    anchors = [
-        (a, b, size)
-        for a, b, size in SequenceMatcher(None, token_keys, word_keys, autojunk=False).get_matching_blocks()
-        if size >= 2 or (size and counts[0][token_keys[a]] == 1 and counts[1][word_keys[b]] == 1)
-    ]
     t, w = 0, 0
-    for a, b, size in [*anchors, (len(tokens), len(spoken), 0)]:
+    for a, b, size in [*_anchors(token_keys, word_keys), (len(tokens), len(spoken), 0)]:
         _match_letters(token_keys, word_keys, (t, a), (w, b), reads, unread)
         for k in range(size):
             reads[b + k].add(a + k)
@@ -93,6 +86,46 @@ def written_groups(text: str, spoken: Sequence[str]) -> list[tuple[str, int]]:
     return [(texts[g], g) for g in owner]
 
 
+def _anchors(token_keys: list[str], word_keys: list[str]) -> list[tuple[int, int, int]]:
+    """(token, word, count) runs where words are their tokens, found in one pass: in step, a word equal to its
+    token is an anchor; after a difference, the nearest pair ahead (within `LOOK_AHEAD`) that cannot be a
+    coincidence (a key found once on each side, or the start of two equal pairs) brings them back in step.
+    Linear in the sentence, unlike a general diff, which takes quadratic time on repetitive text."""
+    counts = Counter(token_keys), Counter(word_keys)
+    n_tokens, n_words = len(token_keys), len(word_keys)
+
+    def safe(i: int, j: int) -> bool:
+        key = token_keys[i]
+        if not key or key != word_keys[j]:
+            return False
+        unique = counts[0][key] == 1 and counts[1][key] == 1
+        return unique or (i + 1 < n_tokens and j + 1 < n_words and token_keys[i + 1] == word_keys[j + 1])
+
+    runs: list[tuple[int, int, int]] = []
+    i = j = 0
+    while i < n_tokens and j < n_words:
+        if token_keys[i] and token_keys[i] == word_keys[j]:
+            if runs and runs[-1][0] + runs[-1][2] == i and runs[-1][1] + runs[-1][2] == j:
+                runs[-1] = (runs[-1][0], runs[-1][1], runs[-1][2] + 1)
+            else:
+                runs.append((i, j, 1))
+            i, j = i + 1, j + 1
+            continue
+        step = next(
+            (
+                (di, distance - di)
+                for distance in range(1, LOOK_AHEAD)
+                for di in range(distance + 1)
+                if i + di < n_tokens and j + distance - di < n_words and safe(i + di, j + distance - di)
+            ),
+            None,
+        )
+        if step is None:
+            break
+        i, j = i + step[0], j + step[1]
+    return runs
+
+
 def _match_letters(
     token_keys: list[str],
     word_keys: list[str],
@@ -104,8 +137,8 @@ def _match_letters(
     """Match the letters of the words in `word_range` to those of the tokens in `token_range`, recording in
     `reads` which tokens each word's letters lie in and counting down each token's `unread` letters."""
     tokens, words = range(*token_range), range(*word_range)
-    if not tokens or not words:
-        return
+    if not tokens or not words or sum(len(word_keys[w]) for w in words) > MAX_LETTERS:
+        return  # the words then read the tokens between their neighbours, as one group
     written = [t for t in tokens for _ in token_keys[t]]  # the token of each written letter
     said = [w for w in words for _ in word_keys[w]]  # the word of each spoken letter
     matcher = SequenceMatcher(
