@@ -291,10 +291,9 @@ class _UtteranceBuilder:
     def add(self, run: Run) -> None:
         style = run.style
         if run.kind in ("text", "words", "symbols"):
-            if self._sentence_ends_before(run.written or run.text):  # as written: "12", not "twelve"
-                self.close(
-                    "sentence"
-                )  # "Hello there. <mark/>Second ...": the tag does not join the sentences
+            # "Hello there. <mark/>Second ...": the tag does not join the sentences (judged as written: "12")
+            if self._sentence_ends_before(run.written or run.text):
+                self.close("sentence")
             self.tail = run.written or run.text
         if run.kind in ("text", "words", "symbols") and style.speaker != self.speaker:
             if self.words:
@@ -310,11 +309,11 @@ class _UtteranceBuilder:
                 self.texts.append(sentence)
                 normalized = self.frontend.normalize_fragment(sentence)
                 items = self.frontend.words_symbols(normalized)
-                if run.written:
-                    groups = [(run.written, 0)] * len(items)
-                else:
-                    groups = iter(written_groups(sentence, [w for w, symbols in items if symbols]))
-                    groups = [next(groups) if symbols else ("", 0) for _, symbols in items]
+                spoken = [word for word, symbols in items if symbols]
+                found = iter(
+                    [(run.written, 0)] * len(spoken) if run.written else written_groups(sentence, spoken)
+                )
+                groups = [next(found) if symbols else ("", 0) for _, symbols in items]  # pauses have none
                 for (word, symbols), written in zip(items, groups, strict=True):
                     self.item(word, symbols, style, written)
                 self.groups += 1 + max((g for _, g in groups), default=-1)
