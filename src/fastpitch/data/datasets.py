@@ -135,10 +135,10 @@ def _lines(path: Path) -> Iterable[tuple[int, str, list[Issue]]]:
     expected; a file in UTF-16 (with its byte-order mark) or Windows-1252, as editors on Windows save text, is
     read as what it is and reported, rather than losing its accented letters."""
     raw, encoding = decode_text(path.read_bytes())
+    if encoding != "utf-8":
+        yield 0, "", [Issue(path.name, "encoding", f"not UTF-8: read as {encoding}", skip=False)]
     for number, line in enumerate(raw.lstrip("\ufeff").splitlines(), start=1):
         where = f"{path.name}:{number}"
-        if number == 1 and encoding != "utf-8":
-            yield 0, "", [Issue(path.name, "encoding", f"not UTF-8: read as {encoding}", skip=False)]
         if not line.strip():
             yield number, "", [Issue(where, "empty_line", "empty line", skip=False)]
             continue

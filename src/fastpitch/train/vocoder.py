@@ -544,8 +544,8 @@ def train_vocoder(
         kept = cfg.name
     elif init is not None:
         source = load_neural(init)
-        cfg = make_config(_arch_name(source), overrides, dataclasses.asdict(source.config))
         kept = _arch_name(source)
+        cfg = make_config(kept, overrides, dataclasses.asdict(source.config))
     else:
         cfg = make_config(arch or "istft", overrides)
         kept = arch
