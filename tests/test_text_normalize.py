@@ -113,7 +113,7 @@ GOLDEN = [
     ("NASA", "NASA"),
     ("the US and UK", "the U S and UK"),
     ("HELLO WORLD", "HELLO WORLD"),
-    ("MP3 and COVID-19", "M P three and C O V I D nineteen"),
+    ("MP3 and COVID-19", "M P three and COVID nineteen"),  # COVID is said as a word
     ("U.S.A.", "U S A."),
     # URLs and e-mail
     ("Visit https://www.example.com/docs.", "Visit W W W dot example dot com slash docs."),
@@ -152,6 +152,92 @@ GOLDEN = [
     ("line one\n\nline two", "line one. line two"),
     ("Dr. Smith paid $3.50 on Jan. 5", "Doctor Smith paid three dollars and fifty cents on January fifth"),
 ]
+
+# Real-world text as news, addresses, recipes and chat write it (found by a new-user review, 2026-12-07).
+REAL_WORLD = [
+    # a year before a comma is still a year; a four-digit count before its noun is a number
+    ("In 2019, sales rose.", "In twenty nineteen, sales rose."),
+    ("Founded in 1998, the firm grew.", "Founded in nineteen ninety-eight, the firm grew."),
+    ("1234 employees", "one thousand two hundred thirty-four employees"),
+    ("1984 votes were cast", "one thousand nine hundred eighty-four votes were cast"),
+    ("In 1984 votes were cast", "In nineteen eighty-four votes were cast"),
+    ("1999 was great", "nineteen ninety-nine was great"),
+    ("FY2023", "F Y twenty twenty-three"),
+    # a.m., initials and dotted acronyms before a name are no sentence end
+    ("4:17 a.m. local time", "four seventeen A M local time"),
+    ("9 p.m. on Friday", "nine P M on Friday"),
+    ("at 2:30 a.m. Saturday", "at two thirty A M Saturday"),
+    ("The U.S. Army said", "The U S Army said"),
+    ("in the U.S. He left.", "in the U S. He left."),
+    ("John F. Kennedy spoke.", "John F Kennedy spoke."),
+    ("J. R. R. Tolkien wrote.", "J R R Tolkien wrote."),
+    ("10am-4pm", "ten A M to four P M"),
+    ("24:00", "twenty-four hundred"),
+    ("16:9 screen", "sixteen to nine screen"),
+    # addresses and telephone numbers
+    ("42nd St. today", "forty-second Street today"),
+    ("E. 42nd St. station", "East forty-second Street station"),
+    ("N. Main St.", "North Main Street"),
+    ("W 5th Ave", "West fifth Avenue"),
+    ("Downing St, London", "Downing Street, London"),
+    ("Washington, DC 20500", "Washington, D C two zero five zero zero"),
+    ("Apt. 4B", "Apartment four B"),
+    ("Call 911 now", "Call nine one one now"),
+    ("Dial 999 now", "Dial nine nine nine now"),
+    ("112 people", "one hundred twelve people"),
+    ("ext. 1234", "extension one two three four"),
+    ("+44 20 7946 0958", "plus four four, two zero, seven nine four six, zero nine five eight"),
+    ("call 555 123 4567", "call five five five, one two three, four five six seven"),
+    # money, percentages, scales
+    ("$5-10", "five to ten dollars"),
+    ("$20–$50", "twenty to fifty dollars"),
+    ("$.50", "fifty cents"),
+    ("US$50,000", "fifty thousand U S dollars"),
+    ("C$20", "twenty Canadian dollars"),
+    ("$5/month", "five dollars per month"),
+    ("5.25%-5.5%", "five point two five to five point five percent"),
+    ("1M users", "one million users"),
+    ("a 7B model", "a seven billion model"),
+    # units, fractions, powers
+    ("5'11\" tall", "five feet eleven inches tall"),
+    ("1½ hours", "one and one half hours"),
+    ("9.5/10", "nine point five out of ten"),
+    ("9/11", "nine eleven"),
+    ("4x100m relay", "four by one hundred meters relay"),
+    ("5x faster", "five times faster"),
+    ("2 tsp sugar", "two teaspoons sugar"),
+    ("1,200 sq ft", "one thousand two hundred square feet"),
+    ("x^2", "x squared"),
+    ("10^15", "ten to the power of fifteen"),
+    ("9 m/s²", "nine meters per second squared"),
+    # dates
+    ("1/5/24", "January fifth, twenty-four"),
+    ("05-01-2024", "May first, twenty twenty-four"),
+    ("2024/01/05", "January fifth, twenty twenty-four"),
+    ("due on 12/25", "due on December twenty-fifth"),
+    ("January 5-7", "January fifth to seventh"),
+    ("the 80's", "the eighties"),
+    ("c. 1850", "circa eighteen fifty"),
+    # names, acronyms, Roman numerals, odds and ends
+    ("AT&T", "A T and T"),
+    ("ChatGPT", "Chat G P T"),
+    ("OpenAI", "Open A I"),
+    ("#100DaysOfCode", "number one hundred Days Of Code"),
+    ("HELP US NOW", "HELP US NOW"),
+    ("THE US ARMY", "THE U S ARMY"),
+    ("Title IX", "Title nine"),
+    ("Super Bowl LVIII", "Super Bowl fifty-eight"),
+    ("chapter IV", "chapter four"),
+    ("send my CV", "send my CV"),
+    ("Dobbs v. Jackson", "Dobbs versus Jackson"),
+    ("config.yaml", "config dot yaml"),
+    ("Breaking News\nThe market fell", "Breaking News. The market fell"),
+]
+
+
+@pytest.mark.parametrize(("raw", "expected"), REAL_WORLD, ids=[g[0] for g in REAL_WORLD])
+def test_real_world_text(text_frontend, raw, expected):
+    assert text_frontend.normalize(raw) == expected
 
 
 @pytest.mark.parametrize(("raw", "expected"), GOLDEN, ids=[g[0] for g in GOLDEN])
@@ -196,6 +282,18 @@ def test_split_sentences_keeps_abbreviations(text_frontend):
         "She smiled!",
         "New",
     ]
+
+
+def test_split_sentences_reads_names_after_initials_and_acronyms_and_ends_lines(text_frontend):
+    text = "The U.S. Army met John F. Kennedy at 9 a.m. Sunday. It rained at 9 p.m. The end."
+    assert text_frontend.split_sentences(text) == [
+        "The U.S. Army met John F. Kennedy at 9 a.m. Sunday.",
+        "It rained at 9 p.m.",
+        "The end.",
+    ]
+    recipe = "Pancakes\nYou need:\n1. Flour\n2. Milk\n- one egg"
+    assert text_frontend.split_sentences(recipe) == ["Pancakes", "You need:\n1.", "Flour", "2.", "Milk", "- one egg"]
+    assert text_frontend.split_sentences("a line that wraps\nover two.") == ["a line that wraps\nover two."]
 
 
 def test_split_sentences_needs_a_capital_after_the_stop(text_frontend):

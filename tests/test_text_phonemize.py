@@ -112,6 +112,69 @@ def test_spelled_letters_and_the_article(phoneme_frontend):
     assert words_of(phoneme_frontend.to_symbols("A cat"))[0] == ["AH0"]
 
 
+@pytest.mark.parametrize(
+    ("text", "letter"),
+    [
+        ("Plan A.", True), ("Vitamin A is good.", True), ("Type A personality", True), ("Q&A session", True),
+        ("get an A on it", True), ("The A320 landed.", True), ("A4 paper", True), ("A-B testing", True),
+        ("A dog barked.", False), ("Portrait Of A Lady", False), ("THIS IS A TEST", False), ("WHAT A DAY", False),
+    ],
+)  # fmt: skip
+def test_the_letter_a_and_the_article(phoneme_frontend, text, letter):
+    words = []
+    symbols = phoneme_frontend.to_symbols(text, words)
+    a = next((symbols[start:end] for word, start, end in words if word in ("A", "A-B")))
+    assert a[0] == ("EY1" if letter else "AH0")
+
+
+def test_say_as_characters_reads_a_lone_a_as_the_letter(phoneme_frontend):
+    (utterance,) = phoneme_frontend.utterances('<speak><say-as interpret-as="characters">A</say-as></speak>')
+    assert [s for s in utterance.symbols if s not in PAUSES] == ["EY1"]
+
+
+@pytest.mark.parametrize(
+    ("text", "word", "said"),
+    [
+        ("I live here.", "live", "L IH1 V"), ("a live show", "live", "L AY1 V"),
+        ("the wind blew", "wind", "W IH1 N D"), ("wind up the clock", "wind", "W AY1 N D"),
+        ("close the door", "close", "K L OW1 Z"), ("close to home", "close", "K L OW1 S"),
+        ("I used to go", "used", "Y UW1 S T"), ("it is used to make bread", "used", "Y UW1 Z D"),
+        ("I'm used to it", "used", "Y UW1 S T"), ("a gunshot wound", "wound", "W UW1 N D"),
+        ("lead the team", "lead", "L IY1 D"), ("lead pipes", "lead", "L EH1 D"),
+        ("Read the label.", "Read", "R IY1 D"), ("I will read it", "read", "R IY1 D"),
+        ("I have read it", "read", "R EH1 D"), ("a world record", "record", "R EH1 K ER0 D"),
+        ("to record a song", "record", "R IH0 K AO1 R D"), ("the use of force", "use", "Y UW1 S"),
+        ("use it well", "use", "Y UW1 Z"), ("tears of joy", "tears", "T IH1 R Z"), ("tear it up", "tear", "T EH1 R"),
+        ("bass player", "bass", "B EY1 S"), ("sea bass", "bass", "B AE1 S"), ("my resume", "resume", "R EH1 Z AH0 M EY2"),
+        ("resume work", "resume", "R IH0 Z UW1 M"), ("she lives here", "lives", "L IH1 V Z"),
+        ("their lives", "lives", "L AY1 V Z"), ("an increase", "increase", "IH1 N K R IY2 S"),
+        ("we increase it", "increase", "IH2 N K R IY1 S"), ("a perfect day", "perfect", "P ER1 F IH2 K T"),
+        ("loves Polish food", "Polish", "P OW1 L IH0 SH"),
+    ],
+)  # fmt: skip
+def test_heteronyms_are_read_from_their_neighbours(phoneme_frontend, text, word, said):
+    words = []
+    symbols = phoneme_frontend.to_symbols(text, words)
+    assert next(" ".join(symbols[a:b]) for w, a, b in words if w == word) == said
+
+
+def test_a_user_pronunciation_wins_over_the_context():
+    phon = Phonemizer("phonemes", user={"live": ("L", "AY1", "V"), "a": ("EY1",)})
+    assert phon("I live here") == [
+        "AY1",
+        WORD_BOUNDARY,
+        "L",
+        "AY1",
+        "V",
+        WORD_BOUNDARY,
+        "HH",
+        "IY1",
+        "R",
+        ".",
+    ]
+    assert phon("A dog")[:1] == ["EY1"]
+
+
 def test_hyphenated_words(phoneme_frontend):
     assert words_of(phoneme_frontend.to_symbols("well-known")) == [["W", "EH1", "L", "N", "OW1", "N"]]
     assert words_of(phoneme_frontend.to_symbols("blue-green")) == [["B", "L", "UW1"], ["G", "R", "IY1", "N"]]

@@ -53,6 +53,10 @@ def test_a_number_before_a_word_it_matches_goes_to_the_token_with_the_digits(fro
 def test_tokens_with_nothing_to_say_join_the_group_before_them(frontend):
     assert shown(read(frontend, "Hello — world ... and done")) == ["Hello —", "world ...", "and", "done"]
     assert shown(read(frontend, "... well, OK.")) == ["... well,", "OK."]
+    # dropped characters and a word said for a symbol ("squared" of "x^2") do not shift what follows
+    pairs = read(frontend, "and 東京, 5'11\" tall, x^2, FY2023.")
+    assert shown(pairs) == ["and 東京,", "5'11\"", "tall,", "x^2,", "FY2023."]
+    assert dict(pairs)["squared"][0] == "x^2,"
 
 
 TOKENS = [

@@ -22,7 +22,7 @@ from fastpitch.config import TextConfig
 from fastpitch.errors import FastPitchError
 from fastpitch.text.lexicon import default_lexicon
 from fastpitch.text.markup import DEFAULT_STYLE, Run, Style, has_braces, is_ssml, parse
-from fastpitch.text.normalize import NON_FINAL, Normalizer
+from fastpitch.text.normalize import LINE_END, NON_FINAL, Normalizer, starts_sentence
 from fastpitch.text.phonemize import MODES, PAUSE_STRENGTH, Phonemizer
 from fastpitch.text.pronounce import load_lexicon, parse_arpabet
 from fastpitch.text.symbols import (
@@ -55,10 +55,12 @@ class TextError(FastPitchError, ValueError):
 
 
 # A sentence ends at . ! ? (with closing quotes or brackets) followed by space and a capital, digit or quote,
-# unless the period belongs to an abbreviation such as "Dr." or "Jan." or an initial ("J. K. Rowling").
+# unless the period belongs to an abbreviation such as "Dr." or "Jan." or an initial ("J. K. Rowling"); or at
+# the end of a line without punctuation before one that starts a sentence or list item (a headline, a list).
 # Bounded repetitions keep the scan linear even on runs of thousands of periods.
-_SENTENCE_END = re.compile(r"[.!?]{1,8}[\"')\]]{0,4}\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n\s*")
+_SENTENCE_END = re.compile(r"[.!?]{1,8}[\"')\]]{0,4}\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n\s*|" + LINE_END)
 _LAST_WORD = re.compile(r"(?<![A-Za-z.])([A-Za-z][A-Za-z.]{0,15})\.$")
+_DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # "U.S", "a.m", "Ph.D" (the last period is the one found)
 
 
 WordSpan = tuple[str, int, int]  # a word as written or spoken, and its symbols' [start, end) in an utterance
@@ -432,12 +434,16 @@ class _UtteranceBuilder:
 
 
 def _non_final_abbreviation(text: str, dot: int) -> bool:
-    """Whether the period at `dot` closes an abbreviation that does not end a sentence ("Dr.", "J.")."""
+    """Whether the period at `dot` closes an abbreviation that does not end a sentence: one that never does
+    ("Dr.", "Jan."), or an initial, "U.S." or "a.m." before a name ("John F. Kennedy", "the U.S. Army")."""
     m = _LAST_WORD.search(text, max(0, dot - 17), dot + 1)
     if m is None:
         return False
     word = m[1]
-    return (len(word) == 1 and word.isupper()) or word.lower() in NON_FINAL
+    if word.lower() in NON_FINAL:
+        return True
+    initial = len(word) == 1 and word.isupper()
+    return (initial or _DOTTED.fullmatch(word) is not None) and not starts_sentence(text[dot + 1 : dot + 41])
 
 
 def _preview(text: str) -> str:

@@ -40,7 +40,11 @@ _FOLD: dict[str, str] = {
     "±": " plus or minus ", "≈": " approximately ", "≠": " not equal to ", "≤": " less than or equal to ",
     "≥": " greater than or equal to ", "©": " copyright ", "®": "", "™": "", "§": " section ", "¶": " ",
     "•": ", ", "·": " ", "«": '"', "»": '"', "„": '"', "‹": "'", "›": "'", "¿": "", "¡": "", "⁄": "/",
-    "\u00ad": "", "µ": " mu ",
+    "\u00ad": "", "µ": " mu ", "²": "^2", "³": "^3",
+    **{c: f" {n}/{d} " for c, (n, d) in {
+        "½": (1, 2), "⅓": (1, 3), "⅔": (2, 3), "¼": (1, 4), "¾": (3, 4), "⅕": (1, 5), "⅖": (2, 5), "⅗": (3, 5),
+        "⅘": (4, 5), "⅙": (1, 6), "⅚": (5, 6), "⅛": (1, 8), "⅜": (3, 8), "⅝": (5, 8), "⅞": (7, 8),
+    }.items()},
 }  # fmt: skip
 _READABLE_SCRIPTS = ("LATIN", "CYRILLIC")
 _DROP = "\x00"  # marker for characters that are dropped with a warning
@@ -208,7 +212,12 @@ UNITS: dict[str, tuple[str, str]] = {
     "deg C": ("degree Celsius", "degrees Celsius"), "deg F": ("degree Fahrenheit", "degrees Fahrenheit"),
     "degC": ("degree Celsius", "degrees Celsius"), "degF": ("degree Fahrenheit", "degrees Fahrenheit"),
     "deg": ("degree", "degrees"), "mu m": ("micrometer", "micrometers"), "mu s": ("microsecond", "microseconds"),
-    "mu g": ("microgram", "micrograms"),
+    "mu g": ("microgram", "micrograms"), "km/s": ("kilometer per second", "kilometers per second"),
+    "tsp": ("teaspoon", "teaspoons"), "tbsp": ("tablespoon", "tablespoons"), "qt": ("quart", "quarts"),
+    "sq ft": ("square foot", "square feet"), "sq m": ("square meter", "square meters"),
+    "sq mi": ("square mile", "square miles"), "yr": ("year", "years"), "yrs": ("year", "years"),
+    "mo": ("month", "months"), "mos": ("month", "months"), "wk": ("week", "weeks"), "wks": ("week", "weeks"),
+    "pts": ("point", "points"),
 }  # fmt: skip
 
 # Abbreviations read in full. Titles never end a sentence; the others keep their period when they do.
@@ -227,7 +236,13 @@ ABBREVIATIONS: dict[str, str] = {
     "cf": "compare", "Tue": "Tuesday", "Tues": "Tuesday", "Thu": "Thursday",
     "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April",
     "Jun": "June", "Jul": "July", "Aug": "August", "Sep": "September", "Sept": "September",
-    "Oct": "October", "Nov": "November", "Dec": "December",
+    "Oct": "October", "Nov": "November", "Dec": "December", "Mon": "Monday", "Wed": "Wednesday",
+    "Sat": "Saturday", "Apt": "Apartment", "apt": "apartment", "Ext": "extension", "ext": "extension",
+    "Ste": "Suite", "Bldg": "Building", "Ln": "Lane", "Pkwy": "Parkway", "Ct": "Court", "Ala": "Alabama",
+    "Ariz": "Arizona", "Calif": "California", "Colo": "Colorado", "Conn": "Connecticut", "Fla": "Florida",
+    "Kan": "Kansas", "Ky": "Kentucky", "Md": "Maryland", "Mich": "Michigan", "Minn": "Minnesota",
+    "Neb": "Nebraska", "Nev": "Nevada", "Okla": "Oklahoma", "Tenn": "Tennessee", "Tex": "Texas",
+    "Vt": "Vermont", "Wis": "Wisconsin", "Wyo": "Wyoming", "ca": "circa",
 }  # fmt: skip
 # Dotted Latin abbreviations, matched case-insensitively.
 _LATIN = {
@@ -239,16 +254,206 @@ _LATIN = {
 NON_FINAL = frozenset(
     {t.lower() for t in TITLES}
     | {m for m in _MONTH_ABBR}
-    | {"no", "nos", "vs", "e.g", "i.e", "approx", "fig", "vol", "ch", "pp", "cf", "al", "est", "a.k.a"}
+    | {"no", "nos", "vs", "e.g", "i.e", "approx", "fig", "vol", "ch", "pp", "cf", "al", "est", "a.k.a", "v"}
+    | {"apt", "ext", "ste", "bldg", "ca", "c"}
 )
+
+# Words that usually begin a sentence. After a period that may or may not end one (an initial, "U.S.",
+# "a.m."), a capitalised word from this list starts a new sentence; another capitalised word is taken for a
+# name ("the U.S. Army", "John F. Kennedy", "at 2:30 a.m. Saturday").
+SENTENCE_STARTERS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "its",
+        "he",
+        "she",
+        "they",
+        "we",
+        "i",
+        "you",
+        "his",
+        "her",
+        "their",
+        "our",
+        "my",
+        "your",
+        "there",
+        "here",
+        "but",
+        "and",
+        "or",
+        "so",
+        "then",
+        "in",
+        "on",
+        "at",
+        "for",
+        "after",
+        "before",
+        "when",
+        "while",
+        "if",
+        "as",
+        "some",
+        "many",
+        "most",
+        "all",
+        "no",
+        "not",
+        "what",
+        "who",
+        "why",
+        "how",
+        "where",
+        "which",
+        "one",
+        "each",
+        "every",
+        "both",
+        "however",
+        "also",
+        "now",
+        "today",
+        "yesterday",
+        "tomorrow",
+        "meanwhile",
+        "still",
+        "yet",
+        "since",
+        "because",
+        "although",
+        "though",
+        "with",
+        "without",
+        "by",
+        "from",
+        "to",
+        "of",
+        "about",
+        "during",
+        "until",
+        "later",
+        "earlier",
+        "once",
+        "only",
+        "even",
+        "just",
+        "please",
+        "let",
+        "thank",
+        "thanks",
+        "yes",
+        "well",
+        "oh",
+        "is",
+        "are",
+        "was",
+        "were",
+        "do",
+        "does",
+        "did",
+        "can",
+        "could",
+        "will",
+        "would",
+        "should",
+        "may",
+        "might",
+        "must",
+        "have",
+        "has",
+        "had",
+        "be",
+        "being",
+        "been",
+    ]
+)
+_FIRST_WORD = re.compile(r"\s*[\"'(\[]?([A-Za-z]+)")
+
+
+def starts_sentence(following: str) -> bool:
+    """Whether the text after a period that may be an abbreviation's starts a new sentence: nothing left, or a
+    capitalised word that usually begins one (see SENTENCE_STARTERS)."""
+    if not following.strip():
+        return True
+    m = _FIRST_WORD.match(following)
+    return m is not None and m[1][0].isupper() and m[1].lower() in SENTENCE_STARTERS
+
 
 # Short all-caps words that are common words in lower case but nearly always spelled out as capitals.
 SPELLED_CAPS = frozenset({"AI", "ID", "US", "UN", "PC", "IQ", "OS", "IP", "PR", "HR", "AC", "DC", "IT", "ER"})
+# All-caps words that the dictionary lacks but everyone says as a word.
+WORD_CAPS = frozenset({"COVID", "SCOTUS", "JPEG"})
+# Two-letter US state codes: a five-digit number after one is a ZIP code, read digit by digit.
+STATES = frozenset(
+    [
+        "AL",
+        "AK",
+        "AZ",
+        "AR",
+        "CA",
+        "CO",
+        "CT",
+        "DE",
+        "DC",
+        "FL",
+        "GA",
+        "HI",
+        "ID",
+        "IL",
+        "IN",
+        "IA",
+        "KS",
+        "KY",
+        "LA",
+        "ME",
+        "MD",
+        "MA",
+        "MI",
+        "MN",
+        "MS",
+        "MO",
+        "MT",
+        "NE",
+        "NV",
+        "NH",
+        "NJ",
+        "NM",
+        "NY",
+        "NC",
+        "ND",
+        "OH",
+        "OK",
+        "OR",
+        "PA",
+        "RI",
+        "SC",
+        "SD",
+        "TN",
+        "TX",
+        "UT",
+        "VT",
+        "VA",
+        "WA",
+        "WV",
+        "WI",
+        "WY",
+    ]
+)
 
-_ROMAN = {"I": 1, "V": 5, "X": 10}
+_ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
 _ROMAN_CARDINAL_AFTER = frozenset(
     {"war", "chapter", "part", "volume", "act", "phase", "book", "section", "type", "class", "level", "stage",
-     "round", "game", "episode", "season", "grade", "article", "appendix", "psalm", "star"}
+     "round", "game", "episode", "season", "grade", "article", "appendix", "psalm", "star", "title", "bowl",
+     "apollo", "rocky", "mark", "gemini", "schedule", "unit", "division", "category", "tier", "vatican",
+     "super", "final", "fantasy"}
 )  # fmt: skip
 
 _SYMBOLS = {
@@ -260,7 +465,7 @@ _SYMBOLS = {
 # ---------------------------------------------------------------------------------------- the rule passes
 
 _NUM = r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?"  # 1,234.5 or 1234.5
-_KEEP_DOT = r"(?:\.((?=\s*$|\s+[A-Z\"'(])))?"  # group is "" when the period also ends a sentence
+_DOT = r"(\.)?"  # an abbreviation's period: kept when it also ends the sentence (`starts_sentence`)
 
 # Repetitions that could restart at many positions are bounded ({0,63}) so that every pass stays linear.
 _RE_PARAGRAPH = re.compile(r"([^\s.!?:;,]) ?\n(?: ?\n)+")
@@ -271,12 +476,22 @@ _RE_DOMAIN = re.compile(
     r"\.(?:com|org|net|edu|gov|io|ai|co|uk|de|fr|info|dev|app|ly|me|tv)\b"
     r"(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)\]])?"
 )
-_RE_TIME = re.compile(
-    r"\b([01]?\d|2[0-3]):([0-5]\d)(?::([0-5]\d))?(?:\s?([AaPp])\.?[Mm]\b" + _KEEP_DOT + r")?"
+_RE_TIME = re.compile(r"\b([01]?\d|2[0-4]):([0-5]\d)(?::([0-5]\d))?(?:\s?([AaPp])\.?[Mm]\b" + _DOT + r")?")
+_RE_TIME_AMPM = re.compile(r"\b(1[0-2]|0?[1-9])\s?([AaPp])\.?[Mm]\b" + _DOT)
+_RE_TIME_RANGE = re.compile(
+    r"(?<=\d)(\s?[AaPp]\.?[Mm]\.?)\s?-\s?(?=\d)"
+)  # "10am-4pm": "to" between the times
+_RE_ISO_DATE = re.compile(r"\b(\d{4})([-/])(0?[1-9]|1[0-2])\2(0?[1-9]|[12]\d|3[01])\b")
+# 1/5/2024, 1/5/24, 01-05-2024: month first, as in the US
+_RE_US_DATE = re.compile(r"\b(0?[1-9]|1[0-2])([/-])(0?[1-9]|[12]\d|3[01])\2(\d{4}|\d{2})\b(?![/-]\d)")
+# "on 12/25": a month and day where a preposition says it is a date (otherwise a fraction)
+_RE_SHORT_DATE = re.compile(
+    r"\b((?:on|by|until|till|from|since|before|after|through|due|dated) )(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])\b(?!/)",
+    re.I,
 )
-_RE_TIME_AMPM = re.compile(r"\b(1[0-2]|0?[1-9])\s?([AaPp])\.?[Mm]\b" + _KEEP_DOT)
-_RE_ISO_DATE = re.compile(r"\b(\d{4})-(0?[1-9]|1[0-2])-(0?[1-9]|[12]\d|3[01])\b")
-_RE_US_DATE = re.compile(r"\b(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])/(\d{4})\b")
+_RE_MONTH_RANGE = re.compile(
+    r"\b(" + _MONTH_RE + r")\.? (0?[1-9]|[12]\d|3[01])\s?-\s?(0?[1-9]|[12]\d|3[01])\b(?:,? (\d{4})\b)?"
+)
 _RE_MONTH_DAY = re.compile(
     r"\b(" + _MONTH_RE + r")\.?\s(0?[1-9]|[12]\d|3[01])(?:st|nd|rd|th)?\b(?:,?\s(\d{4})\b)?"
 )
@@ -289,28 +504,63 @@ _RE_PHONE = re.compile(
     r"(?:\b1[-.\s])?(?:\((\d{3})\)\s?|\b(\d{3})[-.])(\d{3})[-.](\d{4})\b"
     r"|(?<![\d.,-])(\d{3})-(\d{4})(?![\d-]|\.\d)"
 )
+# +44 20 7946 0958, +1 555 123 4567: an international number, a country code and groups of digits
+_RE_PHONE_INTL = re.compile(r"(?<![\w+])\+(\d{1,3})((?:[\s.-]\(?\d{1,5}\)?){2,5})(?![\d.-]?\d)")
+# 555 123 4567 after "call", "phone", "dial", "text", "tel": a number written with spaces
+_RE_PHONE_SPACED = re.compile(
+    r"\b((?:call|phone|dial|text|tel|fax)\.?:? )(?:1 )?(\d{3}) (\d{3}) (\d{4})\b", re.I
+)
+# "911", "999", "112": emergency numbers are said digit by digit
+_RE_EMERGENCY = re.compile(
+    r"\b(?:(?:call(?:ed|ing)?|dial(?:l?ed|l?ing)?|phone|ring) (999|112)|(?<![\d.,/$-])(911))\b(?![.,]\d|/|-\d)",
+    re.I,
+)
+_RE_EXTENSION = re.compile(r"\bext\.?\s?(\d{1,6})\b", re.I)
+_RE_CIRCA = re.compile(r"\bc\.\s?(?=\d)")
+# a ZIP code after a state's code: "NY 10118", "DC 20500-0001"
+_RE_ZIP = re.compile(r"\b([A-Z]{2}),? (\d{5})(?:-(\d{4}))?\b")
 # A toll-free vanity number, "1-800-FLOWERS": the letters are a word to read, not a range to say "to" before.
 _RE_VANITY = re.compile(r"\b1[-.](8\d\d)[-.]([A-Za-z]{2,}(?:-[A-Za-z]+)*)\b")
 _RE_CURRENCY = re.compile(
-    r"(?:(\$)|\b(USD|EUR|GBP|JPY|INR)\s?)(-?)(" + _NUM + r")(?:\s?(thousand|million|billion|trillion)\b"
-    r"|(k|m|mn|b|bn|t)\b)?",
+    r"(?:(?:\b(US|C|CA|A|AU|NZ|HK|S))?(\$)|\b(USD|EUR|GBP|JPY|INR)\s?)(-?)(" + _NUM + r"|\.\d+)"
+    r"(?:\s?(thousand|million|billion|trillion)\b|(k|m|mn|b|bn|t)\b)?",
     re.I,
 )
+# "$5-10", "$5 to $10", "€20-30 million": one currency word after the range
+_INT = r"\d{1,3}(?:,\d{3})+|\d+"
+_RE_CURRENCY_RANGE = re.compile(
+    r"(?:(\$)|\b(USD|EUR|GBP|JPY|INR)\s?)("
+    + _INT
+    + r")\s?(?:-|to)\s?(?:\$|(?:USD|EUR|GBP|JPY|INR)\s?)?("
+    + _INT
+    + r")(?![\d.,]\d)(?:\s?(thousand|million|billion|trillion)\b|(k|m|mn|b|bn|t)\b)?"
+)
+_DOLLAR_COUNTRIES = {
+    "us": "US", "c": "Canadian", "ca": "Canadian", "a": "Australian", "au": "Australian", "nz": "New Zealand",
+    "hk": "Hong Kong", "s": "Singapore",
+}  # fmt: skip
 _RE_CURRENCY_AFTER = re.compile(
     r"(?<![\d.,])(-?)(" + _NUM + r")(?:\s?(thousand|million|billion|trillion))?\s?(USD|EUR|GBP|JPY|INR)\b"
 )
 _RE_CURRENCY_CODE = re.compile(r"\b(USD|EUR|GBP|JPY|INR)\b")
 _UNIT_ALTERNATION = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _RE_UNIT = re.compile(r"(?<![\d.,])(-?)(" + _NUM + r")\s?(" + _UNIT_ALTERNATION + r")(?![A-Za-z0-9])")
-_RE_PERCENT = re.compile(r"(?<![\d.,])(-?)(" + _NUM + r")\s?%")
+_RE_PERCENT = re.compile(r"(?<![\d.,%])(-?)(" + _NUM + r")\s?%")
+_RE_PERCENT_RANGE = re.compile(r"(?<![\d.,])(" + _NUM + r")%?\s?(?:-|to)\s?(" + _NUM + r")\s?%")
+_RE_FEET_INCHES = re.compile(r"(?<![\d.])(\d{1,2})'\s?(\d{1,2}(?:\.\d+)?)(?:\"|'{1,2})?(?![\d'])")
+_RE_POWER = re.compile(r"\^\s?(-?\d{1,3})\b")
+_RE_SCALE = re.compile(r"(?<![\w.$])(" + _NUM + r")(M|B|\s?bn|\s?mn)\b(?!\.\w)")
+_RE_TIMES_WORD = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?[xX]\b(?!\s?\d)")
+_RE_RATING = re.compile(r"(?<![\d.,/])(\d+\.\d+)/(10|5|100)\b(?![/.]\d)")
+_RE_RATIO = re.compile(r"(?<![\d:.])(\d{1,2}):(\d)(?![\d:])")
 _RE_FRACTION_MIXED = re.compile(r"\b(\d+)\s(\d{1,2})/(\d{1,3})\b")
-_RE_FRACTION = re.compile(r"(?<![\d/])(\d{1,3})/(\d{1,3})(?![\d/])")
+_RE_FRACTION = re.compile(r"(?<![\d/.,])(\d{1,3})/(\d{1,3})(?![\d/]|\.\d)")
 _RE_ORDINAL = re.compile(r"\b(\d{1,3}(?:,\d{3})+|\d+)(st|nd|rd|th)\b", re.I)
-_RE_DECADE = re.compile(r"(?:\b|')(\d{2}|1[1-9]\d0|20[0-9]0)s\b")
-_RE_RANGE = re.compile(r"(?<=\d)\s?-\s?(?=\d)")
+_RE_DECADE = re.compile(r"(?:\b|')(\d{2}|1[1-9]\d0|20[0-9]0)'?s\b")
+_RE_RANGE = re.compile(r"(?<=\d)\s?-\s?(?=\$?\d)")
 _RE_NEGATIVE = re.compile(r"(?<![\w.])-(?=\.?\d)")
 _RE_NUMBER_SIGN = re.compile(r"#\s?(?=\d)|\bNo\.\s?(?=\d)|\bNos\.\s?(?=\d)")
-_RE_YEAR = re.compile(r"(?<![\d.,])(1[1-9]\d\d|20\d\d)(?![\d,]|\.\d)")
+_RE_YEAR = re.compile(r"(?<![\d.,])(1[1-9]\d\d|20\d\d)(?!\d|,\d|\.\d)")
 _RE_NUMBER = re.compile(r"\d{1,3}(?:,\d{3})+(?:\.\d+)?|\d+(?:\.\d+)?|\.\d+")
 _RE_DIGIT = re.compile(r"\d")
 _RE_LATIN = re.compile(r"\b(?:" + "|".join(re.escape(k) for k in _LATIN) + r")(?!\w)", re.I)
@@ -318,9 +568,32 @@ _RE_TITLE = re.compile(r"\b(" + "|".join(TITLES) + r")\.\s?(?=[A-Za-z])|\b(Mr|Mr
 _RE_ABBREVIATION = re.compile(
     r"\b(" + "|".join(sorted(ABBREVIATIONS, key=len, reverse=True)) + r")\.((?=\s*$|\s+[A-Z\"'(]))?"
 )
-_RE_STREET = re.compile(r"\b([A-Z][a-z]+ )(St|Dr|Ave|Rd)\.?(?=[\s,.;:!?]|$)(?!\s+[A-Z][a-z])")
+# "Main St.", "42nd St." (an ordinal is spelled by now): a street, unless a name follows ("St. Louis")
+_RE_STREET = re.compile(
+    r"\b([A-Z][a-z]+ |[a-z]+(?:-[a-z]+)*(?:st|nd|rd|th) )(St|Dr|Ave|Rd)\.?(?=[\s,.;:!?]|$)(?!\s+[A-Z][a-z])"
+)
+_STREETS = r"(?:St|Ave|Rd|Blvd|Dr|Ln|Way|Pl|Ct|Street|Avenue|Road|Boulevard|Drive|Lane|Place|Court)\b"
+_RE_DIRECTION = re.compile(
+    r"\b(N|S|E|W|NE|NW|SE|SW)\.? (?=(?:[A-Z][a-z]+|[a-z]+(?:-[a-z]+)*(?:st|nd|rd|th)) " + _STREETS + ")"
+)
+_DIRECTIONS = {
+    "N": "North", "S": "South", "E": "East", "W": "West", "NE": "Northeast", "NW": "Northwest",
+    "SE": "Southeast", "SW": "Southwest",
+}  # fmt: skip
+# "$5/month", "60 miles/hour": a rate
+_RE_PER = re.compile(
+    r"(?<=[a-z]) ?/ ?(?=(?:month|year|hour|day|week|night|person|head|unit|piece|page|item|minute|second|mile"
+    r"|gallon|liter|kilogram|pound|share|ticket|seat|room|user)s?\b)"
+)
+_RE_INITIAL = re.compile(r"\b([A-Z])\.(?=\s+[A-Z])")
+_RE_VERSUS = re.compile(r"\bv\.\s(?=[A-Z])")
+_RE_LETTERS_AND = re.compile(r"\b([A-Z]{1,3})&([A-Z]{1,3})\b")  # AT&T, Q&A, R&D
+_FILE_TYPES = "txt|pdf|py|js|ts|json|ya?ml|csv|html?|exe|zip|png|jpe?g|gif|svg|mp3|mp4|wav|docx?|xlsx?|pptx?|md|sh|toml|xml|log"
+_RE_FILE = re.compile(r"\b[A-Za-z0-9_-]{1,64}\.(?:" + _FILE_TYPES + r")\b")
+_RE_CAMEL = re.compile(r"\b(?:[A-Za-z]*[a-z][A-Z]|[A-Z]{2,}[a-z])[A-Za-z]*\b")
+_CAMEL_SPLIT = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _RE_DOTTED_ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
-_RE_ROMAN = re.compile(r"\b([A-Z][a-z]+) ([IVX]{2,6})\b")
+_RE_ROMAN = re.compile(r"\b([A-Za-z][a-z]+) ([IVXLC]{2,8})\b")
 _RE_CAPS = re.compile(r"\b([A-Z]{2,})(s?)\b")
 _RE_SYMBOL = re.compile(r"[&+@=<>#%$~*_^`|\\/{}\[\]]")
 _RE_SPACE_BEFORE_PUNCT = re.compile(r" ([,.;:!?)])")
@@ -362,12 +635,17 @@ def _time(m: re.Match[str]) -> str:
     if second and int(second):
         words += f" and {cardinal(int(second))} seconds"
     if ampm:
-        words += f" {ampm.upper()} M" + ("." if end is not None else "")
+        words += f" {ampm.upper()} M" + _kept_dot(m, end)
     return words
 
 
 def _time_ampm(m: re.Match[str]) -> str:
-    return f"{cardinal(int(m[1]))} {m[2].upper()} M" + ("." if m[3] is not None else "")
+    return f"{cardinal(int(m[1]))} {m[2].upper()} M" + _kept_dot(m, m[3])
+
+
+def _kept_dot(m: re.Match[str], dot: str | None) -> str:
+    """An abbreviation's period, kept only where it also ends the sentence."""
+    return "." if dot and starts_sentence(m.string[m.end() : m.end() + 40]) else ""
 
 
 def _date(month: int, day: int, yr: str | None, day_first: bool = False) -> str:
@@ -377,11 +655,24 @@ def _date(month: int, day: int, yr: str | None, day_first: bool = False) -> str:
 
 
 def _iso_date(m: re.Match[str]) -> str:
-    return _date(int(m[2]), int(m[3]), m[1])
+    return _date(int(m[3]), int(m[4]), m[1])
 
 
 def _us_date(m: re.Match[str]) -> str:
-    return _date(int(m[1]), int(m[2]), m[3])
+    yr = m[4]
+    if len(yr) == 2:  # "1/5/24": the year as written, "twenty-four" ("oh five" for 05)
+        words = _date(int(m[1]), int(m[3]), None)
+        return f"{words}, {'oh ' + cardinal(int(yr)) if yr[0] == '0' else cardinal(int(yr))}"
+    return _date(int(m[1]), int(m[3]), yr)
+
+
+def _short_date(m: re.Match[str]) -> str:
+    return m[1] + _date(int(m[2]), int(m[3]), None)
+
+
+def _month_range(m: re.Match[str]) -> str:
+    words = f"{MONTHS[_MONTH_LOOKUP[m[1].lower()] - 1]} {ordinal(int(m[2]))} to {ordinal(int(m[3]))}"
+    return f"{words}, {year(int(m[4]))}" if m[4] else words
 
 
 def _month_day(m: re.Match[str]) -> str:
@@ -399,6 +690,30 @@ def _phone(m: re.Match[str]) -> str:
         return f"{digits(m[5])}, {digits(m[6])}"
     groups = ", ".join(digits(g) for g in (m[1] or m[2], m[3], m[4]))
     return f"one, {groups}" if m[0][0] == "1" and m[0][1] in "-. " else groups
+
+
+def _phone_intl(m: re.Match[str]) -> str:
+    groups = re.findall(r"\d+", m[2])
+    return f" plus {digits(m[1])}, {', '.join(digits(g) for g in groups)} "
+
+
+def _phone_spaced(m: re.Match[str]) -> str:
+    return m[1] + ", ".join(digits(g) for g in (m[2], m[3], m[4]))
+
+
+def _emergency(m: re.Match[str]) -> str:
+    return m[0][: m.start(1) - m.start()] + digits(m[1]) if m[1] else digits(m[2])
+
+
+def _zip(m: re.Match[str]) -> str:
+    if m[1] not in STATES:
+        return m[0]
+    code = digits(m[2]) + (f", {digits(m[3])}" if m[3] else "")
+    return f"{m[1]} {code}"
+
+
+def _extension(m: re.Match[str]) -> str:
+    return f"extension {digits(m[1])}"
 
 
 def _vanity(m: re.Match[str]) -> str:
@@ -440,8 +755,18 @@ def _money(code: str, sign: str, amount: str, scale: str | None) -> str:
 
 
 def _currency(m: re.Match[str]) -> str:
+    scale = m[6] or (_SCALES[m[7].lower()] if m[7] else None)
+    amount = m[5] if m[5][0] != "." else "0" + m[5]
+    words = _money(m[2] or m[3], m[4], amount, scale)
+    if m[1]:  # "US$5", "C$20": whose dollars
+        words = re.sub(r"\bdollars?\b", lambda d: f"{_DOLLAR_COUNTRIES[m[1].lower()]} {d[0]}", words, count=1)
+    return f" {words} "
+
+
+def _currency_range(m: re.Match[str]) -> str:
     scale = m[5] or (_SCALES[m[6].lower()] if m[6] else None)
-    return _money(m[1] or m[2], m[3], m[4], scale)
+    many = CURRENCIES[m[1] or m[2]][1]
+    return f" {number(m[3])} to {number(m[4])}{' ' + scale.lower() if scale else ''} {many} "
 
 
 def _currency_after(m: re.Match[str]) -> str:
@@ -459,7 +784,66 @@ def _unit(m: re.Match[str]) -> str:
 
 
 def _percent(m: re.Match[str]) -> str:
-    return f"{'minus ' if m[1] else ''}{number(m[2])} percent"
+    return f" {'minus ' if m[1] else ''}{number(m[2])} percent "
+
+
+def _percent_range(m: re.Match[str]) -> str:
+    return f" {number(m[1])} to {number(m[2])} percent "
+
+
+def _feet_inches(m: re.Match[str]) -> str:
+    feet, inches = int(m[1]), m[2]
+    inch = "inch" if inches == "1" else "inches"
+    return f"{cardinal(feet)} {'foot' if feet == 1 else 'feet'} {number(inches)}" + (
+        f" {inch}" if m[0][-1] in "\"'" else ""
+    )
+
+
+def _power(m: re.Match[str]) -> str:
+    n = m[1]
+    return {"2": " squared", "3": " cubed"}.get(
+        n
+    ) or f" to the power of {'minus ' if n[0] == '-' else ''}{cardinal(abs(int(n)))}"
+
+
+_NUMBERED_PLACES = frozenset(
+    [
+        "apt",
+        "apartment",
+        "suite",
+        "ste",
+        "unit",
+        "room",
+        "rm",
+        "flat",
+        "no",
+        "gate",
+        "seat",
+        "row",
+        "platform",
+        "floor",
+    ]
+)
+
+
+def _scale(m: re.Match[str]) -> str:
+    """ "1M users", "7B model": a scale; but "Apt. 4B" is a place's number and letter."""
+    before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
+    if before is not None and before[1].lower() in _NUMBERED_PLACES:
+        return m[0]
+    return f"{number(m[1])} {_SCALES[m[2].strip().lower()]}"
+
+
+def _times_word(m: re.Match[str]) -> str:
+    return f"{number(m[1])} times"
+
+
+def _rating(m: re.Match[str]) -> str:
+    return f"{number(m[1])} out of {cardinal(int(m[2]))}"
+
+
+def _ratio(m: re.Match[str]) -> str:
+    return f"{cardinal(int(m[1]))} to {cardinal(int(m[2]))}"
 
 
 def _fraction_words(num: int, den: int) -> str:
@@ -473,9 +857,8 @@ def _fraction_words(num: int, den: int) -> str:
 
 def _fraction(m: re.Match[str]) -> str:
     num, den = int(m[1]), int(m[2])
-    if (num, den) == (24, 7):
-        return "twenty-four seven"
-    return _fraction_words(num, den)
+    said = {(24, 7): "twenty-four seven", (9, 11): "nine eleven", (50, 50): "fifty-fifty"}.get((num, den))
+    return said or _fraction_words(num, den)
 
 
 def _fraction_mixed(m: re.Match[str]) -> str:
@@ -496,8 +879,81 @@ def _decade(m: re.Match[str]) -> str:
     return _plural_last(year(n))
 
 
+# A four-digit number after these words is a year; before a plural noun, a count ("1984 votes").
+_YEAR_AFTER = frozenset(
+    [
+        "in",
+        "since",
+        "by",
+        "from",
+        "until",
+        "till",
+        "through",
+        "thru",
+        "of",
+        "during",
+        "before",
+        "after",
+        "around",
+        "circa",
+        "year",
+        "born",
+        "died",
+        "early",
+        "late",
+        "mid",
+        "spring",
+        "summer",
+        "autumn",
+        "fall",
+        "winter",
+        "class",
+        "c",
+        "ca",
+    ]
+) | {m.lower() for m in MONTHS}
+_NOT_PLURAL = frozenset(
+    [
+        "was",
+        "has",
+        "does",
+        "goes",
+        "is",
+        "this",
+        "his",
+        "as",
+        "thus",
+        "always",
+        "perhaps",
+        "its",
+        "yes",
+        "towards",
+        "besides",
+        "afterwards",
+        "whereas",
+    ]
+)
+_IRREGULAR_PLURALS = frozenset(
+    ["people", "men", "women", "children", "feet", "teeth", "mice", "geese", "staff", "personnel"]
+)
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,3}$")
+_WORD_AFTER = re.compile(r"\s([a-z]+)\b")
+
+
 def _year(m: re.Match[str]) -> str:
+    before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
+    if before is None or before[1].lower() not in _YEAR_AFTER:
+        after = _WORD_AFTER.match(m.string, m.end())
+        if after is not None and _counted(after[1]):
+            return number(m[1])
     return year(int(m[1]))
+
+
+def _counted(word: str) -> bool:
+    """Whether `word` after a number looks like the plural noun it counts ("votes", "people")."""
+    if word in _IRREGULAR_PLURALS:
+        return True
+    return word.endswith("s") and not word.endswith(("ss", "us", "is")) and word not in _NOT_PLURAL
 
 
 def _number(m: re.Match[str]) -> str:
@@ -516,6 +972,21 @@ def _abbreviation(m: re.Match[str]) -> str:
     return ABBREVIATIONS[m[1]] + ("." if m[2] is not None else "")
 
 
+def _direction(m: re.Match[str]) -> str:
+    return _DIRECTIONS[m[1]] + " "
+
+
+def _initial(m: re.Match[str]) -> str:
+    """ "John F. Kennedy": the initial's period is no pause ("A," keeps "A" the letter, not the article)."""
+    if starts_sentence(m.string[m.end() : m.end() + 40]):
+        return m[0]
+    return "A," if m[1] == "A" else m[1]
+
+
+def _letters_and(m: re.Match[str]) -> str:
+    return f" {' '.join(m[1])} and {' '.join(m[2])} "
+
+
 def _street(m: re.Match[str]) -> str:
     full = {"St": "Street", "Dr": "Drive", "Ave": "Avenue", "Rd": "Road"}[m[2]]
     return f"{m[1]}{full}"
@@ -523,12 +994,12 @@ def _street(m: re.Match[str]) -> str:
 
 def _dotted_acronym(m: re.Match[str]) -> str:
     letters = " ".join(c.upper() for c in m[0] if c.isalpha())
-    return letters + (". " if m[0].endswith(".") and _ends_sentence(m) else " ")
+    ends = m[0].endswith(".") and starts_sentence(m.string[m.end() : m.end() + 40])
+    return letters + (". " if ends else " ")
 
 
-def _ends_sentence(m: re.Match[str]) -> bool:
-    rest = m.string[m.end() : m.end() + 3]
-    return not rest.strip() or bool(re.match(r"\s+[A-Z]", rest))
+_ROMAN_TENS = ["", "X", "XX", "XXX", "XL", "L", "LX", "LXX", "LXXX", "XC"]
+_ROMAN_UNITS = ["", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"]
 
 
 def _roman_value(s: str) -> int | None:
@@ -537,15 +1008,17 @@ def _roman_value(s: str) -> int | None:
         v = _ROMAN[c]
         total += -v if i + 1 < len(s) and _ROMAN[s[i + 1]] > v else v
     # only canonical numerals (rejects "IIII", "VX", …): rebuild and compare
-    canon = "X" * (total // 10) + ["", "I", "II", "III", "IV", "V", "VI", "VII", "VIII", "IX"][total % 10]
-    return total if canon == s and total > 1 else None
+    canon = "C" * (total // 100) + _ROMAN_TENS[total // 10 % 10] + _ROMAN_UNITS[total % 10]
+    return total if canon == s and 1 < total < 400 else None
 
 
 def _roman(m: re.Match[str]) -> str:
     value = _roman_value(m[2])
-    if value is None:
+    counted = m[1].lower() in _ROMAN_CARDINAL_AFTER
+    # L and C only after a word that counts ("Super Bowl LVIII"): "my CV" is not 105
+    if value is None or not (counted or (m[1][0].isupper() and not set(m[2]) & {"L", "C"})):
         return m[0]
-    if m[1].lower() in _ROMAN_CARDINAL_AFTER:
+    if counted:
         return f"{m[1]} {cardinal(value)}"
     return f"{m[1]} the {ordinal(value)}"
 
@@ -567,11 +1040,24 @@ _Q_LATIN = _quick(r"[eEiI]\.[gGeE]\.|[aA]\.[kK]\.|[eE]t al\.|[vV][sS]\b")
 _Q_MONTH = _quick(r"(?:Jan|Feb|Mar|Apr|May|Jun|Jul|Aug|Sep|Oct|Nov|Dec)")
 _Q_AMPM = _quick(r"\d\s?[AaPp]\.?[Mm]")
 _Q_ORDINAL = _quick(r"\d(?:st|nd|rd|th)", re.I)
-_Q_DECADE = _quick(r"\ds\b")
-_Q_TITLE = _quick(r"(?:" + "|".join(TITLES) + r")[.\s]")
+_Q_DECADE = _quick(r"\d'?s\b")
+_Q_TITLE = _quick(r"(?:" + "|".join(TITLES) + r")[.\s,]")
 _Q_ABBREVIATION = _quick(r"(?:" + "|".join(ABBREVIATIONS) + r")\.")
 _Q_DOTTED = _quick(r"[A-Za-z]\.[A-Za-z]\.")
-_Q_ROMAN = _quick(r"[IVX][IVX]")
+_Q_ROMAN = _quick(r"[IVXLC][IVXLC]")
+_Q_STREET = _quick(r"(?:St|Dr|Ave|Rd)\b")
+_Q_ZIP = _quick(r"[A-Z][A-Z],? \d{5}")
+_Q_EMERGENCY = _quick(r"911|999|112")
+_Q_EXTENSION = _quick(r"[eE][xX][tT]\.?\s?\d")
+_Q_CALL = _quick(r"\d{3} \d{3} \d{4}")
+_Q_DATE = _quick(r"\d[/-]\d")
+_Q_SCALE = _quick(r"\d(?:M|B|\s?bn|\s?mn)\b")
+_Q_TIMES = _quick(r"\d\s?[xX]")
+_Q_FEET = _quick(r"\d'\s?\d")
+_Q_DIRECTION = _quick(r"[NSEW][EW]?\.? [A-Za-z]")
+_Q_INITIAL = _quick(r"[A-Z]\.\s+[A-Z]")
+_Q_FILE = _quick(r"\.(?:" + _FILE_TYPES + r")\b")
+_Q_CAMEL = _quick(r"[a-z][A-Z]|[A-Z]{2}[a-z]")
 _Q_CAPS = _quick(r"[A-Z][A-Z]")
 _Q_COMMAS = _quick(r",\s*,")
 _Q_PHONE = _quick(r"\d{3}[-.]\d{4}")  # every telephone number ends so
@@ -584,37 +1070,59 @@ _RE_DIGIT_THEN_LETTER = re.compile(r"(\d)-?(?=[A-Za-z])")
 # finds something, which keeps ordinary sentences from paying for forty regular expressions.
 Pass = tuple[str | re.Pattern[str] | None, re.Pattern[str], Any]
 _NUMBER_PASSES: list[Pass] = [
-    ("-", _RE_ISO_DATE, _iso_date),
+    ("^", _RE_POWER, _power),
+    (_Q_EXTENSION, _RE_EXTENSION, _extension),
+    ("+", _RE_PHONE_INTL, _phone_intl),
+    (_Q_CALL, _RE_PHONE_SPACED, _phone_spaced),
+    (_Q_ZIP, _RE_ZIP, _zip),
+    (_Q_EMERGENCY, _RE_EMERGENCY, _emergency),
+    ("c.", _RE_CIRCA, "circa "),
+    (_Q_MONTH, _RE_MONTH_RANGE, _month_range),
+    (_Q_DATE, _RE_ISO_DATE, _iso_date),
+    (_Q_DATE, _RE_US_DATE, _us_date),
     (_Q_PHONE, _RE_PHONE, _phone),
     (_Q_VANITY, _RE_VANITY, _vanity),
+    (_Q_AMPM, _RE_TIME_RANGE, r"\1 to "),
+    (_Q_CURRENCY, _RE_CURRENCY_RANGE, _currency_range),
+    ("%", _RE_PERCENT_RANGE, _percent_range),
+    (_Q_FEET, _RE_FEET_INCHES, _feet_inches),
     ("-", _RE_RANGE, " to "),
     (":", _RE_TIME, _time),
+    (":", _RE_RATIO, _ratio),
     (_Q_AMPM, _RE_TIME_AMPM, _time_ampm),
-    ("/", _RE_US_DATE, _us_date),
+    ("/", _RE_SHORT_DATE, _short_date),
     (_Q_MONTH, _RE_MONTH_DAY, _month_day),
     (_Q_MONTH, _RE_DAY_MONTH, _day_month),
     (_Q_CURRENCY, _RE_CURRENCY, _currency),
     (_Q_CODE, _RE_CURRENCY_AFTER, _currency_after),
+    (_Q_TIMES, _RE_TIMES, r"\1 by "),
     (None, _RE_UNIT, _unit),
     ("%", _RE_PERCENT, _percent),
+    (_Q_SCALE, _RE_SCALE, _scale),
+    (_Q_TIMES, _RE_TIMES_WORD, _times_word),
+    ("/", _RE_RATING, _rating),
     ("/", _RE_FRACTION_MIXED, _fraction_mixed),
     ("/", _RE_FRACTION, _fraction),
     (_Q_ORDINAL, _RE_ORDINAL, _ordinal),
     (_Q_DECADE, _RE_DECADE, _decade),
     (None, _RE_NUMBER_SIGN, "number "),
-    ("x", _RE_TIMES, r"\1 by "),
     ("-", _RE_NEGATIVE, "minus "),
-    (None, _RE_YEAR, _year),
-    (None, _RE_LETTER_THEN_DIGIT, r"\1 "),
+    (None, _RE_LETTER_THEN_DIGIT, r"\1 "),  # before years: "FY2023" is "FY twenty twenty-three"
     (None, _RE_DIGIT_THEN_LETTER, r"\1 "),
+    (None, _RE_YEAR, _year),
     (None, _RE_NUMBER, _number),
 ]
 _WORD_PASSES: list[Pass] = [
     (_Q_CODE, _RE_CURRENCY_CODE, _currency_code),
-    (_Q_TITLE, _RE_STREET, _street),
+    (_Q_DIRECTION, _RE_DIRECTION, _direction),
+    (_Q_STREET, _RE_STREET, _street),
     (_Q_TITLE, _RE_TITLE, _title),
     (_Q_ABBREVIATION, _RE_ABBREVIATION, _abbreviation),
     (_Q_DOTTED, _RE_DOTTED_ACRONYM, _dotted_acronym),
+    (_Q_INITIAL, _RE_INITIAL, _initial),
+    ("v.", _RE_VERSUS, "versus "),
+    ("/", _RE_PER, " per "),
+    ("&", _RE_LETTERS_AND, _letters_and),
     (_Q_ROMAN, _RE_ROMAN, _roman),
     (None, _RE_SYMBOL, _symbol),
 ]
@@ -634,6 +1142,8 @@ class Normalizer:
         self.is_word = is_word or (lambda w: False)
 
     def __call__(self, text: str) -> str:
+        if "\n" in text:
+            text = _RE_LINE_END.sub(".\n", text)
         text = _RE_SPACES.sub(" ", fold_unicode(text))
         if "\n" in text:
             text = _RE_PARAGRAPH.sub(r"\1. ", text).replace("\n", " ")
@@ -645,11 +1155,15 @@ class Normalizer:
             text = _RE_EMAIL.sub(_address, text)
         if _Q_TLD.search(text):
             text = _RE_DOMAIN.sub(_address, text)
+        if _Q_FILE.search(text):
+            text = _RE_FILE.sub(_address, text)
         if _Q_LATIN.search(text):
             text = _RE_LATIN.sub(_latin, text)
         if _RE_DIGIT.search(text):
             text = _run(_NUMBER_PASSES, text)
         text = _run(_WORD_PASSES, text)
+        if _Q_CAMEL.search(text):
+            text = _RE_CAMEL.sub(self._camel, text)
         if _Q_CAPS.search(text):
             text = _RE_CAPS.sub(self._caps, text)
         if _Q_COMMAS.search(text):
@@ -659,10 +1173,42 @@ class Normalizer:
 
     def _caps(self, m: re.Match[str]) -> str:
         word, plural = m[1], m[2]
-        if word not in SPELLED_CAPS and self.is_word(word.lower() + plural):
+        if word in WORD_CAPS:
+            return m[0]
+        if word in SPELLED_CAPS:
+            if self._shouted(m) and not (
+                word == "US" and m.string[max(0, m.start() - 4) : m.start()] == "THE "
+            ):
+                return m[0]  # "HELP US", "DO IT NOW": all-caps text, not the acronym
+        elif self.is_word(word.lower() + plural):
             return m[0]
         letters = " ".join(word)
         return f"{letters}'s" if plural else letters
+
+    def _shouted(self, m: re.Match[str]) -> bool:
+        """Whether the words around an all-caps word are all-caps dictionary words too."""
+        before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
+        after = _CAPS_AFTER.match(m.string, m.end())
+        return any(
+            w is not None
+            and len(w[1]) > 1
+            and w[1].isupper()
+            and w[1] not in SPELLED_CAPS
+            and self.is_word(w[1].lower())
+            for w in (before, after)
+        )
+
+    def _camel(self, m: re.Match[str]) -> str:
+        """ "ChatGPT" -> "Chat GPT", "OpenAI" -> "Open AI": a word the dictionary lacks, at its inner capitals."""
+        word = m[0]
+        return word if self.is_word(word.lower()) else _CAMEL_SPLIT.sub(" ", word)
+
+
+_CAPS_AFTER = re.compile(r"\W{1,3}([A-Za-z]+)")
+# A line break that ends a sentence though no punctuation does: the line before ends in a word and the next
+# starts as a sentence or a list item does ("Breaking News\nThe market fell", "flour\n- eggs", "oven\n2. Mix").
+LINE_END = r"(?<=[^\s.!?:;,])[ \t]*\n(?=[ \t]*(?:[\"'(\[]?[A-Z0-9]|[-*\u2022][ \t]))"
+_RE_LINE_END = re.compile(LINE_END)
 
 
 def normalize(text: str, is_word: Callable[[str], bool] | None = None) -> str:

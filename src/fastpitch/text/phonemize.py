@@ -15,6 +15,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING
 
+from fastpitch.text.heteronyms import HETERONYM_WORDS, heteronym
 from fastpitch.text.lexicon import Lexicon, default_lexicon
 from fastpitch.text.symbols import GRAPHEMES, WORD_BOUNDARY
 
@@ -89,10 +90,7 @@ class Phonemizer:
             if n_words:
                 out.append(WORD_BOUNDARY)
             start = len(out)
-            if token == "A" and self.mode != "graphemes" and _spelled_neighbour(tokens, i):
-                out.extend(LETTER_A)
-            else:
-                out.extend(self.word(token))
+            out.extend(self._in_context(tokens, i))
             if words is not None:
                 words.append((token, start, len(out)))
             n_words += 1
@@ -110,11 +108,23 @@ class Phonemizer:
             pause = _PAUSE_OF.get(token)
             if pause is not None:
                 out.append((pause, ()))
-            elif token == "A" and self.mode != "graphemes" and _spelled_neighbour(tokens, i):
-                out.append((token, LETTER_A))
             else:
-                out.append((token, self.word(token)))
+                out.append((token, self._in_context(tokens, i)))
         return out
+
+    def _in_context(self, tokens: list[str], i: int) -> tuple[str, ...]:
+        """The symbols of the word `tokens[i]` where its neighbours decide: the letter "A" or the article,
+        and heteronyms ("to record", "a record"); a user's pronunciation wins over both."""
+        token = tokens[i]
+        if token[0] != "A" and token.lower() not in HETERONYM_WORDS:  # the common case: the cached word
+            return self.word(token)
+        if self.mode == "graphemes" or token.lower() in self.user:
+            return self.word(token)
+        if token == "A" and _letter_a(tokens, i):
+            return LETTER_A
+        if token.startswith("A-") and len(token) > 2:  # "A-B testing", "A-list": the letter
+            return (*LETTER_A, WORD_BOUNDARY, *self.word(token[2:]))
+        return heteronym(tokens, i) or self.word(token)
 
     def word(self, word: str) -> tuple[str, ...]:
         """Symbols for one word (which may hold hyphens and apostrophes)."""
@@ -175,6 +185,22 @@ def _graphemes(word: str) -> list[str]:
     return [c for c in word if c in GRAPHEMES]
 
 
-def _spelled_neighbour(tokens: list[str], i: int) -> bool:
-    """True when capital "A" sits among spelled-out letters ("U S A", "A M"): read the letter name."""
-    return any(0 <= j < len(tokens) and _SPELLED_LETTER.fullmatch(tokens[j]) for j in (i - 1, i + 1))
+_DIGIT_NAMES = frozenset(
+    ["zero", "oh", "one", "two", "three", "four", "five", "six", "seven", "eight", "nine"]
+)
+
+
+def _letter_a(tokens: list[str], i: int) -> bool:
+    """Whether a capital "A" is the letter, not the article: among spelled letters ("U S A", "Q and A"), at
+    the end of a phrase ("Plan A.", "get an A"), before a digit ("A4", "A320"), or between a capitalised word and
+    a lowercase one ("Vitamin A is", "Type A personality"; not "Portrait Of A Lady" or "A dog")."""
+    before = tokens[i - 1] if i > 0 else ""
+    after = tokens[i + 1] if i + 1 < len(tokens) else ""
+    if _SPELLED_LETTER.fullmatch(before) or _SPELLED_LETTER.fullmatch(after):
+        return True
+    if before.lower() in ("and", "&") and i > 1 and _SPELLED_LETTER.fullmatch(tokens[i - 2]):
+        return True
+    if not after or after in _PAUSE_OF or after.lower() in _DIGIT_NAMES or before.lower() == "an":
+        return bool(before) or not after or after in _PAUSE_OF or after.lower() in _DIGIT_NAMES
+    titled = before[:1].isupper() and not before.isupper()
+    return titled and before not in _PAUSE_OF and after[:1].islower()

@@ -57,12 +57,17 @@ def written_groups(text: str, spoken: Sequence[str]) -> list[tuple[str, int]]:
             end += 1
         before = last[w - 1] if w else -1
         after = first[end] if end < len(spoken) else len(tokens)
-        if before + 1 < after and after - before - 1 == end - w:  # as many words as tokens: one each
-            first[w:end] = last[w:end] = range(before + 1, after)
+        start = before + 1  # tokens with nothing to say ("東京,") stay with the group before
+        while start < after - 1 and not token_keys[start]:
+            start += 1
+        if start < after and after - start == end - w:  # as many words as tokens: one each
+            first[w:end] = last[w:end] = range(start, after)
             w = end
             continue
-        if before + 1 < after:
-            span = (before + 1, after - 1)
+        if start < after:
+            span = (start, after - 1)
+        elif before >= 0 and unread[before]:  # "squared" of "x^2": the rest of the token before
+            span = (before, before)
         elif after < len(tokens) and (unread[after] or before < 0):
             span = (after, after)
         else:

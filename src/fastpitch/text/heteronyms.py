@@ -1,0 +1,293 @@
+"""Words spelled alike and said two ways ("live", "read", "record"), chosen from the words around them.
+
+The dictionary lists both readings and would otherwise always give its first: "I lyve here", "the wynd",
+"to REcord". A part-of-speech tagger would choose better, but none runs offline without model data; the
+word before and the word after settle the common cases: "to record" / "a record", "I live" / "a live show",
+"the wind" / "wind up", "used to" / "is used to make".
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+DETERMINERS = frozenset(
+    [
+        "a",
+        "an",
+        "the",
+        "this",
+        "that",
+        "these",
+        "those",
+        "my",
+        "your",
+        "his",
+        "her",
+        "its",
+        "our",
+        "their",
+        "some",
+        "any",
+        "no",
+        "every",
+        "each",
+        "another",
+        "whose",
+    ]
+)
+# A verb follows these: "to record", "will present", "we object"
+VERB_CUES = frozenset(
+    [
+        "to",
+        "will",
+        "would",
+        "can",
+        "could",
+        "should",
+        "must",
+        "might",
+        "may",
+        "shall",
+        "do",
+        "does",
+        "did",
+        "don't",
+        "doesn't",
+        "didn't",
+        "won't",
+        "can't",
+        "cannot",
+        "wouldn't",
+        "shouldn't",
+        "couldn't",
+        "i'll",
+        "you'll",
+        "we'll",
+        "they'll",
+        "he'll",
+        "she'll",
+        "let's",
+        "please",
+        "not",
+        "never",
+        "always",
+        "often",
+        "also",
+        "usually",
+        "i",
+        "you",
+        "we",
+        "they",
+    ]
+)
+BE = frozenset(
+    [
+        "am",
+        "is",
+        "are",
+        "was",
+        "were",
+        "be",
+        "been",
+        "being",
+        "i'm",
+        "you're",
+        "we're",
+        "they're",
+        "he's",
+        "she's",
+        "it's",
+    ]
+)
+_MODALS = VERB_CUES - {"i", "you", "we", "they"}
+_PARTICLES = frozenset(
+    ["up", "down", "around", "round", "back", "through", "off", "out", "away", "apart", "into", "open"]
+)
+_OBJECTS = frozenset(
+    [
+        "the",
+        "a",
+        "an",
+        "my",
+        "your",
+        "his",
+        "her",
+        "its",
+        "our",
+        "their",
+        "this",
+        "that",
+        "these",
+        "those",
+        "it",
+        "them",
+        "him",
+        "me",
+        "us",
+    ]
+)
+
+
+@dataclass(frozen=True)
+class Heteronym:
+    """A word's usual reading and the other one, with when to say the other."""
+
+    usual: tuple[str, ...]
+    other: tuple[str, ...]
+    before: frozenset[str] = frozenset()  # the other reading after one of these words
+    after: frozenset[str] = frozenset()  # ... or before one of these
+    at_start: bool = False  # ... or at the start of a sentence (an imperative: "Read the label.")
+
+
+def _noun_verb(noun: str, verb: str, usual: str = "noun") -> Heteronym:
+    """A noun and a verb that differ in stress: the verb after "to", "will", "we"..., the noun after "the",
+    "a", "their"... (whichever is not `usual` needs its cue)."""
+    n, v = tuple(noun.split()), tuple(verb.split())
+    if usual == "noun":
+        return Heteronym(n, v, before=VERB_CUES)
+    return Heteronym(v, n, before=DETERMINERS)
+
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
+HETERONYMS: dict[str, Heteronym] = {
+    "record": _noun_verb("R EH1 K ER0 D", "R IH0 K AO1 R D"),
+    "present": _noun_verb("P R EH1 Z AH0 N T", "P R IY0 Z EH1 N T"),
+    "object": _noun_verb("AA1 B JH EH0 K T", "AH0 B JH EH1 K T"),
+    "project": _noun_verb("P R AA1 JH EH0 K T", "P R AH0 JH EH1 K T"),
+    "subject": _noun_verb("S AH1 B JH IH0 K T", "S AH0 B JH EH1 K T"),
+    "conduct": _noun_verb("K AA1 N D AH0 K T", "K AA0 N D AH1 K T"),
+    "conflict": _noun_verb("K AA1 N F L IH0 K T", "K AH0 N F L IH1 K T"),
+    "contract": _noun_verb("K AA1 N T R AE2 K T", "K AH0 N T R AE1 K T"),
+    "convict": _noun_verb("K AA1 N V IH0 K T", "K AH0 N V IH1 K T"),
+    "combat": _noun_verb("K AA1 M B AE0 T", "K AH0 M B AE1 T"),
+    "desert": _noun_verb("D EH1 Z ER0 T", "D IH0 Z ER1 T"),
+    "progress": _noun_verb("P R AA1 G R EH2 S", "P R AH0 G R EH1 S"),
+    "protest": _noun_verb("P R OW1 T EH2 S T", "P R AH0 T EH1 S T"),
+    "perfect": _noun_verb("P ER1 F IH2 K T", "P ER0 F EH1 K T"),  # the adjective, then the verb
+    "produce": _noun_verb("P R OW1 D UW0 S", "P R AH0 D UW1 S", usual="verb"),
+    "permit": _noun_verb("P ER1 M IH2 T", "P ER0 M IH1 T", usual="verb"),
+    "insert": _noun_verb("IH1 N S ER2 T", "IH2 N S ER1 T", usual="verb"),
+    "increase": _noun_verb("IH1 N K R IY2 S", "IH2 N K R IY1 S", usual="verb"),
+    "suspect": _noun_verb("S AH1 S P EH2 K T", "S AH0 S P EH1 K T", usual="verb"),
+    "refuse": _noun_verb("R EH1 F Y UW2 Z", "R IH0 F Y UW1 Z", usual="verb"),
+    "resume": _noun_verb("R EH1 Z AH0 M EY2", "R IH0 Z UW1 M", usual="verb"),
+    "use": Heteronym(
+        ("Y", "UW1", "Z"), ("Y", "UW1", "S"), before=DETERMINERS | _words("in for of"), after=_words("of")
+    ),
+    "excuse": Heteronym(
+        ("IH0", "K", "S", "K", "Y", "UW1", "S"),
+        ("IH0", "K", "S", "K", "Y", "UW1", "Z"),
+        before=VERB_CUES,
+        after=_words("me us him her them my our"),
+    ),
+    "content": Heteronym(
+        ("K", "AA1", "N", "T", "EH0", "N", "T"),
+        ("K", "AH0", "N", "T", "EH1", "N", "T"),
+        before=BE | _words("feel felt feels seem seemed remain remained"),
+        after=_words("with"),
+    ),
+    "close": Heteronym(
+        ("K", "L", "OW1", "S"),
+        ("K", "L", "OW1", "Z"),
+        before=_MODALS,
+        after=_OBJECTS | _words("down up off out"),
+    ),
+    "live": Heteronym(
+        ("L", "IH1", "V"),
+        ("L", "AY1", "V"),
+        before=DETERMINERS | BE | _words("go goes went going gone"),
+        after=_words(
+            """music show shows broadcast broadcasts audience stream streaming event events performance coverage
+            television tv album recording concert concerts wire ammunition bait footage version feed updates
+            update action animals cattle chat demo radio band"""
+        ),
+    ),
+    "lives": Heteronym(
+        ("L", "AY1", "V", "Z"),
+        ("L", "IH1", "V", "Z"),
+        before=_words(
+            "he she it who that which one everyone someone nobody everybody somebody anyone still now"
+        ),
+    ),
+    "read": Heteronym(
+        ("R", "EH1", "D"),
+        ("R", "IY1", "D"),
+        before=_MODALS | _words("and or"),
+        at_start=True,
+    ),
+    "lead": Heteronym(
+        ("L", "IY1", "D"),
+        ("L", "EH1", "D"),
+        before=_words("of"),
+        after=_words(
+            """poisoning pipe pipes paint pencil pencils exposure levels level contamination weight weights shot
+            acetate balloon crystal ore batteries battery apron"""
+        ),
+    ),
+    "wind": Heteronym(
+        ("W", "IH1", "N", "D"),
+        ("W", "AY1", "N", "D"),
+        before=_MODALS,
+        after=_PARTICLES | (_OBJECTS - {"a", "an"}),
+    ),
+    "wound": Heteronym(
+        ("W", "UW1", "N", "D"), ("W", "AW1", "N", "D"), after=_PARTICLES | _words("tight tightly")
+    ),
+    "tear": Heteronym(("T", "IH1", "R"), ("T", "EH1", "R"), before=VERB_CUES, after=_PARTICLES | _OBJECTS),
+    "tears": Heteronym(
+        ("T", "IH1", "R", "Z"),
+        ("T", "EH1", "R", "Z"),
+        before=_words("he she it who that which"),
+        after=_PARTICLES,
+    ),
+    "bass": Heteronym(
+        ("B", "EY1", "S"),
+        ("B", "AE1", "S"),
+        before=_words("sea striped largemouth smallmouth"),
+        after=_words("fishing fish fisherman fishermen boat lure lures pond"),
+    ),
+}
+
+
+HETERONYM_WORDS = frozenset(HETERONYMS) | {"used", "polish"}
+
+
+def _word_at(tokens: list[str], i: int) -> str | None:
+    """The word at `i`, lowercased; None past either end or at punctuation."""
+    if not 0 <= i < len(tokens):
+        return None
+    token = tokens[i]
+    return token.lower() if token[0].isalpha() or token[0] == "'" else None
+
+
+def _used(tokens: list[str], i: int) -> tuple[str, ...]:
+    """ "used to go" and "I'm used to it" (accustomed) against "it is used to make" (employed)."""
+    if _word_at(tokens, i + 1) != "to":
+        return ("Y", "UW1", "Z", "D")
+    then = _word_at(tokens, i + 2)
+    employed = _word_at(tokens, i - 1) in BE | _words("get gets got getting") and then not in _OBJECTS
+    return ("Y", "UW1", "Z", "D") if employed else ("Y", "UW1", "S", "T")
+
+
+def heteronym(tokens: list[str], i: int) -> tuple[str, ...] | None:
+    """The reading of `tokens[i]` in its context when it is a heteronym, else None (the dictionary decides).
+    `tokens` are the phonemizer's: words and punctuation marks, as written."""
+    token = tokens[i]
+    word = token.lower()
+    if word == "used":
+        return _used(tokens, i)
+    if word == "polish":  # the language and people, capitalized inside a sentence
+        return ("P", "OW1", "L", "IH0", "SH") if token[0] == "P" and _word_at(tokens, i - 1) else None
+    rule = HETERONYMS.get(word)
+    if rule is None:
+        return None
+    before, after = _word_at(tokens, i - 1), _word_at(tokens, i + 1)
+    other = (
+        before in rule.before
+        or after in rule.after
+        or (rule.at_start and before is None and token[0].isupper())
+    )
+    return rule.other if other else rule.usual
