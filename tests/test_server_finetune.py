@@ -100,3 +100,26 @@ def test_fine_tuning_is_off_without_a_directory(synth_make_voice, tmp_path):
     with TestClient(build_app(Service(voices, Settings()))) as c:
         r = c.post("/api/finetune", params={"name": "x"}, content=b"zip")
     assert r.status_code == 404 and "--finetune-dir" in r.json()["error"]["message"]
+
+
+def test_a_refused_upload_leaves_nothing_on_disk_and_a_missing_name_is_named(client):
+    jobs = client.app.state.service.finetune.root
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
+        zf.writestr("a/notes.txt", b"\0" * (1 << 20))  # unpacked first, then no clips: refused
+    before = set(jobs.iterdir())
+    r = client.post("/api/finetune", params={"name": "empty"}, content=buf.getvalue(), headers=AUTH)
+    assert r.status_code == 400 and "no audio" in r.json()["error"]["message"]
+    assert set(jobs.iterdir()) == before
+    r = client.post(
+        "/api/finetune", content=_zip_of_clips(2), headers={**AUTH, "Content-Type": "application/zip"}
+    )
+    assert r.status_code == 422 and r.json()["error"]["param"] == "name"
+    for budget in ("nan", "inf", "-1"):
+        r = client.post(
+            "/api/finetune", params={"name": "b", "minutes_budget": budget}, content=b"x", headers=AUTH
+        )
+        assert r.status_code in (400, 422) and r.json()["error"]["param"] == "minutes_budget", (
+            budget,
+            r.text,
+        )

@@ -92,3 +92,16 @@ def test_like_refuses_what_it_cannot_use(client, audio, message):
     assert answer.status_code == 422
     assert message in answer.json()["error"]["message"]
     assert "object at 0x" not in answer.json()["error"]["message"]  # nothing of the server's insides
+
+
+def test_a_prosody_document_is_held_to_the_servers_text_limit(client):
+    doc = client.post("/api/synthesize", json={"text": TEXT}).json()["prosody"]
+    long = copy.deepcopy(doc)
+    long["text"] = " ".join([TEXT] * 20)  # 479 characters against the server's 400
+    long["sentences"] = [copy.deepcopy(s) for s in doc["sentences"] for _ in range(20)]
+    r = client.post("/api/prosody", json={"prosody": long})
+    assert r.status_code == 413 and r.json()["error"]["param"] == "prosody.text"
+    hidden = copy.deepcopy(long)
+    hidden["text"] = TEXT  # a short text cannot carry long sentences past the limit: they are not its own
+    r = client.post("/api/prosody", json={"prosody": hidden})
+    assert r.status_code == 422 and "sentences" in r.json()["error"]["message"]

@@ -94,3 +94,9 @@ def test_page_sends_ssml_and_highlights_words(client):
     assert "ssml:" in script and "highlightWord" in script
     data = client.post("/api/synthesize", json={"text": DOC, "ssml": True}).json()
     assert [w["text"] for w in data["words"]] == ["Hello", "there", "friend"]
+
+
+def test_an_unknown_voice_anywhere_in_a_streamed_document_is_refused_before_any_audio(client):
+    doc = '<speak><s>Hello there.</s><s>Then <voice name="zed">bad</voice></s></speak>'
+    r = client.post("/v1/audio/speech", json={"input": doc, "response_format": "wav", "stream": True})
+    assert r.status_code == 422 and "zed" in r.json()["error"]["message"]

@@ -292,7 +292,14 @@ def test_split_sentences_reads_names_after_initials_and_acronyms_and_ends_lines(
         "The end.",
     ]
     recipe = "Pancakes\nYou need:\n1. Flour\n2. Milk\n- one egg"
-    assert text_frontend.split_sentences(recipe) == ["Pancakes", "You need:\n1.", "Flour", "2.", "Milk", "- one egg"]
+    assert text_frontend.split_sentences(recipe) == [
+        "Pancakes",
+        "You need:\n1.",
+        "Flour",
+        "2.",
+        "Milk",
+        "- one egg",
+    ]
     assert text_frontend.split_sentences("a line that wraps\nover two.") == ["a line that wraps\nover two."]
 
 

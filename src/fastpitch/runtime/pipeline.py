@@ -896,7 +896,9 @@ class SpeechEngine(abc.ABC):
     def _markup_pieces(self, source: int, text: str, ssml: bool) -> Iterator[Piece]:
         """A markup document's utterances as pieces, with their styles, speakers, marks and breaks."""
         utterances: list[Utterance] = self.frontend.utterances(text, ssml)
-        for k, utt in enumerate(utterances):
+        # every <voice name> is checked before the first piece: a stream must not fail after its audio began
+        speakers = [None if utt.speaker is None else self.speaker_id(utt.speaker) for utt in utterances]
+        for k, (utt, speaker) in enumerate(zip(utterances, speakers, strict=True)):
             fixed = utt.end == "break"
             if fixed:
                 pause = utt.seconds
@@ -907,7 +909,6 @@ class SpeechEngine(abc.ABC):
                 pause = PAUSE_SECONDS.get(last, SENTENCE_PAUSE)
             else:
                 pause = 0.0
-            speaker = None if utt.speaker is None else self.speaker_id(utt.speaker)
             piece = Piece(
                 source, utt.text, utt.symbols, [], pause, utt.words, utt.marks, utt.styles, speaker, fixed
             )

@@ -168,7 +168,15 @@ async def prosody(req: ProsodyRequest, svc: ServiceDep) -> dict:
     """Speak a prosody document: every value it gives is used, only the values left out (null) are predicted.
     The answer is /api/synthesize's, its prosody document complete."""
     voice = svc.voices.get(req.voice)
+    svc.check_length(prosody_chars(req.prosody), "prosody.text")
     return await svc.analysis(voice, lambda: voice.replay(req.prosody))
+
+
+def prosody_chars(document: dict) -> int:
+    """How much text a prosody document speaks: its text's length (its sentences must be that text's, which the
+    pipeline checks), held to the server's text limit like any other text."""
+    text = document.get("text")
+    return len(text) if isinstance(text, str) else 0
 
 
 @router.post("/api/like", tags=["speech"])

@@ -27,6 +27,7 @@ ERROR_TYPES = {
     401: "authentication_error",
     404: "not_found_error",
     405: "invalid_request_error",
+    409: "conflict_error",
     413: "request_too_large",
     415: "invalid_request_error",
     422: "invalid_request_error",
@@ -85,7 +86,8 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(RequestValidationError)
     async def _invalid(request: Request, exc: RequestValidationError) -> JSONResponse:
         errors = list(exc.errors())
-        if request.method == "POST" and not _is_json(request.headers.get("content-type")):
+        in_body = any(e.get("loc", ("",))[0] == "body" for e in errors)
+        if in_body and request.method == "POST" and not _is_json(request.headers.get("content-type")):
             return error_response(415, "the request body must be JSON (Content-Type: application/json)")
         if any(e.get("type") == "json_invalid" for e in errors):
             detail = (

@@ -13,7 +13,9 @@ from __future__ import annotations
 
 import collections
 import logging
+import math
 import re
+import shutil
 import threading
 import time
 import uuid
@@ -120,8 +122,8 @@ class FinetuneJobs:
             raise ApiError(
                 400, "name: letters, digits, '-' and '_', at most 64, starting with a letter or digit", "name"
             )
-        if minutes_budget is not None and minutes_budget <= 0:
-            raise ApiError(400, "minutes_budget must be positive", "minutes_budget")
+        if minutes_budget is not None and not (math.isfinite(minutes_budget) and minutes_budget > 0):
+            raise ApiError(400, "minutes_budget must be a positive number of minutes", "minutes_budget")
         with self._lock:
             taken = name in {v.name for v in self.voices} or any(
                 j.name == name and j.status != "failed" for j in self.jobs.values()
@@ -132,7 +134,8 @@ class FinetuneJobs:
             self.jobs[job.id] = job
         try:
             data = unpack(archive, self.root / job.id / "upload")
-        except ApiError:
+        except ApiError:  # nothing of a refused upload stays: a small zip can unpack to gigabytes
+            shutil.rmtree(self.root / job.id, ignore_errors=True)
             with self._lock:
                 del self.jobs[job.id]
             raise
