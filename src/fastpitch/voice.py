@@ -350,18 +350,40 @@ def check_symbols(text: TextConfig, model: ModelConfig, where: Path | str) -> Sy
     return table
 
 
+MAX_HEADER_BYTES = 100_000_000  # safetensors' own limit on its JSON header
+
+
+def safetensors_header(path: Path) -> dict[str, Any]:
+    """A safetensors file's header: tensor name -> {dtype, shape, data_offsets} (and "__metadata__"). The format
+    is an 8-byte little-endian length and that much JSON, so no package (nor torch) is needed to read it."""
+    try:
+        with open(path, "rb") as f:
+            size = int.from_bytes(f.read(8), "little")
+            if not 2 <= size <= MAX_HEADER_BYTES:
+                raise ValueError(f"a header of {size} bytes")
+            header = json.loads(f.read(size))
+    except FileNotFoundError:
+        raise
+    except (OSError, ValueError, UnicodeDecodeError) as e:
+        raise VoiceError(f"{path} is corrupt or not a safetensors file: {e}") from None
+    if not isinstance(header, dict):
+        raise VoiceError(f"{path} is corrupt or not a safetensors file: its header is not a JSON object")
+    return header
+
+
 def count_parameters(voice: Voice) -> int:
     """Number of weights in acoustic.safetensors, read from its header (no tensors loaded)."""
-    from safetensors import safe_open
-
     path = voice.file(ACOUSTIC_WEIGHTS)
     try:
-        with safe_open(str(path), framework="numpy") as f:
-            return sum(math.prod(f.get_slice(k).get_shape()) for k in f.keys())  # noqa: SIM118
+        header = safetensors_header(path)
     except FileNotFoundError:
         raise VoiceError(f"voice {voice.path} is incomplete: {ACOUSTIC_WEIGHTS} is missing") from None
-    except Exception as e:  # safetensors raises its own error type for a damaged header
-        raise VoiceError(f"{path} is corrupt or not a safetensors file: {e}") from None
+    try:
+        return sum(math.prod(v["shape"]) for k, v in header.items() if k != "__metadata__")
+    except (TypeError, KeyError) as e:
+        raise VoiceError(
+            f"{path} is corrupt or not a safetensors file: a tensor without a shape ({e})"
+        ) from None
 
 
 def model_card(voice: Voice) -> str:

@@ -8,7 +8,7 @@ import sys
 from rich.markup import escape
 
 from fastpitch.cli.app import app, console, state
-from fastpitch.errors import FastPitchError
+from fastpitch.errors import FastPitchError, missing_dependency
 
 # Each area module registers its commands on the app when imported.
 AREAS: tuple[str, ...] = (
@@ -35,6 +35,12 @@ def main() -> None:
     except KeyboardInterrupt:
         console.print("interrupted")
         sys.exit(130)
+    except ModuleNotFoundError as e:  # an optional extra that is not installed: say which
+        missing = missing_dependency(e)
+        if missing is None or state.debug:
+            raise
+        console.print(f"[red]error:[/red] {escape(str(missing))}", highlight=False)
+        sys.exit(2)
     except (
         FastPitchError,
         FileNotFoundError,

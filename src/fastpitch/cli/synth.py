@@ -52,6 +52,12 @@ def _synthesizer(
 
         return OnnxSynthesizer(meta, threads=threads, max_chars=max_chars, lexicon=lexicon)
     if importlib.util.find_spec("torch") is None:
+        if meta.has_onnx:  # the ONNX models were passed over for --engine torch or --vocoder
+            asked = "--engine torch" if engine == "torch" else "--vocoder"
+            raise FastPitchError(
+                f"{asked} needs PyTorch, which is not installed: pip install 'fastpitch[torch]' "
+                "(or leave it out to speak with the voice's ONNX models)"
+            )
         raise FastPitchError(
             f"voice {meta.path} has no ONNX models and PyTorch is not installed: install the 'torch' extra "
             "of fastpitch, or run `fastpitch export` on the voice where torch is installed"

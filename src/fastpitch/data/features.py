@@ -46,7 +46,7 @@ from fastpitch.data.datasets import (
     scan_dataset,
     text_issue,
 )
-from fastpitch.errors import FastPitchError
+from fastpitch.errors import FastPitchError, missing_dependency
 
 log = logging.getLogger(__name__)
 
@@ -148,6 +148,8 @@ def _process(utt: Utterance, cfg: AudioConfig, limits: Limits, root: Path) -> di
                 energy_sum=float(energy.sum()),
                 energy_sq=float((energy**2).sum()),
             )
+    except (ImportError, MemoryError):  # the machine's problem, not the file's: stop, record nothing
+        raise
     except Exception as e:  # one bad file must not stop a corpus: record it and go on
         issues = [Issue(utt.id, "feature_error", f"feature extraction failed: {type(e).__name__}: {e}")]
     record["issues"] = [i.to_dict() for i in issues]
@@ -197,6 +199,12 @@ def prepare(
     """
     cfg = cfg or AudioConfig()
     limits = limits or Limits()
+    try:  # before any file: a missing package is the install's problem, not every utterance's
+        import torch  # noqa: F401  (the mel)
+
+        audio.load_pyworld()  # the pitch
+    except ModuleNotFoundError as e:
+        raise missing_dependency(e, "preparing features") or e from None
     if isinstance(dataset, (str, Path)):
         utterances, issues = scan_dataset(dataset)
         dataset_name = str(Path(dataset).resolve())

@@ -30,7 +30,7 @@ from pathlib import Path
 import numpy as np
 
 from fastpitch.audio import LOG_CLAMP
-from fastpitch.errors import FastPitchError
+from fastpitch.errors import FastPitchError, missing_dependency
 from fastpitch.runtime.harmonic_phase import pitch_track
 from fastpitch.runtime.prosody import (
     Prosody,
@@ -503,8 +503,15 @@ class SpeechEngine(abc.ABC):
         """The prosody of `text` said like `audio`, a recording of it (any voice): its durations and its
         melody moved into this voice's pitch (`fastpitch.runtime.transfer`); pass it to
         `synthesize(prosody=...)`. Raises `TransferError` when the recording cannot be aligned to the text."""
-        from fastpitch.audio import extract_f0, mel_spectrogram_numpy, resample
+        from fastpitch.audio import extract_f0, load_pyworld, mel_spectrogram_numpy, resample
         from fastpitch.runtime import transfer
+
+        try:  # before any work: pyworld tracks the recording's pitch, scipy resamples it
+            load_pyworld()
+            if sample_rate != self.voice.audio.sample_rate:  # type: ignore[attr-defined]
+                import scipy.signal  # noqa: F401
+        except ModuleNotFoundError as e:
+            raise missing_dependency(e, "speaking like a recording") or e from None
 
         cfg = self.voice.audio  # type: ignore[attr-defined]
         if (

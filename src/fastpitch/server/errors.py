@@ -31,6 +31,7 @@ ERROR_TYPES = {
     413: "request_too_large",
     415: "invalid_request_error",
     422: "invalid_request_error",
+    501: "not_implemented",
     503: "server_busy",
     504: "timeout",
 }

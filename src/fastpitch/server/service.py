@@ -22,7 +22,7 @@ import numpy as np
 from fastapi.responses import JSONResponse, Response, StreamingResponse
 
 from fastpitch.audio import AudioError
-from fastpitch.errors import FastPitchError
+from fastpitch.errors import FastPitchError, MissingDependency
 from fastpitch.runtime.pipeline import StreamChunk, SynthesisError, SynthesisResult
 from fastpitch.runtime.prosody import ProsodyError
 from fastpitch.server.encoding import (
@@ -322,6 +322,8 @@ def synthesis_error(e: Exception) -> ApiError:
     a bug) is the server's: logged here with its traceback, answered as a plain 500 that reveals no paths."""
     if isinstance(e, (TextError, SynthesisError, MarkupError, PronunciationError, ProsodyError, AudioError)):
         return ApiError(422, str(e))
+    if isinstance(e, MissingDependency):  # this server's install lacks an extra (pyworld for /api/like)
+        return ApiError(501, str(e))
     log.error("synthesis failed: %s", e, exc_info=not isinstance(e, FastPitchError))
     return ApiError(500, "internal error while synthesizing (see the server log)")
 
