@@ -59,3 +59,23 @@ def test_a_file_where_a_folder_is_wanted_is_a_short_error(tmp_path):
     )  # fmt: skip
     assert out.returncode == 2 and "Traceback" not in out.stderr
     assert "Not a directory" in out.stderr and "afile" in out.stderr
+
+
+def test_a_missing_optional_package_is_one_line_naming_its_extra(monkeypatch, capsys):
+    import fastpitch.cli as cli
+
+    def needs(module):
+        def command():
+            raise ModuleNotFoundError(f"No module named {module!r}", name=module)
+
+        return command
+
+    monkeypatch.setattr(cli, "app", needs("pyworld"))
+    with pytest.raises(SystemExit) as exit_:
+        cli.main()
+    assert exit_.value.code == 2
+    err = " ".join(capsys.readouterr().err.split())  # rich wraps long lines
+    assert "needs pyworld" in err and "pip install 'fastpitch[train]'" in err and "Traceback" not in err
+    monkeypatch.setattr(cli, "app", needs("fastpitch_typo"))  # not an optional package of ours: a bug
+    with pytest.raises(ModuleNotFoundError):
+        cli.main()

@@ -198,3 +198,15 @@ def test_prepare_command(corpus, tmp_path):
     assert "skipped 1 × unreadable" in out.stderr
     bad = subprocess.run([*args, "--shard", "2/2"], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 2 and "K/N" in bad.stderr and "Traceback" not in bad.stderr
+
+
+def test_a_missing_package_stops_prepare_before_any_file(corpus, tmp_path, monkeypatch, data_frontend):
+    from fastpitch.errors import MissingDependency
+
+    def no_pyworld():
+        raise ModuleNotFoundError("No module named 'pyworld'", name="pyworld")
+
+    monkeypatch.setattr(audio, "load_pyworld", no_pyworld)
+    with pytest.raises(MissingDependency, match=r"pip install 'fastpitch\[train\]'"):
+        prepare(corpus, tmp_path / "feats", AudioConfig(), frontend=data_frontend)
+    assert not list((tmp_path / "feats").rglob("*.json"))  # nothing recorded as a bad utterance

@@ -365,3 +365,19 @@ def test_like_recovers_the_voices_own_durations_from_its_own_audio(shipped):
 def test_a_recording_over_thirty_seconds_is_refused_before_aligning(tiny):
     with pytest.raises(TransferError, match="lasts 31 s; speaking like a recording takes at most 30 s"):
         tiny.like("Hello there.", np.full(31 * 22050, 0.1, np.float32), 22050)
+
+
+def test_like_without_pyworld_names_the_extra_and_the_server_answers_501(tiny, monkeypatch):
+    from fastpitch import audio
+    from fastpitch.errors import MissingDependency
+    from fastpitch.server.service import synthesis_error
+
+    def no_pyworld():
+        raise ModuleNotFoundError("No module named 'pyworld'", name="pyworld")
+
+    monkeypatch.setattr(audio, "load_pyworld", no_pyworld)
+    with pytest.raises(
+        MissingDependency, match=r"speaking like a recording needs pyworld.*fastpitch\[train\]"
+    ) as e:
+        tiny.like("Hello there.", np.zeros(22050, np.float32), 22050)
+    assert synthesis_error(e.value).status == 501

@@ -368,6 +368,14 @@ def safetensors_header(path: Path) -> dict[str, Any]:
         raise VoiceError(f"{path} is corrupt or not a safetensors file: {e}") from None
     if not isinstance(header, dict):
         raise VoiceError(f"{path} is corrupt or not a safetensors file: its header is not a JSON object")
+    try:
+        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
+    except (TypeError, KeyError, IndexError):
+        raise VoiceError(
+            f"{path} is corrupt or not a safetensors file: a tensor without its offsets"
+        ) from None
+    if 8 + size + end > path.stat().st_size:
+        raise VoiceError(f"{path} is corrupt or not a safetensors file: it is cut short")
     return header
 
 
