@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 
 from fastpitch.runtime import OnnxSynthesizer
+from fastpitch.runtime.pipeline import SynthesisError
 from fastpitch.voice import ACOUSTIC_ONNX, VoiceError
 
 TEXT = "Hello there. How are you today? Fine, thanks, and you?"
@@ -151,3 +152,9 @@ def test_corrupt_or_foreign_onnx_file(onnx_gl_voice, tmp_path):
     (broken / "voice.json").write_text(json.dumps(data))
     with pytest.raises(VoiceError, match=r"missing.onnx is missing"):
         OnnxSynthesizer.load(broken)
+
+
+@pytest.mark.parametrize("threads", [-1, 0, 1.5, True])
+def test_a_thread_count_that_is_not_a_positive_whole_number_is_refused(synth_onnx_voice, threads):
+    with pytest.raises(SynthesisError, match="threads must be a whole number"):
+        OnnxSynthesizer.load(synth_onnx_voice, threads=threads)

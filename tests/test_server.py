@@ -165,7 +165,7 @@ def test_openai_speech_compressed_formats_decode(client, fmt):
 def test_openai_pcm_is_16_bit_24_khz_like_openai(client):
     r = client.post("/v1/audio/speech", json={"model": "tts-1", "input": TEXT, "response_format": "pcm"})
     assert r.status_code == 200
-    assert r.headers["content-type"] == "audio/L16; rate=24000; channels=1"
+    assert r.headers["content-type"] == "audio/pcm; rate=24000; channels=1; bits=16; endian=little"
     samples = np.frombuffer(r.content, dtype="<i2")
     assert len(r.content) % 2 == 0 and samples.size > 0
 
@@ -493,7 +493,7 @@ def test_openai_stream_of_pcm(client):
     body = speech(input="One sentence. Another sentence.", response_format="pcm", stream=True)
     with client.stream("POST", "/v1/audio/speech", json=body) as r:
         assert r.status_code == 200
-        assert r.headers["content-type"] == "audio/L16; rate=24000; channels=1"
+        assert r.headers["content-type"] == "audio/pcm; rate=24000; channels=1; bits=16; endian=little"
         data = r.read()
     assert len(data) % 2 == 0 and len(data) > 0
     body = speech(input="One sentence. Another sentence.", stream=True)  # no format: not OpenAI's mp3

@@ -30,6 +30,7 @@ from fastpitch.runtime.pipeline import (
     SpeechEngine,
     SymbolControls,
     SynthesisResult,
+    check_threads,
     pad_ids,
     symbol_controls,
     voice_frontend,
@@ -55,6 +56,7 @@ class Synthesizer(SpeechEngine):
         max_chars: int | None = None,
         lexicon: LexiconSource | None = None,
     ) -> None:
+        check_threads(threads)
         self.voice: Voice = loaded.voice
         self.model = loaded.acoustic.eval()
         self.vocoder: Any = loaded.vocoder  # numpy GriffinLim or a torch NeuralVocoder
@@ -68,7 +70,7 @@ class Synthesizer(SpeechEngine):
         self.max_chars = max_chars
         reuse_freed_memory()
         if threads is not None:
-            torch.set_num_threads(max(1, threads))
+            torch.set_num_threads(threads)
         elif torch.get_num_threads() > MAX_DEFAULT_THREADS:
             torch.set_num_threads(MAX_DEFAULT_THREADS)
 

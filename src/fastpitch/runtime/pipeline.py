@@ -389,6 +389,14 @@ def pad_ids(ids: list[list[int]]) -> tuple[np.ndarray, np.ndarray]:
     return batch, lens
 
 
+def check_threads(threads: int | None) -> None:
+    """None (the engine's choice) or a whole number of threads, 1 or more."""
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, numbers.Integral) or threads < 1
+    ):
+        raise SynthesisError(f"threads must be a whole number, 1 or more (or None), not {threads!r}")
+
+
 def speakable(symbols: Iterable[str]) -> bool:
     """True if any symbol makes a sound (not padding, a word boundary or punctuation)."""
     return any(s not in SILENT_SYMBOLS for s in symbols)

@@ -27,6 +27,7 @@ from fastpitch.runtime.pipeline import (
     SpeechEngine,
     SymbolControls,
     SynthesisError,
+    check_threads,
     pad_ids,
     symbol_controls,
     voice_frontend,
@@ -125,6 +126,7 @@ class OnnxSynthesizer(SpeechEngine):
         max_chars: int | None = None,
         lexicon: LexiconSource | None = None,
     ) -> None:
+        check_threads(threads)
         if not voice.onnx.get("acoustic"):
             raise VoiceError(
                 f"voice {voice.path} has no ONNX models: run `fastpitch export {voice.path}` first"

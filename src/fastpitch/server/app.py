@@ -97,7 +97,7 @@ AUDIO_RESPONSES = {
             "audio/flac": {},
             "audio/mpeg": {},
             "audio/ogg": {},
-            "audio/L16": {},
+            "audio/pcm": {},
             "application/json": {"schema": TIMESTAMPED},
             "application/x-ndjson": {"schema": TIMESTAMPED},
         }

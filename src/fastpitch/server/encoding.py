@@ -31,7 +31,7 @@ FORMATS: dict[str, AudioFormat] = {
     for f in (
         AudioFormat("wav", "WAV", "PCM_16", "audio/wav"),
         AudioFormat("flac", "FLAC", "PCM_16", "audio/flac"),
-        AudioFormat("pcm", "", "PCM_16", "audio/L16"),
+        AudioFormat("pcm", "", "PCM_16", "audio/pcm"),
         AudioFormat("mp3", "MP3", "MPEG_LAYER_III", "audio/mpeg"),
         AudioFormat("opus", "OGG", "OPUS", "audio/ogg", sample_rates=(48000, 24000, 16000, 12000, 8000)),
     )
@@ -108,9 +108,10 @@ def output_rate(sample_rate: int, fmt: str, out_rate: int | None = None) -> int:
 
 
 def media_type(fmt: str, sample_rate: int) -> str:
-    """The Content-Type; raw PCM says its rate and channel count (RFC 2586) since nothing else does."""
+    """The Content-Type; raw PCM says its rate, channels and sample layout since nothing else does. Not RFC
+    2586's audio/L16, which is big-endian: these samples are little-endian, as OpenAI's clients read them."""
     if fmt == "pcm":
-        return f"audio/L16; rate={sample_rate}; channels=1"
+        return f"audio/pcm; rate={sample_rate}; channels=1; bits=16; endian=little"
     return FORMATS[fmt].media_type
 
 
