@@ -170,3 +170,48 @@ def test_a_long_paragraph_loads_from_json_and_scrolls(page_url, browser_page, tm
     sent, _ = speak_edits(page)
     assert json.dumps(sent["sentences"][-1]) != json.dumps(doc.to_dict()["sentences"][-1])
     assert not errors, errors
+
+
+def test_a_file_that_is_no_prosody_document_leaves_the_editor_as_it_was(page_url, browser_page, tmp_path):  # noqa: F811
+    page, errors = browser_page
+    page.goto(page_url)
+    page.wait_for_selector("body[data-state=ready]", timeout=30_000)
+    page.fill("#text", TEXT)
+    page.click("#speak")
+    page.wait_for_selector("#editor:not([hidden])", timeout=60_000)
+    k = item_of(page, ASK)
+    drag(page, f'.edit-sym[data-item="{k}"] .edit-edge', 10 * page.evaluate("state.px"), 0)
+    edited = page.evaluate("JSON.stringify(state.doc)")
+    assert page.is_enabled("#edit-undo")
+    broken = {
+        "empty.json": {"format": "fastpitch-prosody", "sentences": [{"symbols": []}]},
+        "no-sentences.json": {"format": "fastpitch-prosody"},
+        "bad-word.json": {"format": "fastpitch-prosody", "sentences": [{"words": [], "symbols": [{"symbol": "AH0", "word": 3}]}]},
+    }  # fmt: skip
+    for name, doc in broken.items():
+        (tmp_path / name).write_text(json.dumps(doc))
+        page.set_input_files("#edit-load", str(tmp_path / name))
+        page.wait_for_function("document.getElementById('status').classList.contains('error')")
+        assert f"Could not load {name}" in page.text_content("#status")
+        assert page.evaluate("JSON.stringify(state.doc)") == edited  # nothing replaced
+        assert page.is_enabled("#edit-undo")  # the history kept
+    page.click("#edit-reset")  # and the prediction still there to return to
+    assert (
+        page.evaluate("k => frames(state.items[k])", k)
+        < json.loads(edited)["sentences"][0]["symbols"][page.evaluate("k => state.items[k].index", k)][
+            "frames"
+        ]
+    )
+
+    # Audio longer than a canvas may be wide (65,535 columns in Chrome) still draws its spectrogram.
+    colour = page.evaluate(
+        """() => {
+            const n = 70000, m = 80, bytes = new Uint8Array(n * m).fill(255);
+            let s = "";
+            for (let i = 0; i < bytes.length; i += 8192) s += String.fromCharCode(...bytes.subarray(i, i + 8192));
+            drawPlot({mel: {n_mels: m, n_frames: n, levels_base64: btoa(s)}, frame_rate: 86.1, pitch_hz: []});
+            return [...document.getElementById("plot").getContext("2d").getImageData(200, 60, 1, 1).data];
+        }"""
+    )
+    assert colour[:3] != [13, 15, 20], colour  # not the empty plot's background
+    assert not errors, errors

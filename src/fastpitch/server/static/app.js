@@ -14,6 +14,7 @@ const canvas = $("plot");
 const keyField = $("key-field");
 const keyInput = $("api-key");
 
+const MAX_PLOT_COLUMNS = 8192; // a canvas this wide is safe everywhere; longer audio is drawn column by column
 let voices = [];
 let maxChars = Infinity;
 let audioUrl = null;
@@ -249,15 +250,21 @@ function drawPlot(result) {
   const { n_mels: nMels, n_frames: nFrames } = result.mel;
   const duration = nFrames / result.frame_rate;
 
-  // Mel image: one pixel per (frame, band), low bands at the bottom, scaled up with smoothing.
+  // Mel image: one pixel per (frame, band), low bands at the bottom, scaled up with smoothing. A long text
+  // has more frames than a canvas may be wide (65,535 in Chrome): then a column shows the loudest of its frames.
   if (nFrames > 0) {
     const levels = base64ToBytes(result.mel.levels_base64);
-    const image = new ImageData(nFrames, nMels);
+    const columns = Math.min(nFrames, MAX_PLOT_COLUMNS);
+    const image = new ImageData(columns, nMels);
     for (let m = 0; m < nMels; m++) {
       const row = nMels - 1 - m;
-      for (let t = 0; t < nFrames; t++) {
-        const [r, g, b] = LUT[levels[m * nFrames + t]];
-        const o = (row * nFrames + t) * 4;
+      for (let c = 0; c < columns; c++) {
+        const from = Math.floor((c * nFrames) / columns);
+        const to = Math.max(from + 1, Math.floor(((c + 1) * nFrames) / columns));
+        let level = 0;
+        for (let t = from; t < to; t++) level = Math.max(level, levels[m * nFrames + t]);
+        const [r, g, b] = LUT[level];
+        const o = (row * columns + c) * 4;
         image.data[o] = r;
         image.data[o + 1] = g;
         image.data[o + 2] = b;
@@ -265,7 +272,7 @@ function drawPlot(result) {
       }
     }
     const bitmap = document.createElement("canvas");
-    bitmap.width = nFrames;
+    bitmap.width = columns;
     bitmap.height = nMels;
     bitmap.getContext("2d").putImageData(image, 0, 0);
     ctx.imageSmoothingEnabled = true;

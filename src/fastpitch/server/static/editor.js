@@ -57,6 +57,27 @@ const yOfHz = (hz) =>
 const hzOfY = (y) => state.hzLow * (state.hzHigh / state.hzLow) ** (1 - y / PITCH_HEIGHT);
 
 // --- building and laying out -------------------------------------------------------------------------------
+// What the editor reads of a document, checked before anything is replaced: a file that is not one leaves the
+// editor and its undo history as they were. The server checks the values themselves.
+function documentProblem(doc) {
+  if (!doc || typeof doc !== "object") return "it is not a JSON object";
+  if (doc.format !== "fastpitch-prosody") return "it is not a fastpitch prosody document";
+  if (!Array.isArray(doc.sentences) || !doc.sentences.length) return "it has no sentences";
+  for (const [k, s] of doc.sentences.entries()) {
+    const where = `sentence ${k + 1}`;
+    if (!s || !Array.isArray(s.symbols) || !s.symbols.length) return `${where} has no symbols`;
+    if (!Array.isArray(s.words)) return `${where} has no words`;
+    for (const [i, sp] of s.symbols.entries()) {
+      if (!sp || typeof sp.symbol !== "string") return `${where}, symbol ${i + 1} has no symbol`;
+      if (sp.word !== null && !(Number.isInteger(sp.word) && sp.word >= 0 && sp.word < s.words.length))
+        return `${where}, symbol ${i + 1}: its word is not one of the sentence's`;
+      for (const field of ["frames", "pitch", "energy"])
+        if (sp[field] != null && !Number.isFinite(sp[field])) return `${where}, symbol ${i + 1}: ${field} is not a number`;
+    }
+  }
+  return null;
+}
+
 function showProsody(doc, voice) {
   state.predicted = JSON.stringify(doc);
   state.voice = voice ?? state.voice;
@@ -78,7 +99,7 @@ function load(doc) {
   state.hzLow = lo / 1.6;
   state.hzHigh = hi * 1.6;
   const total = state.items.reduce((n, item) => n + frames(item), 0);
-  state.px = Math.max(1, Math.min(5, MAX_TRACK_PX / Math.max(total * 1.5, 1)));
+  state.px = Math.max(0.25, Math.min(5, MAX_TRACK_PX / Math.max(total * 1.5, 1))); // long texts: under 1 px a frame
   state.selected.clear();
   selectWord(null);
   build();
@@ -309,7 +330,8 @@ $("edit-load").addEventListener("change", async (event) => {
   if (!file) return;
   try {
     const doc = JSON.parse(await file.text());
-    if (doc.format !== "fastpitch-prosody") throw new Error("not a fastpitch prosody document");
+    const problem = documentProblem(doc);
+    if (problem) throw new Error(problem);
     showProsody(doc, state.voice);
     setStatus(`Loaded ${file.name}: press Speak edits to hear it.`);
   } catch (err) {
