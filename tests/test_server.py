@@ -121,6 +121,17 @@ def test_openapi_schema_describes_the_api(client):
     )
     speech = schema["components"]["schemas"]["SpeechRequest"]["properties"]
     assert {"model", "input", "voice", "response_format", "speed"} <= set(speech)
+    # error answers are described as they are sent: {"error": {...}}, never FastAPI's default detail list
+    assert "HTTPValidationError" not in json.dumps(schema)
+    responses = schema["paths"]["/v1/audio/speech"]["post"]["responses"]
+    assert {"400", "401", "413", "422", "503", "504"} <= set(responses)
+    error = responses["422"]["content"]["application/json"]["schema"]["properties"]["error"]["properties"]
+    assert set(error) == {"message", "type", "param", "code"}
+    answer = client.post("/v1/audio/speech", json={"input": ""}).json()
+    assert set(answer) == {"error"} and set(answer["error"]) == set(error)
+    line = responses["200"]["content"]["application/x-ndjson"]["schema"]["properties"]
+    assert {"start", "sample_rate", "audio_base64", "words", "marks"} <= set(line) and "voice" not in line
+    assert "written" in line["words"]["items"]["properties"]
 
 
 def test_page_and_its_assets_are_served_without_external_urls(client):

@@ -65,6 +65,19 @@ PAGE_CSP = (
     "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:; media-src 'self' blob:; "
     "connect-src 'self'; base-uri 'none'; form-action 'none'; frame-ancestors 'none'"
 )
+
+
+def _times(written: bool) -> dict:
+    item = {"text": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"}}
+    if written:
+        item["written"] = {
+            "type": ["string", "null"],
+            "description": "the text as written, on a group's first word",
+        }
+    return {"type": "array", "items": {"type": "object", "properties": item}}
+
+
+TIMES = {"words": _times(True), "marks": _times(False), "phones": _times(False)}
 TIMESTAMPED = {
     "type": "object",
     "description": "With `timestamps=word|phone`: the audio as base64 and the times (seconds) of each word and mark.",
@@ -74,20 +87,18 @@ TIMESTAMPED = {
         "sample_rate": {"type": "integer"},
         "audio_base64": {"type": "string"},
         "duration": {"type": "number"},
-        **{
-            key: {
-                "type": "array",
-                "items": {
-                    "type": "object",
-                    "properties": {
-                        "text": {"type": "string"},
-                        "start": {"type": "number"},
-                        "end": {"type": "number"},
-                    },
-                },
-            }
-            for key in ("words", "marks", "phones")
-        },
+        **TIMES,
+    },
+}
+STREAM_LINE = {
+    "type": "object",
+    "description": "One line per sentence of a timestamped stream (`stream` with `timestamps`): its audio (a whole "
+    "WAV, or raw PCM) and its times, in seconds of the whole stream.",
+    "properties": {
+        "start": {"type": "number"},
+        "sample_rate": {"type": "integer"},
+        "audio_base64": {"type": "string"},
+        **TIMES,
     },
 }
 AUDIO_RESPONSES = {
@@ -97,13 +108,49 @@ AUDIO_RESPONSES = {
             "audio/flac": {},
             "audio/mpeg": {},
             "audio/ogg": {},
-            "audio/pcm": {},
+            "audio/pcm": {"schema": {"description": "16-bit little-endian mono samples at the rate given"}},
             "application/json": {"schema": TIMESTAMPED},
-            "application/x-ndjson": {"schema": TIMESTAMPED},
+            "application/x-ndjson": {"schema": STREAM_LINE},
         }
     }
 }
+ERROR = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": "integer"},
+            },
+        }
+    },
+}
+ERROR_MEANINGS = {
+    400: "a bad request: not JSON, a format or value the server cannot use",
+    401: "a missing or wrong API key (when the server has one)",
+    404: "no such voice or job",
+    409: "a voice or job of that name exists already",
+    413: "text over the server's limit, or a body too large",
+    415: "a body that is not JSON",
+    422: "a field that fails validation, or text, markup or a document that cannot be spoken",
+    501: "a feature this server's install lacks (the message names the extra)",
+    503: "every worker is busy (see Retry-After)",
+    504: "synthesis took longer than the server's timeout",
+}
 
+
+def errors(*statuses: int) -> dict:
+    """OpenAPI entries for error answers, all `{"error": {message, type, param, code}}` as OpenAI's are."""
+    return {
+        s: {"description": ERROR_MEANINGS[s], "content": {"application/json": {"schema": ERROR}}}
+        for s in statuses
+    }
+
+
+SPEECH_ERRORS = (400, 401, 413, 415, 422, 503, 504)
 router = APIRouter()
 
 
@@ -114,7 +161,12 @@ def service(request: Request) -> Service:
 ServiceDep = Annotated[Service, Depends(service)]
 
 
-@router.post("/v1/audio/speech", tags=["speech"], response_class=Response, responses=AUDIO_RESPONSES)
+@router.post(
+    "/v1/audio/speech",
+    tags=["speech"],
+    response_class=Response,
+    responses=AUDIO_RESPONSES | errors(*SPEECH_ERRORS),
+)
 async def openai_speech(req: SpeechRequest, svc: ServiceDep) -> Response:
     """Speak `input` (OpenAI-compatible). `pcm` is 16-bit mono at 24 kHz, as OpenAI sends it."""
     loaded = req.voice in svc.voices.voices
@@ -142,7 +194,12 @@ def _prepare(svc: Service, req: SpeakRequest) -> tuple[Voice, Controls]:
     return voice, req.controls(pace=req.pace)
 
 
-@router.get("/api/tts", tags=["speech"], response_class=Response, responses=AUDIO_RESPONSES)
+@router.get(
+    "/api/tts",
+    tags=["speech"],
+    response_class=Response,
+    responses=AUDIO_RESPONSES | errors(400, 401, 413, 422, 503, 504),
+)
 async def tts(query: Annotated[TtsQuery, Query()], svc: ServiceDep) -> Response:
     """Speak `text` and return the audio; `stream=true` sends it sentence by sentence (wav or pcm)."""
     voice, controls = _prepare(svc, query)
@@ -156,14 +213,14 @@ async def tts(query: Annotated[TtsQuery, Query()], svc: ServiceDep) -> Response:
     return await svc.audio_response(voice, query.text, controls, query.format)
 
 
-@router.post("/api/synthesize", tags=["speech"])
+@router.post("/api/synthesize", tags=["speech"], responses=errors(*SPEECH_ERRORS))
 async def synthesize(req: SpeakRequest, svc: ServiceDep) -> dict:
     """Speak `text`; the answer holds the WAV (base64), the mel spectrogram (8-bit levels) and the pitch in Hz."""
     voice, controls = _prepare(svc, req)
     return await svc.analysis(voice, lambda: voice.analyze(req.text, controls))
 
 
-@router.post("/api/prosody", tags=["speech"])
+@router.post("/api/prosody", tags=["speech"], responses=errors(*SPEECH_ERRORS))
 async def prosody(req: ProsodyRequest, svc: ServiceDep) -> dict:
     """Speak a prosody document: every value it gives is used, only the values left out (null) are predicted.
     The answer is /api/synthesize's, its prosody document complete."""
@@ -179,7 +236,7 @@ def prosody_chars(document: dict) -> int:
     return len(text) if isinstance(text, str) else 0
 
 
-@router.post("/api/like", tags=["speech"])
+@router.post("/api/like", tags=["speech"], responses=errors(*SPEECH_ERRORS, 501))
 async def like(req: LikeRequest, svc: ServiceDep) -> dict:
     """Say `text` like the recording: its timing and melody (moved into the voice's pitch). 422 when the
     recording cannot be aligned to the text. The answer is /api/synthesize's."""
@@ -205,7 +262,7 @@ def decode_recording(data: str) -> tuple[np.ndarray, int]:
     return audio.mean(axis=1), int(rate)
 
 
-@router.get("/api/voices", tags=["info"])
+@router.get("/api/voices", tags=["info"], responses=errors(401))
 async def voices(svc: ServiceDep) -> dict:
     """The loaded voices (the first is the default), their speakers, the audio formats and the limits."""
     return {
@@ -227,6 +284,7 @@ def _jobs(svc: Service) -> FinetuneJobs:
     "/api/finetune",
     tags=["finetune"],
     status_code=202,
+    responses=errors(400, 401, 404, 409, 413, 422),
     openapi_extra={
         "requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
     },
@@ -245,13 +303,13 @@ async def finetune_submit(
     return job.describe()
 
 
-@router.get("/api/finetune", tags=["finetune"])
+@router.get("/api/finetune", tags=["finetune"], responses=errors(401, 404))
 async def finetune_jobs(svc: ServiceDep) -> dict:
     """Every fine-tuning job of this server, oldest first."""
     return {"jobs": [j.describe() for j in _jobs(svc).jobs.values()]}
 
 
-@router.get("/api/finetune/{job_id}", tags=["finetune"])
+@router.get("/api/finetune/{job_id}", tags=["finetune"], responses=errors(401, 404, 422))
 async def finetune_job(job_id: str, svc: ServiceDep) -> dict:
     """One job: status (queued, running, done, failed), stage, progress (0-1), eta_seconds, and when done its
     warnings and evaluation; its voice is then in `/api/voices`."""
