@@ -79,3 +79,16 @@ def test_a_missing_optional_package_is_one_line_naming_its_extra(monkeypatch, ca
     monkeypatch.setattr(cli, "app", needs("fastpitch_typo"))  # not an optional package of ours: a bug
     with pytest.raises(ModuleNotFoundError):
         cli.main()
+
+
+def test_serve_on_a_taken_port_says_so_before_loading_any_voice():
+    import socket
+
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        port = taken.getsockname()[1]
+        out = run("serve", "--port", str(port))
+    assert out.returncode == 2
+    assert f"cannot listen on 127.0.0.1:{port}" in " ".join(out.stderr.split())
+    assert "loading voice" not in out.stderr

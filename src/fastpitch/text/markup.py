@@ -133,6 +133,11 @@ def parse(text: str, ssml: bool | None = None) -> list[Run]:
 
 
 def _parse_xml(text: str) -> Element:
+    if not text.lstrip().startswith("<"):
+        raise MarkupError(
+            f"SSML is a document in <speak>…</speak>, and this text starts with {text.lstrip()[:20]!r}: "
+            "wrap it in <speak>…</speak>, or read it as plain text"
+        )
     try:
         return fromstring(text, forbid_dtd=True, forbid_entities=True, forbid_external=True)
     except ParseError as e:

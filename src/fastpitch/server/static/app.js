@@ -48,7 +48,11 @@ function askForKey(message) {
 async function loadVoices() {
   const response = await fetch("/api/voices", { headers: authHeaders() });
   if (response.status === 401) {
-    askForKey("This server needs an API key. Enter it, then press Speak.");
+    askForKey(
+      keyInput.value.trim()
+        ? "The API key is missing or wrong."
+        : "This server needs an API key. Enter it, then press Speak.",
+    );
     return false;
   }
   if (!response.ok) {
