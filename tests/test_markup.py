@@ -51,7 +51,9 @@ def test_unknown_symbols_are_errors_naming_them(frontend, bad):
 def test_malformed_ssml_names_line_and_column(frontend):
     with pytest.raises(MarkupError, match=r"line 2, column \d+"):
         frontend.utterances('<speak>Hello\n<break time="500ms"> world</speak>')
-    with pytest.raises(MarkupError, match=r"wrap it in <speak>"):  # SSML asked for text that is not a document
+    with pytest.raises(
+        MarkupError, match=r"wrap it in <speak>"
+    ):  # SSML asked for text that is not a document
         frontend.utterances('Hello <break time="1s"/> world', ssml=True)
 
 
