@@ -158,3 +158,12 @@ def test_corrupt_or_foreign_onnx_file(onnx_gl_voice, tmp_path):
 def test_a_thread_count_that_is_not_a_positive_whole_number_is_refused(synth_onnx_voice, threads):
     with pytest.raises(SynthesisError, match="threads must be a whole number"):
         OnnxSynthesizer.load(synth_onnx_voice, threads=threads)
+
+
+def test_the_torch_engine_without_torch_names_the_extra_and_the_runtime():
+    code = (
+        "import sys; sys.modules['torch'] = None\n"  # as if torch were not installed
+        "try:\n    from fastpitch import Synthesizer\nexcept ImportError as e:\n    print(e)\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120).stdout
+    assert "pip install 'fastpitch[torch]'" in out and "OnnxSynthesizer" in out
