@@ -22,7 +22,14 @@ from fastpitch.config import TextConfig
 from fastpitch.errors import FastPitchError
 from fastpitch.text.lexicon import default_lexicon
 from fastpitch.text.markup import DEFAULT_STYLE, Run, Style, has_braces, is_ssml, parse
-from fastpitch.text.normalize import LINE_END, NON_FINAL, Normalizer, starts_sentence
+from fastpitch.text.normalize import (
+    BEFORE_NUMBERS,
+    LINE_BREAK,
+    NON_FINAL,
+    Normalizer,
+    line_ends_sentence,
+    period_ends_sentence,
+)
 from fastpitch.text.phonemize import MODES, PAUSE_STRENGTH, Phonemizer
 from fastpitch.text.pronounce import load_lexicon, parse_arpabet
 from fastpitch.text.symbols import (
@@ -58,7 +65,7 @@ class TextError(FastPitchError, ValueError):
 # unless the period belongs to an abbreviation such as "Dr." or "Jan." or an initial ("J. K. Rowling"); or at
 # the end of a line without punctuation before one that starts a sentence or list item (a headline, a list).
 # Bounded repetitions keep the scan linear even on runs of thousands of periods.
-_SENTENCE_END = re.compile(r"[.!?]{1,8}[\"')\]]{0,4}\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n\s*|" + LINE_END)
+_SENTENCE_END = re.compile(r"[.!?]{1,8}[\"')\]]{0,4}\s+(?=[\"'(\[]?[A-Z0-9])|\n\s*\n\s*|" + LINE_BREAK)
 _LAST_WORD = re.compile(r"(?<![A-Za-z.])([A-Za-z][A-Za-z.]{0,15})\.$")
 _DOTTED = re.compile(r"(?:[A-Za-z]\.)+[A-Za-z]")  # "U.S", "a.m", "Ph.D" (the last period is the one found)
 
@@ -212,6 +219,8 @@ class TextFrontend:
         for m in _SENTENCE_END.finditer(text):
             if m[0].startswith(".") and _non_final_abbreviation(text, m.start()):
                 continue
+            if m[0][:1] not in ".!?" and m[0].count("\n") == 1 and not line_ends_sentence(text, m.end() - 1):
+                continue  # a line break inside wrapped prose
             sentences.append(text[start : m.end()].strip())
             start = m.end()
         sentences.append(text[start:].strip())
@@ -439,11 +448,13 @@ def _non_final_abbreviation(text: str, dot: int) -> bool:
     m = _LAST_WORD.search(text, max(0, dot - 17), dot + 1)
     if m is None:
         return False
-    word = m[1]
-    if word.lower() in NON_FINAL:
+    word = m[1].lower()
+    if word in NON_FINAL:
         return True
-    initial = len(word) == 1 and word.isupper()
-    return (initial or _DOTTED.fullmatch(word) is not None) and not starts_sentence(text[dot + 1 : dot + 41])
+    if word in BEFORE_NUMBERS:
+        return text[dot + 1 : dot + 4].lstrip()[:1] in tuple("0123456789#")
+    initial = len(word) == 1 and m[1].isupper()
+    return (initial or _DOTTED.fullmatch(word) is not None) and not period_ends_sentence(text, dot)
 
 
 def _preview(text: str) -> str:

@@ -237,7 +237,7 @@ ABBREVIATIONS: dict[str, str] = {
     "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April",
     "Jun": "June", "Jul": "July", "Aug": "August", "Sep": "September", "Sept": "September",
     "Oct": "October", "Nov": "November", "Dec": "December", "Mon": "Monday", "Wed": "Wednesday",
-    "Sat": "Saturday", "Apt": "Apartment", "apt": "apartment", "Ext": "extension", "ext": "extension",
+    "Sat": "Saturday", "Apt": "Apartment", "Ext": "extension",
     "Ste": "Suite", "Bldg": "Building", "Ln": "Lane", "Pkwy": "Parkway", "Ct": "Court", "Ala": "Alabama",
     "Ariz": "Arizona", "Calif": "California", "Colo": "Colorado", "Conn": "Connecticut", "Fla": "Florida",
     "Kan": "Kansas", "Ky": "Kentucky", "Md": "Maryland", "Mich": "Michigan", "Minn": "Minnesota",
@@ -254,128 +254,45 @@ _LATIN = {
 NON_FINAL = frozenset(
     {t.lower() for t in TITLES}
     | {m for m in _MONTH_ABBR}
-    | {"no", "nos", "vs", "e.g", "i.e", "approx", "fig", "vol", "ch", "pp", "cf", "al", "est", "a.k.a", "v"}
-    | {"apt", "ext", "ste", "bldg", "ca", "c"}
+    | {"vs", "e.g", "i.e", "approx", "fig", "vol", "ch", "pp", "cf", "al", "est", "a.k.a", "v"}
 )
+# Abbreviations before a number that end no sentence there ("No. 7", "Apt. 4B") but may elsewhere ("I said no.")
+BEFORE_NUMBERS = frozenset({"no", "nos", "apt", "ext", "ste", "bldg", "rm", "tel", "c", "ca"})
 
-# Words that usually begin a sentence. After a period that may or may not end one (an initial, "U.S.",
-# "a.m."), a capitalised word from this list starts a new sentence; another capitalised word is taken for a
-# name ("the U.S. Army", "John F. Kennedy", "at 2:30 a.m. Saturday").
-SENTENCE_STARTERS = frozenset(
-    [
-        "the",
-        "a",
-        "an",
-        "this",
-        "that",
-        "these",
-        "those",
-        "it",
-        "its",
-        "he",
-        "she",
-        "they",
-        "we",
-        "i",
-        "you",
-        "his",
-        "her",
-        "their",
-        "our",
-        "my",
-        "your",
-        "there",
-        "here",
-        "but",
-        "and",
-        "or",
-        "so",
-        "then",
-        "in",
-        "on",
-        "at",
-        "for",
-        "after",
-        "before",
-        "when",
-        "while",
-        "if",
-        "as",
-        "some",
-        "many",
-        "most",
-        "all",
-        "no",
-        "not",
-        "what",
-        "who",
-        "why",
-        "how",
-        "where",
-        "which",
-        "one",
-        "each",
-        "every",
-        "both",
-        "however",
-        "also",
-        "now",
-        "today",
-        "yesterday",
-        "tomorrow",
-        "meanwhile",
-        "still",
-        "yet",
-        "since",
-        "because",
-        "although",
-        "though",
-        "with",
-        "without",
-        "by",
-        "from",
-        "to",
-        "of",
-        "about",
-        "during",
-        "until",
-        "later",
-        "earlier",
-        "once",
-        "only",
-        "even",
-        "just",
-        "please",
-        "let",
-        "thank",
-        "thanks",
-        "yes",
-        "well",
-        "oh",
-        "is",
-        "are",
-        "was",
-        "were",
-        "do",
-        "does",
-        "did",
-        "can",
-        "could",
-        "will",
-        "would",
-        "should",
-        "may",
-        "might",
-        "must",
-        "have",
-        "has",
-        "had",
-        "be",
-        "being",
-        "been",
-    ]
-)
-_FIRST_WORD = re.compile(r"\s*[\"'(\[]?([A-Za-z]+)")
+# Words that usually begin a sentence. After an initial's period a capitalised word from this list starts a new
+# sentence; another is taken for the rest of a name ("John F. Kennedy", "J. R. R. Tolkien").
+SENTENCE_STARTERS = frozenset({
+    "the", "a", "an", "this", "that", "these", "those", "it", "its", "he", "she", "they", "we", "i", "you", "his",
+    "her", "their", "our", "my", "your", "there", "here", "but", "and", "or", "so", "then", "in", "on", "at",
+    "for", "after", "before", "when", "while", "if", "as", "some", "many", "most", "all", "no", "not", "what",
+    "who", "why", "how", "where", "which", "one", "each", "every", "both", "however", "also", "now", "today",
+    "yesterday", "tomorrow", "meanwhile", "still", "yet", "since", "because", "although", "though", "with",
+    "without", "by", "from", "to", "of", "about", "during", "until", "later", "earlier", "once", "only", "even",
+    "just", "please", "let", "thank", "thanks", "yes", "well", "oh", "is", "are", "was", "were", "do", "does",
+    "did", "can", "could", "will", "would", "should", "may", "might", "must", "have", "has", "had", "be",
+})  # fmt: skip
+# After "a.m."/"p.m." a capitalised word starts a new sentence unless it names a day, a month or a time zone.
+_AFTER_TIMES = frozenset({
+    *(d.lower() for d in ("Monday", "Tuesday", "Wednesday", "Thursday", "Friday", "Saturday", "Sunday")),
+    *(m.lower() for m in MONTHS), "eastern", "central", "mountain", "pacific", "atlantic", "standard",
+    "daylight", "local", "gmt", "utc", "et", "ct", "mt", "pt", "est", "edt", "cst", "cdt", "mst", "mdt", "pst",
+    "pdt", "bst", "cet",
+})  # fmt: skip
+# After "U.S.", "U.K.", "E.U." a capitalised word continues a name when it is one of these ("the U.S. Army");
+# any other starts a new sentence ("... moved to the U.S. Officials said").
+_AFTER_ACRONYMS = frozenset({
+    "army", "navy", "air", "marine", "marines", "coast", "senate", "house", "congress", "court", "courts",
+    "supreme", "department", "government", "embassy", "embassies", "attorney", "secretary", "president",
+    "ambassador", "open", "postal", "census", "capitol", "treasury", "border", "customs", "military", "forces",
+    "federal", "dollar", "dollars", "constitution", "citizenship", "immigration", "steel", "bank", "central",
+    "national", "olympic", "team", "championship", "championships", "highway", "route", "patent", "office",
+    "geological", "fish", "forest", "park", "space", "command", "district", "circuit", "bureau", "agency",
+    "trade", "representative", "senator", "rep", "sen", "gen", "general", "pound", "pounds", "parliament",
+    "prime", "minister", "ministry", "foreign", "home", "labour", "conservative", "commission", "council",
+    "summit", "member", "members", "states", "state", "citizens", "citizen", "troops", "soldiers",
+})  # fmt: skip
+_FIRST_WORD = re.compile(r"\s*[\"'(\[]?([A-Za-z0-9]+)")
+_WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,3}$")
 
 
 def starts_sentence(following: str) -> bool:
@@ -385,6 +302,34 @@ def starts_sentence(following: str) -> bool:
         return True
     m = _FIRST_WORD.match(following)
     return m is not None and m[1][0].isupper() and m[1].lower() in SENTENCE_STARTERS
+
+
+def period_ends_sentence(text: str, dot: int) -> bool:
+    """Whether the period at `text[dot]`, closing an initial ("F."), a dotted acronym ("U.S.") or "a.m."/"p.m.",
+    also ends the sentence, judged from the words around it: a lowercase word or a number after it never
+    starts one; "a.m." before a capitalised word ends one unless a day, month or time zone follows; "U.S."
+    unless a word of a name follows ("Army"); an initial after a capitalised word (or another initial, or at
+    the start) is part of a name unless a word that begins sentences follows ("John F. Kennedy" against "a
+    grade of B. Mary ...")."""
+    following = text[dot + 1 : dot + 41]
+    if not following.strip():
+        return True
+    nxt = _FIRST_WORD.match(following)
+    if nxt is None or not nxt[1][0].isupper():
+        return False
+    word = _LAST_DOTTED.search(text, max(0, dot - 16), dot + 1)
+    letters = (word[1] if word else "").replace(".", "").lower()
+    if letters in ("am", "pm") or _AMPM_END.search(text, max(0, dot - 4), dot + 1):
+        return nxt[1].lower() not in _AFTER_TIMES
+    if len(letters) > 1:
+        return nxt[1].lower() not in _AFTER_ACRONYMS
+    before = _WORD_BEFORE.search(text, max(0, dot - 40), dot - 1) if word else None
+    in_name = before is None or before[1][0].isupper()
+    return not in_name or starts_sentence(following)
+
+
+_LAST_DOTTED = re.compile(r"(?<![A-Za-z.])((?:[A-Za-z]\.){1,8})$")
+_AMPM_END = re.compile(r"\d\s?[AaPp]\.?[Mm]\.$")
 
 
 # Short all-caps words that are common words in lower case but nearly always spelled out as capitals.
@@ -483,10 +428,14 @@ _RE_TIME_RANGE = re.compile(
 )  # "10am-4pm": "to" between the times
 _RE_ISO_DATE = re.compile(r"\b(\d{4})([-/])(0?[1-9]|1[0-2])\2(0?[1-9]|[12]\d|3[01])\b")
 # 1/5/2024, 1/5/24, 01-05-2024: month first, as in the US
-_RE_US_DATE = re.compile(r"\b(0?[1-9]|1[0-2])([/-])(0?[1-9]|[12]\d|3[01])\2(\d{4}|\d{2})\b(?![/-]\d)")
+_RE_US_DATE = re.compile(
+    r"(?<![\d/-])\b(0?[1-9]|1[0-2])(?:(/)(0?[1-9]|[12]\d|3[01])/(\d{4}|\d{2})|(-)(0?[1-9]|[12]\d|3[01])-(\d{4}))\b"
+    r"(?![/-]\d)"
+)
 # "on 12/25": a month and day where a preposition says it is a date (otherwise a fraction)
 _RE_SHORT_DATE = re.compile(
-    r"\b((?:on|by|until|till|from|since|before|after|through|due|dated) )(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])\b(?!/)",
+    r"\b(?:((?:on|until|till|since|due|dated) )(0?[1-9]|1[0-2])/(0?[1-9]|[12]\d|3[01])"
+    r"|((?:by|from|before|after|through) )(0?[1-9]|1[0-2])/(1[3-9]|2\d|3[01]))\b(?!/)",
     re.I,
 )
 _RE_MONTH_RANGE = re.compile(
@@ -515,7 +464,7 @@ _RE_EMERGENCY = re.compile(
     r"\b(?:(?:call(?:ed|ing)?|dial(?:l?ed|l?ing)?|phone|ring) (999|112)|(?<![\d.,/$-])(911))\b(?![.,]\d|/|-\d)",
     re.I,
 )
-_RE_EXTENSION = re.compile(r"\bext\.?\s?(\d{1,6})\b", re.I)
+_RE_EXTENSION = re.compile(r"\bext(?:\.\s?|\s)(\d{1,6})\b", re.I)
 _RE_CIRCA = re.compile(r"\bc\.\s?(?=\d)")
 # a ZIP code after a state's code: "NY 10118", "DC 20500-0001"
 _RE_ZIP = re.compile(r"\b([A-Z]{2}),? (\d{5})(?:-(\d{4}))?\b")
@@ -546,11 +495,14 @@ _RE_CURRENCY_CODE = re.compile(r"\b(USD|EUR|GBP|JPY|INR)\b")
 _UNIT_ALTERNATION = "|".join(re.escape(u) for u in sorted(UNITS, key=len, reverse=True))
 _RE_UNIT = re.compile(r"(?<![\d.,])(-?)(" + _NUM + r")\s?(" + _UNIT_ALTERNATION + r")(?![A-Za-z0-9])")
 _RE_PERCENT = re.compile(r"(?<![\d.,%])(-?)(" + _NUM + r")\s?%")
-_RE_PERCENT_RANGE = re.compile(r"(?<![\d.,])(" + _NUM + r")%?\s?(?:-|to)\s?(" + _NUM + r")\s?%")
-_RE_FEET_INCHES = re.compile(r"(?<![\d.])(\d{1,2})'\s?(\d{1,2}(?:\.\d+)?)(?:\"|'{1,2})?(?![\d'])")
+_RE_PERCENT_RANGE = re.compile(r"(?<![\d.,])(" + _NUM + r")(?:%\s?(?:-|to)|\s?-)\s?(" + _NUM + r")\s?%")
+_RE_FEET_INCHES = re.compile(r"(?<![\d.])(?<!deg )(\d{1,2})'\s?(\d{1,2}(?:\.\d+)?)(?:\"|'{1,2})?(?![\d'])")
 _RE_POWER = re.compile(r"\^\s?(-?\d{1,3})\b")
 _RE_SCALE = re.compile(r"(?<![\w.$])(" + _NUM + r")(M|B|\s?bn|\s?mn)\b(?!\.\w)")
-_RE_TIMES_WORD = re.compile(r"(?<![\w.])(\d+(?:\.\d+)?)\s?[xX]\b(?!\s?\d)")
+_RE_TIMES_WORD = re.compile(
+    r"(?<![\w.])(\d+(?:\.\d+)?)\s?[xX]\b(?=\s+(?:faster|slower|more|less|fewer|larger|smaller|bigger|higher"
+    r"|lower|cheaper|better|worse|longer|shorter|as|the|speed|zoom|magnification|optical)\b|\s*[.,;:!?)]|\s*$)"
+)
 _RE_RATING = re.compile(r"(?<![\d.,/])(\d+\.\d+)/(10|5|100)\b(?![/.]\d)")
 _RE_RATIO = re.compile(r"(?<![\d:.])(\d{1,2}):(\d)(?![\d:])")
 _RE_FRACTION_MIXED = re.compile(r"\b(\d+)\s(\d{1,2})/(\d{1,3})\b")
@@ -569,12 +521,16 @@ _RE_ABBREVIATION = re.compile(
     r"\b(" + "|".join(sorted(ABBREVIATIONS, key=len, reverse=True)) + r")\.((?=\s*$|\s+[A-Z\"'(]))?"
 )
 # "Main St.", "42nd St." (an ordinal is spelled by now): a street, unless a name follows ("St. Louis")
+_ORDINAL_WORD = (
+    r"(?:[a-z]+-)?(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth"
+    r"|[a-z]+teenth|[a-z]+ieth|hundredth|thousandth)"
+)
 _RE_STREET = re.compile(
-    r"\b([A-Z][a-z]+ |[a-z]+(?:-[a-z]+)*(?:st|nd|rd|th) )(St|Dr|Ave|Rd)\.?(?=[\s,.;:!?]|$)(?!\s+[A-Z][a-z])"
+    r"\b([A-Z][a-z]+ |" + _ORDINAL_WORD + r" )(St|Dr|Ave|Rd)\b(?!\.?\s+[A-Z][a-z])\.?(?=[\s,.;:!?]|$)"
 )
 _STREETS = r"(?:St|Ave|Rd|Blvd|Dr|Ln|Way|Pl|Ct|Street|Avenue|Road|Boulevard|Drive|Lane|Place|Court)\b"
 _RE_DIRECTION = re.compile(
-    r"\b(N|S|E|W|NE|NW|SE|SW)\.? (?=(?:[A-Z][a-z]+|[a-z]+(?:-[a-z]+)*(?:st|nd|rd|th)) " + _STREETS + ")"
+    r"\b(N|S|E|W|NE|NW|SE|SW)\.? (?=(?:[A-Z][a-z]+|" + _ORDINAL_WORD + ") " + _STREETS + ")"
 )
 _DIRECTIONS = {
     "N": "North", "S": "South", "E": "East", "W": "West", "NE": "Northeast", "NW": "Northwest",
@@ -582,15 +538,15 @@ _DIRECTIONS = {
 }  # fmt: skip
 # "$5/month", "60 miles/hour": a rate
 _RE_PER = re.compile(
-    r"(?<=[a-z]) ?/ ?(?=(?:month|year|hour|day|week|night|person|head|unit|piece|page|item|minute|second|mile"
-    r"|gallon|liter|kilogram|pound|share|ticket|seat|room|user)s?\b)"
+    r"\b((?:dollar|euro|pound|cent|penny|pence|yen|rupee)s?) ?/ ?(?=(?:month|year|hour|day|week|night|person"
+    r"|head|unit|piece|page|item|minute|mile|gallon|liter|kilogram|pound|share|ticket|seat|room|user)s?\b)"
 )
-_RE_INITIAL = re.compile(r"\b([A-Z])\.(?=\s+[A-Z])")
+_RE_INITIAL = re.compile(r"(?<![AP] )\b([A-Z])\.(?=\s+[A-Z])")  # not the "M." of a time's "P M."
 _RE_VERSUS = re.compile(r"\bv\.\s(?=[A-Z])")
 _RE_LETTERS_AND = re.compile(r"\b([A-Z]{1,3})&([A-Z]{1,3})\b")  # AT&T, Q&A, R&D
 _FILE_TYPES = "txt|pdf|py|js|ts|json|ya?ml|csv|html?|exe|zip|png|jpe?g|gif|svg|mp3|mp4|wav|docx?|xlsx?|pptx?|md|sh|toml|xml|log"
 _RE_FILE = re.compile(r"\b[A-Za-z0-9_-]{1,64}\.(?:" + _FILE_TYPES + r")\b")
-_RE_CAMEL = re.compile(r"\b(?:[A-Za-z]*[a-z][A-Z]|[A-Z]{2,}[a-z])[A-Za-z]*\b")
+_RE_CAMEL = re.compile(r"\b(?![A-Z][a-z]{1,2}[A-Z][a-z])(?:[A-Za-z]*[a-z][A-Z]|[A-Z]{3,}[a-z]{2})[A-Za-z]*\b")
 _CAMEL_SPLIT = re.compile(r"(?<=[a-z])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
 _RE_DOTTED_ACRONYM = re.compile(r"\b(?:[A-Za-z]\.){2,}")
 _RE_ROMAN = re.compile(r"\b([A-Za-z][a-z]+) ([IVXLC]{2,8})\b")
@@ -644,8 +600,8 @@ def _time_ampm(m: re.Match[str]) -> str:
 
 
 def _kept_dot(m: re.Match[str], dot: str | None) -> str:
-    """An abbreviation's period, kept only where it also ends the sentence."""
-    return "." if dot and starts_sentence(m.string[m.end() : m.end() + 40]) else ""
+    """An abbreviation's period ("a.m."), kept only where it also ends the sentence."""
+    return "." if dot and period_ends_sentence(m.string, m.end() - 1) else ""
 
 
 def _date(month: int, day: int, yr: str | None, day_first: bool = False) -> str:
@@ -659,15 +615,17 @@ def _iso_date(m: re.Match[str]) -> str:
 
 
 def _us_date(m: re.Match[str]) -> str:
-    yr = m[4]
+    day, yr = (m[3], m[4]) if m[2] else (m[6], m[7])
     if len(yr) == 2:  # "1/5/24": the year as written, "twenty-four" ("oh five" for 05)
-        words = _date(int(m[1]), int(m[3]), None)
+        words = _date(int(m[1]), int(day), None)
         return f"{words}, {'oh ' + cardinal(int(yr)) if yr[0] == '0' else cardinal(int(yr))}"
-    return _date(int(m[1]), int(m[3]), yr)
+    return _date(int(m[1]), int(day), yr)
 
 
 def _short_date(m: re.Match[str]) -> str:
-    return m[1] + _date(int(m[2]), int(m[3]), None)
+    if m[1]:
+        return m[1] + _date(int(m[2]), int(m[3]), None)
+    return m[4] + _date(int(m[5]), int(m[6]), None)
 
 
 def _month_range(m: re.Match[str]) -> str:
@@ -702,7 +660,13 @@ def _phone_spaced(m: re.Match[str]) -> str:
 
 
 def _emergency(m: re.Match[str]) -> str:
-    return m[0][: m.start(1) - m.start()] + digits(m[1]) if m[1] else digits(m[2])
+    if m[1]:
+        return m[0][: m.start(1) - m.start()] + digits(m[1])
+    after = _WORD_AFTER.match(m.string, m.end())
+    before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
+    if (after is not None and _counted(after[1])) or (before is not None and before[1] == "Porsche"):
+        return m[0]  # "911 people", "Porsche 911": a number
+    return digits(m[2])
 
 
 def _zip(m: re.Match[str]) -> str:
@@ -806,30 +770,13 @@ def _power(m: re.Match[str]) -> str:
     ) or f" to the power of {'minus ' if n[0] == '-' else ''}{cardinal(abs(int(n)))}"
 
 
-_NUMBERED_PLACES = frozenset(
-    [
-        "apt",
-        "apartment",
-        "suite",
-        "ste",
-        "unit",
-        "room",
-        "rm",
-        "flat",
-        "no",
-        "gate",
-        "seat",
-        "row",
-        "platform",
-        "floor",
-    ]
-)
+_SCALED = frozenset({"model", "parameter", "token", "dataset", "corpus"})  # "a 7B model": said of one thing
 
 
 def _scale(m: re.Match[str]) -> str:
-    """ "1M users", "7B model": a scale; but "Apt. 4B" is a place's number and letter."""
-    before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
-    if before is not None and before[1].lower() in _NUMBERED_PLACES:
+    """ "1M users", "a 7B model": a scale before what it counts; "Figure 2B", "Apt. 4B", "3M reported" are not."""
+    after = _WORD_AFTER.match(m.string, m.end())
+    if after is None or not (_counted(after[1]) or after[1] in _SCALED):
         return m[0]
     return f"{number(m[1])} {_SCALES[m[2].strip().lower()]}"
 
@@ -843,7 +790,10 @@ def _rating(m: re.Match[str]) -> str:
 
 
 def _ratio(m: re.Match[str]) -> str:
-    return f"{cardinal(int(m[1]))} to {cardinal(int(m[2]))}"
+    """ "16:9", "a 3:1 ratio"; after a name it is a chapter and verse, said as two numbers ("Psalm 23:4")."""
+    before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
+    joiner = " " if before is not None and before[1][0].isupper() else " to "
+    return f"{cardinal(int(m[1]))}{joiner}{cardinal(int(m[2]))}"
 
 
 def _fraction_words(num: int, den: int) -> str:
@@ -936,17 +886,27 @@ _NOT_PLURAL = frozenset(
 _IRREGULAR_PLURALS = frozenset(
     ["people", "men", "women", "children", "feet", "teeth", "mice", "geese", "staff", "personnel"]
 )
-_WORD_BEFORE = re.compile(r"([A-Za-z]+)\W{0,3}$")
 _WORD_AFTER = re.compile(r"\s([a-z]+)\b")
 
 
+# Before a plural noun these say the number is a count even where it could be a recent year ("about 2000 people").
+_COUNT_AFTER = frozenset({
+    "about", "over", "nearly", "almost", "than", "only", "just", "exactly", "approximately", "roughly", "some",
+    "another", "additional", "extra", "least", "most", "to",
+})  # fmt: skip
+
+
 def _year(m: re.Match[str]) -> str:
-    before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
-    if before is None or before[1].lower() not in _YEAR_AFTER:
-        after = _WORD_AFTER.match(m.string, m.end())
-        if after is not None and _counted(after[1]):
+    """A four-digit number said as a year unless it counts what follows: "1234 employees", "about 2000
+    people"; a number from 1900 on is a year even before a plural ("the 2020 elections", "1990 levels")."""
+    n = int(m[1])
+    after = _WORD_AFTER.match(m.string, m.end())
+    if n % 100 and after is not None and _counted(after[1]):  # "fifteen hundred meters" either way
+        before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
+        said = before[1].lower() if before else ""
+        if said not in _YEAR_AFTER and (n < 1900 or said in _COUNT_AFTER):
             return number(m[1])
-    return year(int(m[1]))
+    return year(n)
 
 
 def _counted(word: str) -> bool:
@@ -978,7 +938,7 @@ def _direction(m: re.Match[str]) -> str:
 
 def _initial(m: re.Match[str]) -> str:
     """ "John F. Kennedy": the initial's period is no pause ("A," keeps "A" the letter, not the article)."""
-    if starts_sentence(m.string[m.end() : m.end() + 40]):
+    if period_ends_sentence(m.string, m.end() - 1):
         return m[0]
     return "A," if m[1] == "A" else m[1]
 
@@ -994,7 +954,7 @@ def _street(m: re.Match[str]) -> str:
 
 def _dotted_acronym(m: re.Match[str]) -> str:
     letters = " ".join(c.upper() for c in m[0] if c.isalpha())
-    ends = m[0].endswith(".") and starts_sentence(m.string[m.end() : m.end() + 40])
+    ends = m[0].endswith(".") and period_ends_sentence(m.string, m.end() - 1)
     return letters + (". " if ends else " ")
 
 
@@ -1121,7 +1081,7 @@ _WORD_PASSES: list[Pass] = [
     (_Q_DOTTED, _RE_DOTTED_ACRONYM, _dotted_acronym),
     (_Q_INITIAL, _RE_INITIAL, _initial),
     ("v.", _RE_VERSUS, "versus "),
-    ("/", _RE_PER, " per "),
+    ("/", _RE_PER, r"\1 per "),
     ("&", _RE_LETTERS_AND, _letters_and),
     (_Q_ROMAN, _RE_ROMAN, _roman),
     (None, _RE_SYMBOL, _symbol),
@@ -1143,7 +1103,7 @@ class Normalizer:
 
     def __call__(self, text: str) -> str:
         if "\n" in text:
-            text = _RE_LINE_END.sub(".\n", text)
+            text = _RE_LINE_BREAK.sub(_line_break, text)
         text = _RE_SPACES.sub(" ", fold_unicode(text))
         if "\n" in text:
             text = _RE_PARAGRAPH.sub(r"\1. ", text).replace("\n", " ")
@@ -1173,30 +1133,10 @@ class Normalizer:
 
     def _caps(self, m: re.Match[str]) -> str:
         word, plural = m[1], m[2]
-        if word in WORD_CAPS:
-            return m[0]
-        if word in SPELLED_CAPS:
-            if self._shouted(m) and not (
-                word == "US" and m.string[max(0, m.start() - 4) : m.start()] == "THE "
-            ):
-                return m[0]  # "HELP US", "DO IT NOW": all-caps text, not the acronym
-        elif self.is_word(word.lower() + plural):
+        if word in WORD_CAPS or (word not in SPELLED_CAPS and self.is_word(word.lower() + plural)):
             return m[0]
         letters = " ".join(word)
         return f"{letters}'s" if plural else letters
-
-    def _shouted(self, m: re.Match[str]) -> bool:
-        """Whether the words around an all-caps word are all-caps dictionary words too."""
-        before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
-        after = _CAPS_AFTER.match(m.string, m.end())
-        return any(
-            w is not None
-            and len(w[1]) > 1
-            and w[1].isupper()
-            and w[1] not in SPELLED_CAPS
-            and self.is_word(w[1].lower())
-            for w in (before, after)
-        )
 
     def _camel(self, m: re.Match[str]) -> str:
         """ "ChatGPT" -> "Chat GPT", "OpenAI" -> "Open AI": a word the dictionary lacks, at its inner capitals."""
@@ -1204,11 +1144,33 @@ class Normalizer:
         return word if self.is_word(word.lower()) else _CAMEL_SPLIT.sub(" ", word)
 
 
-_CAPS_AFTER = re.compile(r"\W{1,3}([A-Za-z]+)")
-# A line break that ends a sentence though no punctuation does: the line before ends in a word and the next
-# starts as a sentence or a list item does ("Breaking News\nThe market fell", "flour\n- eggs", "oven\n2. Mix").
-LINE_END = r"(?<=[^\s.!?:;,])[ \t]*\n(?=[ \t]*(?:[\"'(\[]?[A-Z0-9]|[-*\u2022][ \t]))"
-_RE_LINE_END = re.compile(LINE_END)
+# A single line break where the line before ends in a word and the next starts as a sentence or a list item does:
+# a sentence end when `line_ends_sentence` says so (a headline, a list), not in hard-wrapped prose.
+LINE_BREAK = r"(?<=[^\s.!?:;,])[ \t]*\n(?=[ \t]*(?:[\"'(\[]?[A-Z0-9]|[-*\u2022][ \t]))"
+_RE_LINE_BREAK = re.compile(LINE_BREAK)
+_RE_LIST_ITEM = re.compile(r"[ \t]*(?:[-*\u2022][ \t]|\d{1,3}[.)][ \t])")
+MAX_HEADLINE = 50  # characters: a longer line is taken for wrapped prose
+# A line that ends in one of these goes on in the next ("... John and" / "Mary").
+_CONTINUING = frozenset({
+    "a", "an", "the", "and", "or", "but", "nor", "of", "to", "in", "on", "at", "for", "with", "by", "from",
+    "about", "as", "into", "onto", "over", "under", "between", "than", "that", "this", "these", "those", "is",
+    "are", "was", "were", "be", "been", "his", "her", "their", "our", "my", "your", "its", "not", "very",
+})  # fmt: skip
+
+
+def line_ends_sentence(text: str, newline: int) -> bool:
+    """Whether the line break at `text[newline]` ends a sentence though no punctuation does: before a list item
+    (a bullet, "2."), or after a short line that does not end mid-phrase (a headline, a list line); not in the
+    middle of hard-wrapped prose ("... the complete text of the" / "Apache License")."""
+    if _RE_LIST_ITEM.match(text, newline + 1):
+        return True
+    line = text[text.rfind("\n", 0, newline) + 1 : newline].strip()
+    words = line.rsplit(None, 1)
+    return len(line) <= MAX_HEADLINE and bool(words) and words[-1].lower() not in _CONTINUING
+
+
+def _line_break(m: re.Match[str]) -> str:
+    return ".\n" if line_ends_sentence(m.string, m.end() - 1) else m[0]
 
 
 def normalize(text: str, is_word: Callable[[str], bool] | None = None) -> str:

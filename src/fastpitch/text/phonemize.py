@@ -192,15 +192,18 @@ _DIGIT_NAMES = frozenset(
 
 def _letter_a(tokens: list[str], i: int) -> bool:
     """Whether a capital "A" is the letter, not the article: among spelled letters ("U S A", "Q and A"), at
-    the end of a phrase ("Plan A.", "get an A"), before a digit ("A4", "A320"), or between a capitalised word and
-    a lowercase one ("Vitamin A is", "Type A personality"; not "Portrait Of A Lady" or "A dog")."""
+    the end of a phrase ("Plan A.", "get an A"), before a digit inside a sentence ("the A320", "use A4 paper";
+    a sentence's first "A 3 percent rise" is the article), or between a capitalised word and a lowercase one
+    ("Vitamin A is", "Type A personality"; not "Portrait Of A Lady" or "A dog")."""
     before = tokens[i - 1] if i > 0 else ""
     after = tokens[i + 1] if i + 1 < len(tokens) else ""
     if _SPELLED_LETTER.fullmatch(before) or _SPELLED_LETTER.fullmatch(after):
         return True
     if before.lower() in ("and", "&") and i > 1 and _SPELLED_LETTER.fullmatch(tokens[i - 2]):
         return True
-    if not after or after in _PAUSE_OF or after.lower() in _DIGIT_NAMES or before.lower() == "an":
-        return bool(before) or not after or after in _PAUSE_OF or after.lower() in _DIGIT_NAMES
-    titled = before[:1].isupper() and not before.isupper()
-    return titled and before not in _PAUSE_OF and after[:1].islower()
+    if not after or after in _PAUSE_OF or before.lower() == "an":
+        return True
+    inside = bool(before) and before not in _PAUSE_OF
+    if after.lower() in _DIGIT_NAMES:
+        return inside and not (before.isupper() and len(before) > 1)  # "WIN A 5 DOLLAR PRIZE": shouted
+    return inside and before[:1].isupper() and not before.isupper() and after[:1].islower()
