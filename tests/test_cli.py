@@ -92,3 +92,31 @@ def test_serve_on_a_taken_port_says_so_before_loading_any_voice():
     assert out.returncode == 2
     assert f"cannot listen on 127.0.0.1:{port}" in " ".join(out.stderr.split())
     assert "loading voice" not in out.stderr
+
+
+def test_every_optional_package_named_for_an_error_is_in_the_extra_it_names():
+    import re
+    from pathlib import Path
+
+    from fastpitch.errors import EXTRA_OF
+
+    text = (Path(__file__).parents[1] / "pyproject.toml").read_text()
+    section = text.split("[project.optional-dependencies]")[1].split("\n[")[0]
+    extras = {
+        name: re.findall(r'"([^"]+)"', body)
+        for name, body in re.findall(r"^(\w+) = \[(.*)\]$", section, re.M)
+    }
+
+    def packages(extra: str) -> set[str]:
+        out: set[str] = set()
+        for requirement in extras[extra]:
+            name = re.match(r"[\w.-]+", requirement)[0].lower()
+            if name == "fastpitch":  # "fastpitch[torch]": another extra's packages
+                out |= {p for e in requirement[len(name) + 1 : -1].split(",") for p in packages(e)}
+            else:
+                out.add(name)
+        return out
+
+    installs = {"multipart": "python-multipart", "hibari": "hibari-tts"}  # import name -> package name
+    for module, extra in EXTRA_OF.items():
+        assert installs.get(module, module) in packages(extra), (module, extra)

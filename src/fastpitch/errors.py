@@ -25,6 +25,10 @@ def missing_dependency(error: ModuleNotFoundError, feature: str = "this") -> Mis
     """A `MissingDependency` naming the extra for a package of ours that failed to import; None for any other
     module (a bug, which keeps its traceback)."""
     module = (error.name or "").split(".")[0]
+    if module == "pkg_resources":  # pyworld imports it; setuptools 81 removed it
+        return MissingDependency(
+            f"{feature} needs pkg_resources, which setuptools 81 removed: pip install 'setuptools<81'"
+        )
     extra = EXTRA_OF.get(module)
     if extra is None:
         return None

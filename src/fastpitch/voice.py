@@ -369,8 +369,8 @@ def safetensors_header(path: Path) -> dict[str, Any]:
     if not isinstance(header, dict):
         raise VoiceError(f"{path} is corrupt or not a safetensors file: its header is not a JSON object")
     try:
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-    except (TypeError, KeyError, IndexError):
+        end = max((int(v["data_offsets"][1]) for k, v in header.items() if k != "__metadata__"), default=0)
+    except (TypeError, KeyError, IndexError, ValueError):
         raise VoiceError(
             f"{path} is corrupt or not a safetensors file: a tensor without its offsets"
         ) from None

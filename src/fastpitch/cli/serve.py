@@ -6,7 +6,6 @@ from __future__ import annotations
 import ipaddress
 import os
 import re
-import socket
 from pathlib import Path
 
 import typer
@@ -98,6 +97,7 @@ def serve(
     Wyoming protocol for Home Assistant; both share the voices, the workers and the limits."""
     import asyncio
 
+    from fastpitch.server.listen import listen_tcp
     from fastpitch.server.service import Service, Settings
     from fastpitch.server.voices import VoiceSet
 
@@ -115,7 +115,7 @@ def serve(
             console.print(
                 f"[yellow]warning:[/yellow] Wyoming on {wyoming} has no API key: anyone who can reach it may use it"
             )
-    http_sock = _bind_http(host, port) if http else None  # a taken port fails here, before the voices load
+    http_sock = listen_tcp(host, port) if http else None  # a taken port fails here, before the voices load
     if http and not _is_loopback(host) and not api_key:
         console.print(
             f"[yellow]warning:[/yellow] listening on {host} without --api-key: anyone who can reach it may use it"
@@ -153,6 +153,7 @@ def serve(
 
     application = build_app(service, api_key=api_key, cors_origins=tuple(cors_origin), listeners=listeners)
     shown = f"[{host}]" if ":" in host else host
+    assert http_sock is not None
     bound = http_sock.getsockname()[1]  # --port 0: the port the system chose
     console.print(f"fastpitch is serving {', '.join(voices)} on http://{shown}:{bound}/  (Ctrl+C stops it)")
     # On SIGINT/SIGTERM uvicorn stops accepting and lets running requests finish, up to one request timeout;
@@ -161,23 +162,6 @@ def serve(
         application, host=host, port=bound, timeout_graceful_shutdown=int(grace_s), log_level="info"
     )
     uvicorn.Server(config).run(sockets=[http_sock])
-
-
-def _bind_http(host: str, port: int) -> socket.socket:
-    """The HTTP server's listening socket, bound before the voices load so that a taken port is said at once."""
-    try:
-        info = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=socket.AI_PASSIVE)[0]
-    except socket.gaierror as e:
-        raise FastPitchError(f"cannot listen on {host}: {e.strerror}") from None
-    sock = socket.socket(info[0], socket.SOCK_STREAM)
-    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    try:
-        sock.bind(info[4])
-    except OSError as e:
-        sock.close()
-        raise FastPitchError(f"cannot listen on {host}:{port}: {e.strerror}") from None
-    sock.set_inheritable(True)
-    return sock
 
 
 @bench_app.command("serve")

@@ -40,7 +40,7 @@ from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from fastpitch import __version__
 from fastpitch.server.encoding import STREAMABLE, available_formats
-from fastpitch.server.errors import ApiError, error_response, install_error_handlers
+from fastpitch.server.errors import ApiError, error_response, install_error_handlers, openapi_errors
 from fastpitch.server.finetune import FinetuneJobs
 from fastpitch.server.schemas import (
     MAX_PROSODY_BYTES,
@@ -67,7 +67,8 @@ PAGE_CSP = (
 )
 
 
-def _times(written: bool) -> dict:
+def _times(written: bool) -> dict[str, object]:
+    """The schema of a list of timed items (words, marks, phones); words also say what was written."""
     item = {"text": {"type": "string"}, "start": {"type": "number"}, "end": {"type": "number"}}
     if written:
         item["written"] = {
@@ -114,43 +115,7 @@ AUDIO_RESPONSES = {
         }
     }
 }
-ERROR = {
-    "type": "object",
-    "properties": {
-        "error": {
-            "type": "object",
-            "properties": {
-                "message": {"type": "string"},
-                "type": {"type": "string"},
-                "param": {"type": ["string", "null"]},
-                "code": {"type": "integer"},
-            },
-        }
-    },
-}
-ERROR_MEANINGS = {
-    400: "a bad request: not JSON, a format or value the server cannot use",
-    401: "a missing or wrong API key (when the server has one)",
-    404: "no such voice or job",
-    409: "a voice or job of that name exists already",
-    413: "text over the server's limit, or a body too large",
-    415: "a body that is not JSON",
-    422: "a field that fails validation, or text, markup or a document that cannot be spoken",
-    501: "a feature this server's install lacks (the message names the extra)",
-    503: "every worker is busy (see Retry-After)",
-    504: "synthesis took longer than the server's timeout",
-}
-
-
-def errors(*statuses: int) -> dict:
-    """OpenAPI entries for error answers, all `{"error": {message, type, param, code}}` as OpenAI's are."""
-    return {
-        s: {"description": ERROR_MEANINGS[s], "content": {"application/json": {"schema": ERROR}}}
-        for s in statuses
-    }
-
-
-SPEECH_ERRORS = (400, 401, 413, 415, 422, 503, 504)
+SPEECH_ERRORS = (400, 401, 413, 415, 422, 500, 503, 504)
 router = APIRouter()
 
 
@@ -165,7 +130,7 @@ ServiceDep = Annotated[Service, Depends(service)]
     "/v1/audio/speech",
     tags=["speech"],
     response_class=Response,
-    responses=AUDIO_RESPONSES | errors(*SPEECH_ERRORS),
+    responses=AUDIO_RESPONSES | openapi_errors(*SPEECH_ERRORS),
 )
 async def openai_speech(req: SpeechRequest, svc: ServiceDep) -> Response:
     """Speak `input` (OpenAI-compatible). `pcm` is 16-bit mono at 24 kHz, as OpenAI sends it."""
@@ -198,7 +163,7 @@ def _prepare(svc: Service, req: SpeakRequest) -> tuple[Voice, Controls]:
     "/api/tts",
     tags=["speech"],
     response_class=Response,
-    responses=AUDIO_RESPONSES | errors(400, 401, 413, 422, 503, 504),
+    responses=AUDIO_RESPONSES | openapi_errors(400, 401, 413, 422, 500, 503, 504),
 )
 async def tts(query: Annotated[TtsQuery, Query()], svc: ServiceDep) -> Response:
     """Speak `text` and return the audio; `stream=true` sends it sentence by sentence (wav or pcm)."""
@@ -213,14 +178,14 @@ async def tts(query: Annotated[TtsQuery, Query()], svc: ServiceDep) -> Response:
     return await svc.audio_response(voice, query.text, controls, query.format)
 
 
-@router.post("/api/synthesize", tags=["speech"], responses=errors(*SPEECH_ERRORS))
+@router.post("/api/synthesize", tags=["speech"], responses=openapi_errors(*SPEECH_ERRORS))
 async def synthesize(req: SpeakRequest, svc: ServiceDep) -> dict:
     """Speak `text`; the answer holds the WAV (base64), the mel spectrogram (8-bit levels) and the pitch in Hz."""
     voice, controls = _prepare(svc, req)
     return await svc.analysis(voice, lambda: voice.analyze(req.text, controls))
 
 
-@router.post("/api/prosody", tags=["speech"], responses=errors(*SPEECH_ERRORS))
+@router.post("/api/prosody", tags=["speech"], responses=openapi_errors(*SPEECH_ERRORS))
 async def prosody(req: ProsodyRequest, svc: ServiceDep) -> dict:
     """Speak a prosody document: every value it gives is used, only the values left out (null) are predicted.
     The answer is /api/synthesize's, its prosody document complete."""
@@ -236,7 +201,7 @@ def prosody_chars(document: dict) -> int:
     return len(text) if isinstance(text, str) else 0
 
 
-@router.post("/api/like", tags=["speech"], responses=errors(*SPEECH_ERRORS, 501))
+@router.post("/api/like", tags=["speech"], responses=openapi_errors(*SPEECH_ERRORS, 501))
 async def like(req: LikeRequest, svc: ServiceDep) -> dict:
     """Say `text` like the recording: its timing and melody (moved into the voice's pitch). 422 when the
     recording cannot be aligned to the text. The answer is /api/synthesize's."""
@@ -262,7 +227,7 @@ def decode_recording(data: str) -> tuple[np.ndarray, int]:
     return audio.mean(axis=1), int(rate)
 
 
-@router.get("/api/voices", tags=["info"], responses=errors(401))
+@router.get("/api/voices", tags=["info"], responses=openapi_errors(401))
 async def voices(svc: ServiceDep) -> dict:
     """The loaded voices (the first is the default), their speakers, the audio formats and the limits."""
     return {
@@ -284,7 +249,7 @@ def _jobs(svc: Service) -> FinetuneJobs:
     "/api/finetune",
     tags=["finetune"],
     status_code=202,
-    responses=errors(400, 401, 404, 409, 413, 422),
+    responses=openapi_errors(400, 401, 404, 409, 413, 422),
     openapi_extra={
         "requestBody": {"content": {"application/zip": {"schema": {"type": "string", "format": "binary"}}}}
     },
@@ -303,13 +268,13 @@ async def finetune_submit(
     return job.describe()
 
 
-@router.get("/api/finetune", tags=["finetune"], responses=errors(401, 404))
+@router.get("/api/finetune", tags=["finetune"], responses=openapi_errors(401, 404))
 async def finetune_jobs(svc: ServiceDep) -> dict:
     """Every fine-tuning job of this server, oldest first."""
     return {"jobs": [j.describe() for j in _jobs(svc).jobs.values()]}
 
 
-@router.get("/api/finetune/{job_id}", tags=["finetune"], responses=errors(401, 404, 422))
+@router.get("/api/finetune/{job_id}", tags=["finetune"], responses=openapi_errors(401, 404, 422))
 async def finetune_job(job_id: str, svc: ServiceDep) -> dict:
     """One job: status (queued, running, done, failed), stage, progress (0-1), eta_seconds, and when done its
     warnings and evaluation; its voice is then in `/api/voices`."""

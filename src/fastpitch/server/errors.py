@@ -107,3 +107,41 @@ def install_error_handlers(app: FastAPI) -> None:
     @app.exception_handler(StarletteHTTPException)
     async def _http(request: Request, exc: StarletteHTTPException) -> JSONResponse:
         return error_response(exc.status_code, str(exc.detail), headers=getattr(exc, "headers", None))
+
+
+# How /openapi.json describes the error answers: every one is `error_response`'s body.
+ERROR_SCHEMA = {
+    "type": "object",
+    "properties": {
+        "error": {
+            "type": "object",
+            "properties": {
+                "message": {"type": "string"},
+                "type": {"type": "string"},
+                "param": {"type": ["string", "null"]},
+                "code": {"type": "integer"},
+            },
+        }
+    },
+}
+ERROR_MEANINGS = {
+    400: "a bad request: a body that is not valid JSON, a format or value the server cannot use",
+    401: "a missing or wrong API key (when the server has one)",
+    404: "no such voice or job",
+    409: "a voice or job of that name exists already",
+    413: "text over the server's limit, or a body too large",
+    415: "a body that is not JSON",
+    422: "a field that fails validation, or text, markup or a document that cannot be spoken",
+    500: "a fault of the server (logged there; the answer reveals nothing of it)",
+    501: "a feature this server's install lacks (the message names the extra)",
+    503: "every worker is busy (see Retry-After)",
+    504: "synthesis took longer than the server's timeout",
+}
+
+
+def openapi_errors(*statuses: int) -> dict[int, dict]:
+    """OpenAPI entries for error answers, all `{"error": {message, type, param, code}}` as OpenAI's are."""
+    return {
+        s: {"description": ERROR_MEANINGS[s], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for s in statuses
+    }

@@ -50,6 +50,7 @@ from fastpitch import __version__
 from fastpitch.errors import FastPitchError
 from fastpitch.server.encoding import to_pcm16
 from fastpitch.server.errors import ERROR_TYPES, ApiError
+from fastpitch.server.listen import listen_tcp
 from fastpitch.server.service import Service, WorkerStream
 from fastpitch.server.voices import Controls, Voice, VoiceSet
 
@@ -371,8 +372,7 @@ def listen(uri: str) -> socket.socket:
                 raise FastPitchError(
                     f"--wyoming {uri!r} needs a host and a port, as in tcp://127.0.0.1:10200"
                 )
-            family, *_ = socket.getaddrinfo(parsed.hostname, parsed.port, type=socket.SOCK_STREAM)[0]
-            return socket.create_server((parsed.hostname, parsed.port), family=family)
+            return listen_tcp(parsed.hostname, parsed.port)
         if parsed.scheme == "unix" and uri[len("unix://") :]:
             path = Path(uri[len("unix://") :])  # unix:///abs/path or unix://relative/path
             if path.exists() and stat.S_ISSOCK(path.stat().st_mode):

@@ -217,7 +217,9 @@ class TextFrontend:
             raise TextError("text is empty")
         sentences, start = [], 0
         for m in _SENTENCE_END.finditer(text):
-            if m[0].startswith(".") and _non_final_abbreviation(text, m.start()):
+            if m[0].startswith(".") and (
+                _non_final_abbreviation(text, m.start()) or _list_number(text, m.start())
+            ):
                 continue
             if m[0][:1] not in ".!?" and m[0].count("\n") == 1 and not line_ends_sentence(text, m.end() - 1):
                 continue  # a line break inside wrapped prose
@@ -455,6 +457,12 @@ def _non_final_abbreviation(text: str, dot: int) -> bool:
         return text[dot + 1 : dot + 4].lstrip()[:1] in tuple("0123456789#")
     initial = len(word) == 1 and m[1].isupper()
     return (initial or _DOTTED.fullmatch(word) is not None) and not period_ends_sentence(text, dot)
+
+
+def _list_number(text: str, dot: int) -> bool:
+    """Whether the period at `dot` closes a list item's number at the start of a line ("1. Flour")."""
+    number = text[text.rfind("\n", 0, dot) + 1 : dot].strip()
+    return number.isdigit() and len(number) <= 3
 
 
 def _preview(text: str) -> str:

@@ -12,6 +12,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+
+def _words(text: str) -> frozenset[str]:
+    return frozenset(text.split())
+
+
 DETERMINERS = frozenset({
     "a", "an", "the", "this", "that", "these", "those", "my", "your", "his", "her", "its", "our", "their",
     "some", "any", "no", "every", "each", "another", "whose",
@@ -36,10 +41,7 @@ _PARTICLES = frozenset(
     {"up", "down", "around", "round", "back", "through", "off", "out", "away", "apart", "into"}
 )
 # A verb's object follows: "record the song", "perfect your French"
-_OBJECTS = frozenset({
-    "the", "a", "an", "my", "your", "his", "her", "its", "our", "their", "this", "that", "these", "those", "it",
-    "them", "him", "me", "us",
-})  # fmt: skip
+_OBJECTS = DETERMINERS - _words("some any no every each another whose") | _words("it them him me us")
 
 
 @dataclass(frozen=True)
@@ -61,10 +63,6 @@ def _noun_verb(noun: str, verb: str, usual: str = "noun") -> Heteronym:
     if usual == "noun":
         return Heteronym(n, v, before=VERB_CUES, after=_OBJECTS, keep_after=DETERMINERS)
     return Heteronym(v, n, before=DETERMINERS - {"that"})  # "that permit access": "that" is no determiner
-
-
-def _words(text: str) -> frozenset[str]:
-    return frozenset(text.split())
 
 
 HETERONYMS: dict[str, Heteronym] = {
@@ -150,6 +148,7 @@ HETERONYMS: dict[str, Heteronym] = {
         ("W", "AY1", "N", "D"),
         before=_MODALS,
         after=_PARTICLES | (_OBJECTS - {"a", "an"}),
+        keep_after=DETERMINERS,  # "the wind off the lake"
     ),
     "wound": Heteronym(
         ("W", "UW1", "N", "D"),

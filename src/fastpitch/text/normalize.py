@@ -1,12 +1,15 @@
 """English text normalization: written forms ("$3.50", "Jan. 5", "3:30 pm") become the words a reader says.
 
 The pipeline is a fixed sequence of precompiled regular expressions, each a single linear pass with no nested
-quantifiers, so long text costs time in proportion to its length. Numbers are spelled by `inflect`; Unicode is
+unbounded quantifiers, so long text costs time in proportion to its length (`tests/test_text_normalize.py` times
+pathological inputs of 50,000 characters). Where a rule needs context (a year or a count, a street or a title,
+the end of a sentence after "U.S."), its replacement function looks at the words around the match. Numbers are spelled by `inflect`; Unicode is
 folded to ASCII by `anyascii` (Latin, Greek and Cyrillic letters; punctuation) while characters that cannot be
 read aloud (emoji, CJK, control characters) are dropped with a logged warning.
 
-Order matters: Unicode first, then the forms that contain punctuation of their own (URLs, e-mail addresses,
-times, dates, money, units), then plain numbers, then abbreviations, symbols and acronyms.
+Order matters: line ends first (a headline or list line ends its sentence), then Unicode, then the forms that
+contain punctuation of their own (URLs, e-mail addresses, times, dates, money, units), then plain numbers, then
+abbreviations, symbols and acronyms.
 """
 
 from __future__ import annotations
@@ -237,8 +240,7 @@ ABBREVIATIONS: dict[str, str] = {
     "Thur": "Thursday", "Thurs": "Thursday", "Fri": "Friday", "Jan": "January", "Feb": "February", "Mar": "March", "Apr": "April",
     "Jun": "June", "Jul": "July", "Aug": "August", "Sep": "September", "Sept": "September",
     "Oct": "October", "Nov": "November", "Dec": "December", "Mon": "Monday", "Wed": "Wednesday",
-    "Sat": "Saturday", "Apt": "Apartment", "Ext": "extension",
-    "Ste": "Suite", "Bldg": "Building", "Ln": "Lane", "Pkwy": "Parkway", "Ct": "Court", "Ala": "Alabama",
+    "Sat": "Saturday", "Ln": "Lane", "Pkwy": "Parkway", "Ct": "Court", "Ala": "Alabama",
     "Ariz": "Arizona", "Calif": "California", "Colo": "Colorado", "Conn": "Connecticut", "Fla": "Florida",
     "Kan": "Kansas", "Ky": "Kentucky", "Md": "Maryland", "Mich": "Michigan", "Minn": "Minnesota",
     "Neb": "Nebraska", "Nev": "Nevada", "Okla": "Oklahoma", "Tenn": "Tennessee", "Tex": "Texas",
@@ -337,61 +339,11 @@ SPELLED_CAPS = frozenset({"AI", "ID", "US", "UN", "PC", "IQ", "OS", "IP", "PR", 
 # All-caps words that the dictionary lacks but everyone says as a word.
 WORD_CAPS = frozenset({"COVID", "SCOTUS", "JPEG"})
 # Two-letter US state codes: a five-digit number after one is a ZIP code, read digit by digit.
-STATES = frozenset(
-    [
-        "AL",
-        "AK",
-        "AZ",
-        "AR",
-        "CA",
-        "CO",
-        "CT",
-        "DE",
-        "DC",
-        "FL",
-        "GA",
-        "HI",
-        "ID",
-        "IL",
-        "IN",
-        "IA",
-        "KS",
-        "KY",
-        "LA",
-        "ME",
-        "MD",
-        "MA",
-        "MI",
-        "MN",
-        "MS",
-        "MO",
-        "MT",
-        "NE",
-        "NV",
-        "NH",
-        "NJ",
-        "NM",
-        "NY",
-        "NC",
-        "ND",
-        "OH",
-        "OK",
-        "OR",
-        "PA",
-        "RI",
-        "SC",
-        "SD",
-        "TN",
-        "TX",
-        "UT",
-        "VT",
-        "VA",
-        "WA",
-        "WV",
-        "WI",
-        "WY",
-    ]
-)
+STATES = frozenset({
+    "AL", "AK", "AZ", "AR", "CA", "CO", "CT", "DE", "DC", "FL", "GA", "HI", "ID", "IL", "IN", "IA", "KS",
+    "KY", "LA", "ME", "MD", "MA", "MI", "MN", "MS", "MO", "MT", "NE", "NV", "NH", "NJ", "NM", "NY", "NC",
+    "ND", "OH", "OK", "OR", "PA", "RI", "SC", "SD", "TN", "TX", "UT", "VT", "VA", "WA", "WV", "WI", "WY",
+})  # fmt: skip
 
 _ROMAN = {"I": 1, "V": 5, "X": 10, "L": 50, "C": 100}
 _ROMAN_CARDINAL_AFTER = frozenset(
@@ -421,7 +373,9 @@ _RE_DOMAIN = re.compile(
     r"\.(?:com|org|net|edu|gov|io|ai|co|uk|de|fr|info|dev|app|ly|me|tv)\b"
     r"(?:/[^\s<>\"']*[^\s<>\"'.,;:!?)\]])?"
 )
-_RE_TIME = re.compile(r"\b([01]?\d|2[0-4]):([0-5]\d)(?::([0-5]\d))?(?:\s?([AaPp])\.?[Mm]\b" + _DOT + r")?")
+_RE_TIME = re.compile(
+    r"\b([01]?\d|2[0-3]|24(?=:00)):([0-5]\d)(?::([0-5]\d))?(?:\s?([AaPp])\.?[Mm]\b" + _DOT + r")?"
+)
 _RE_TIME_AMPM = re.compile(r"\b(1[0-2]|0?[1-9])\s?([AaPp])\.?[Mm]\b" + _DOT)
 _RE_TIME_RANGE = re.compile(
     r"(?<=\d)(\s?[AaPp]\.?[Mm]\.?)\s?-\s?(?=\d)"
@@ -460,12 +414,24 @@ _RE_PHONE_SPACED = re.compile(
     r"\b((?:call|phone|dial|text|tel|fax)\.?:? )(?:1 )?(\d{3}) (\d{3}) (\d{4})\b", re.I
 )
 # "911", "999", "112": emergency numbers are said digit by digit
+# 911 is said digit by digit where it is the emergency number: after "call", "dial", "a", or before "call",
+# "dispatcher", "operator"...; elsewhere it is a number ("911 people", "Porsche 911", "Room 911")
+_EMERGENCY_BEFORE = frozenset(
+    {"call", "called", "calling", "calls", "dial", "dialed", "dialled", "dialing", "a", "the"}
+)
+_EMERGENCY_AFTER = frozenset({
+    "call", "calls", "caller", "callers", "dispatcher", "dispatchers", "operator", "operators", "center", "centre",
+    "system", "emergency", "service", "line", "hang-up",
+})  # fmt: skip
 _RE_EMERGENCY = re.compile(
     r"\b(?:(?:call(?:ed|ing)?|dial(?:l?ed|l?ing)?|phone|ring) (999|112)|(?<![\d.,/$-])(911))\b(?![.,]\d|/|-\d)",
     re.I,
 )
 _RE_EXTENSION = re.compile(r"\bext(?:\.\s?|\s)(\d{1,6})\b", re.I)
-_RE_CIRCA = re.compile(r"\bc\.\s?(?=\d)")
+_RE_CIRCA = re.compile(r"\bc\.\s?(?=\d{3,4}\b)")  # "c. 1850"; not "c. 3" of a list
+# "Apt. 4B", "Ste 200": a place's number ("Sault Ste. Marie" and "was apt." are no places)
+_RE_NUMBERED_PLACE = re.compile(r"\b(Apt|Ste|Bldg|Rm)\.?\s?(?=#?\d)")
+_PLACES = {"Apt": "Apartment", "Ste": "Suite", "Bldg": "Building", "Rm": "Room"}
 # a ZIP code after a state's code: "NY 10118", "DC 20500-0001"
 _RE_ZIP = re.compile(r"\b([A-Z]{2}),? (\d{5})(?:-(\d{4}))?\b")
 # A toll-free vanity number, "1-800-FLOWERS": the letters are a word to read, not a range to say "to" before.
@@ -478,7 +444,7 @@ _RE_CURRENCY = re.compile(
 # "$5-10", "$5 to $10", "€20-30 million": one currency word after the range
 _INT = r"\d{1,3}(?:,\d{3})+|\d+"
 _RE_CURRENCY_RANGE = re.compile(
-    r"(?:(\$)|\b(USD|EUR|GBP|JPY|INR)\s?)("
+    r"(?:(?:\b(US|C|CA|A|AU|NZ|HK|S))?(\$)|\b(USD|EUR|GBP|JPY|INR)\s?)("
     + _INT
     + r")\s?(?:-|to)\s?(?:\$|(?:USD|EUR|GBP|JPY|INR)\s?)?("
     + _INT
@@ -664,9 +630,11 @@ def _emergency(m: re.Match[str]) -> str:
         return m[0][: m.start(1) - m.start()] + digits(m[1])
     after = _WORD_AFTER.match(m.string, m.end())
     before = _WORD_BEFORE.search(m.string, max(0, m.start() - 24), m.start())
-    if (after is not None and _counted(after[1])) or (before is not None and before[1] == "Porsche"):
-        return m[0]  # "911 people", "Porsche 911": a number
-    return digits(m[2])
+    if (before is not None and before[1].lower() in _EMERGENCY_BEFORE) or (
+        after is not None and after[1] in _EMERGENCY_AFTER
+    ):
+        return digits(m[2])
+    return m[0]
 
 
 def _zip(m: re.Match[str]) -> str:
@@ -728,9 +696,10 @@ def _currency(m: re.Match[str]) -> str:
 
 
 def _currency_range(m: re.Match[str]) -> str:
-    scale = m[5] or (_SCALES[m[6].lower()] if m[6] else None)
-    many = CURRENCIES[m[1] or m[2]][1]
-    return f" {number(m[3])} to {number(m[4])}{' ' + scale.lower() if scale else ''} {many} "
+    scale = m[6] or (_SCALES[m[7].lower()] if m[7] else None)
+    many = CURRENCIES[m[2] or m[3]][1]
+    whose = f"{_DOLLAR_COUNTRIES[m[1].lower()]} " if m[1] else ""
+    return f" {number(m[4])} to {number(m[5])}{' ' + scale.lower() if scale else ''} {whose}{many} "
 
 
 def _currency_after(m: re.Match[str]) -> str:
@@ -770,13 +739,18 @@ def _power(m: re.Match[str]) -> str:
     ) or f" to the power of {'minus ' if n[0] == '-' else ''}{cardinal(abs(int(n)))}"
 
 
-_SCALED = frozenset({"model", "parameter", "token", "dataset", "corpus"})  # "a 7B model": said of one thing
+_SCALED = frozenset(
+    {"model", "models", "parameter", "parameters", "token", "tokens", "dataset", "corpus"}
+)  # "a 7B model": said of one thing
 
 
 def _scale(m: re.Match[str]) -> str:
-    """ "1M users", "a 7B model": a scale before what it counts; "Figure 2B", "Apt. 4B", "3M reported" are not."""
+    """ "1M users", "a 7B model": a scale before what it counts; "Figure 2B", "3M reported", "2B pencils" are not
+    (a small whole number before B is a pencil's or a paper's grade)."""
     after = _WORD_AFTER.match(m.string, m.end())
     if after is None or not (_counted(after[1]) or after[1] in _SCALED):
+        return m[0]
+    if m[2] == "B" and after[1] not in _SCALED and "." not in m[1] and len(m[1]) < 2:
         return m[0]
     return f"{number(m[1])} {_SCALES[m[2].strip().lower()]}"
 
@@ -831,7 +805,7 @@ def _decade(m: re.Match[str]) -> str:
 
 # A four-digit number after these words is a year; before a plural noun, a count ("1984 votes").
 _YEAR_AFTER = frozenset(
-    [
+    {
         "in",
         "since",
         "by",
@@ -860,31 +834,14 @@ _YEAR_AFTER = frozenset(
         "class",
         "c",
         "ca",
-    ]
-) | {m.lower() for m in MONTHS}
-_NOT_PLURAL = frozenset(
-    [
-        "was",
-        "has",
-        "does",
-        "goes",
-        "is",
-        "this",
-        "his",
-        "as",
-        "thus",
-        "always",
-        "perhaps",
-        "its",
-        "yes",
-        "towards",
-        "besides",
-        "afterwards",
-        "whereas",
-    ]
-)
+    }
+)  # fmt: skip | {m.lower() for m in MONTHS}
+_NOT_PLURAL = frozenset({
+    "was", "has", "does", "goes", "is", "this", "his", "as", "thus", "always", "perhaps", "its", "yes",
+    "towards", "besides", "afterwards", "whereas",
+})  # fmt: skip
 _IRREGULAR_PLURALS = frozenset(
-    ["people", "men", "women", "children", "feet", "teeth", "mice", "geese", "staff", "personnel"]
+    {"people", "men", "women", "children", "feet", "teeth", "mice", "geese", "staff"}
 )
 _WORD_AFTER = re.compile(r"\s([a-z]+)\b")
 
@@ -1005,6 +962,7 @@ _Q_TITLE = _quick(r"(?:" + "|".join(TITLES) + r")[.\s,]")
 _Q_ABBREVIATION = _quick(r"(?:" + "|".join(ABBREVIATIONS) + r")\.")
 _Q_DOTTED = _quick(r"[A-Za-z]\.[A-Za-z]\.")
 _Q_ROMAN = _quick(r"[IVXLC][IVXLC]")
+_Q_PLACE = _quick(r"(?:Apt|Ste|Bldg|Rm)\b")
 _Q_STREET = _quick(r"(?:St|Dr|Ave|Rd)\b")
 _Q_ZIP = _quick(r"[A-Z][A-Z],? \d{5}")
 _Q_EMERGENCY = _quick(r"911|999|112")
@@ -1037,6 +995,7 @@ _NUMBER_PASSES: list[Pass] = [
     (_Q_ZIP, _RE_ZIP, _zip),
     (_Q_EMERGENCY, _RE_EMERGENCY, _emergency),
     ("c.", _RE_CIRCA, "circa "),
+    (_Q_PLACE, _RE_NUMBERED_PLACE, lambda m: _PLACES[m[1]] + " "),
     (_Q_MONTH, _RE_MONTH_RANGE, _month_range),
     (_Q_DATE, _RE_ISO_DATE, _iso_date),
     (_Q_DATE, _RE_US_DATE, _us_date),
@@ -1146,7 +1105,7 @@ class Normalizer:
 
 # A single line break where the line before ends in a word and the next starts as a sentence or a list item does:
 # a sentence end when `line_ends_sentence` says so (a headline, a list), not in hard-wrapped prose.
-LINE_BREAK = r"(?<=[^\s.!?:;,])[ \t]*\n(?=[ \t]*(?:[\"'(\[]?[A-Z0-9]|[-*\u2022][ \t]))"
+LINE_BREAK = r"(?<=[^\s.!?:;,])[ \t\r]*\n(?=[ \t]*(?:[\"'(\[]?[A-Z0-9]|[-*\u2022][ \t]))"
 _RE_LINE_BREAK = re.compile(LINE_BREAK)
 _RE_LIST_ITEM = re.compile(r"[ \t]*(?:[-*\u2022][ \t]|\d{1,3}[.)][ \t])")
 MAX_HEADLINE = 50  # characters: a longer line is taken for wrapped prose
