@@ -726,22 +726,21 @@ def _percent_range(m: re.Match[str]) -> str:
 
 def _feet_inches(m: re.Match[str]) -> str:
     feet, inches = int(m[1]), m[2]
-    inch = "inch" if inches == "1" else "inches"
-    return f"{cardinal(feet)} {'foot' if feet == 1 else 'feet'} {number(inches)}" + (
-        f" {inch}" if m[0][-1] in "\"'" else ""
-    )
+    words = f"{cardinal(feet)} {'foot' if feet == 1 else 'feet'} {number(inches)}"
+    if m[0][-1] in "\"'":  # the inch mark was written
+        words += " inch" if inches == "1" else " inches"
+    return words
 
 
 def _power(m: re.Match[str]) -> str:
     n = m[1]
-    return {"2": " squared", "3": " cubed"}.get(
-        n
-    ) or f" to the power of {'minus ' if n[0] == '-' else ''}{cardinal(abs(int(n)))}"
+    if n in ("2", "3"):
+        return " squared" if n == "2" else " cubed"
+    return f" to the power of {'minus ' if n[0] == '-' else ''}{cardinal(abs(int(n)))}"
 
 
-_SCALED = frozenset(
-    {"model", "models", "parameter", "parameters", "token", "tokens", "dataset", "corpus"}
-)  # "a 7B model": said of one thing
+# "a 7B model": a scale said of one thing
+_SCALED = frozenset({"model", "models", "parameter", "parameters", "token", "tokens", "dataset", "corpus"})
 
 
 def _scale(m: re.Match[str]) -> str:
