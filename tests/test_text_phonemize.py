@@ -158,6 +158,10 @@ def test_say_as_characters_reads_a_lone_a_as_the_letter(phoneme_frontend):
         ("wear and tear", "tear", "T EH1 R"), ("perfect your French", "perfect", "P ER0 F EH1 K T"),
         ("and record the talk", "record", "R IH0 K AO1 R D"), ("we always record", "record", "R IH0 K AO1 R D"),
         ("they play live", "live", "L AY1 V"), ("a lot of lead", "lead", "L EH1 D"),
+        ("a separate room", "separate", "S EH1 P R AH0 T"), ("separate the eggs", "separate", "S EH1 P ER0 EY2 T"),
+        ("a rough estimate", "estimate", "EH1 S T AH0 M AH0 T"), ("we estimate it", "estimate", "EH1 S T AH0 M EY2 T"),
+        ("invalid input", "invalid", "IH2 N V AE1 L AH0 D"), ("a recall of cars", "recall", "R IY1 K AO2 L"),
+        ("I recall it", "recall", "R IH0 K AO1 L"), ("the survey results", "survey", "S ER1 V EY2"),
     ],
 )  # fmt: skip
 def test_heteronyms_are_read_from_their_neighbours(phoneme_frontend, text, word, said):

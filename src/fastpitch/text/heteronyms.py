@@ -56,10 +56,14 @@ class Heteronym:
     keep_after: frozenset[str] = frozenset()  # the usual reading after one of these, whatever follows
 
 
+def _phones(text: str) -> tuple[str, ...]:
+    return tuple(text.split())
+
+
 def _noun_verb(noun: str, verb: str, usual: str = "noun") -> Heteronym:
     """A noun and a verb that differ in stress: the verb after "to", "will", "we"... or before its object
     ("record the song"), the noun after "the", "a", "their"... (whichever is not `usual` needs its cue)."""
-    n, v = tuple(noun.split()), tuple(verb.split())
+    n, v = _phones(noun), _phones(verb)
     if usual == "noun":
         return Heteronym(n, v, before=VERB_CUES, after=_OBJECTS, keep_after=DETERMINERS)
     return Heteronym(v, n, before=DETERMINERS - {"that"})  # "that permit access": "that" is no determiner
@@ -80,7 +84,39 @@ HETERONYMS: dict[str, Heteronym] = {
     "progress": _noun_verb("P R AA1 G R EH2 S", "P R AH0 G R EH1 S"),
     "protest": _noun_verb("P R OW1 T EH2 S T", "P R AH0 T EH1 S T"),
     "perfect": _noun_verb("P ER1 F IH2 K T", "P ER0 F EH1 K T"),  # the adjective, then the verb
+    "contrast": _noun_verb("K AA1 N T R AE0 S T", "K AH0 N T R AE1 S T"),
+    "compound": _noun_verb("K AA1 M P AW0 N D", "K AH0 M P AW1 N D"),
+    "extract": _noun_verb("EH1 K S T R AE2 K T", "IH0 K S T R AE1 K T"),
+    "rebel": _noun_verb("R EH1 B AH0 L", "R IH0 B EH1 L"),
+    "survey": _noun_verb("S ER1 V EY2", "S ER0 V EY1"),
+    "discount": _noun_verb("D IH1 S K AW0 N T", "D IH0 S K AW1 N T"),
+    "attribute": _noun_verb("AE1 T R AH0 B Y UW2 T", "AH0 T R IH1 B Y UW2 T"),
+    "console": _noun_verb("K AA1 N S OW0 L", "K AH0 N S OW1 L"),
+    "address": _noun_verb("AE1 D R EH2 S", "AH0 D R EH1 S"),
+    # -ate words: the adjective or noun ("a separate room", "an estimate"), the verb ("separate the eggs")
+    "estimate": _noun_verb("EH1 S T AH0 M AH0 T", "EH1 S T AH0 M EY2 T"),
+    "separate": _noun_verb("S EH1 P R AH0 T", "S EH1 P ER0 EY2 T"),
+    "appropriate": _noun_verb("AH0 P R OW1 P R IY0 AH0 T", "AH0 P R OW1 P R IY0 EY2 T"),
+    "approximate": _noun_verb("AH0 P R AA1 K S AH0 M AH0 T", "AH0 P R AA1 K S AH0 M EY2 T"),
+    "moderate": _noun_verb("M AA1 D ER0 AH0 T", "M AA1 D ER0 EY2 T"),
+    "graduate": _noun_verb("G R AE1 JH AH0 W AH0 T", "G R AE1 JH AH0 W EY2 T"),
+    "associate": _noun_verb("AH0 S OW1 S IY0 AH0 T", "AH0 S OW1 S IY0 EY2 T"),
+    "advocate": _noun_verb("AE1 D V AH0 K AH0 T", "AE1 D V AH0 K EY2 T"),
+    "duplicate": _noun_verb("D UW1 P L AH0 K AH0 T", "D UW1 P L AH0 K EY2 T"),
+    "alternate": _noun_verb("AO1 L T ER0 N AH0 T", "AO1 L T ER0 N EY2 T"),
+    "deliberate": _noun_verb("D IH0 L IH1 B ER0 AH0 T", "D IH0 L IH1 B ER0 EY2 T"),
+    "elaborate": _noun_verb("IH0 L AE1 B R AH0 T", "IH0 L AE1 B ER0 EY2 T"),
+    "delegate": _noun_verb("D EH1 L AH0 G AH0 T", "D EH1 L AH0 G EY2 T"),
+    "invalid": Heteronym(
+        _phones("IH2 N V AE1 L AH0 D"), _phones("IH1 N V AH0 L AH0 D")
+    ),  # the adjective, always
     "produce": _noun_verb("P R OW1 D UW0 S", "P R AH0 D UW1 S", usual="verb"),
+    "escort": _noun_verb("EH1 S K AO0 R T", "EH0 S K AO1 R T", usual="verb"),
+    "insult": _noun_verb("IH1 N S AH2 L T", "IH2 N S AH1 L T", usual="verb"),
+    "recall": _noun_verb("R IY1 K AO2 L", "R IH0 K AO1 L", usual="verb"),
+    "reject": _noun_verb("R IY1 JH EH0 K T", "R IH0 JH EH1 K T", usual="verb"),
+    "update": _noun_verb("AH1 P D EY2 T", "AH0 P D EY1 T", usual="verb"),
+    "import": _noun_verb("IH1 M P AO2 R T", "IH2 M P AO1 R T", usual="verb"),
     "permit": _noun_verb("P ER1 M IH2 T", "P ER0 M IH1 T", usual="verb"),
     "insert": _noun_verb("IH1 N S ER2 T", "IH2 N S ER1 T", usual="verb"),
     "increase": _noun_verb("IH1 N K R IY2 S", "IH2 N K R IY1 S", usual="verb"),
