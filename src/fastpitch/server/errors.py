@@ -73,6 +73,8 @@ def _describe(error: dict[str, Any]) -> tuple[str | None, str]:
     """('pace', 'pace: Input should be less than or equal to 4') from one pydantic error."""
     loc = [str(part) for part in error.get("loc", ()) if part not in ("body", "query")]
     param = ".".join(loc) or None
+    if param is None and tuple(error.get("loc", ())) == ("body",) and error.get("type") == "missing":
+        return None, "the request body is empty: send a JSON object with the fields this endpoint takes"
     msg = str(error.get("msg", "invalid value")).removeprefix("Value error, ")
     return param, f"{param}: {msg}" if param else msg
 
