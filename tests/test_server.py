@@ -288,6 +288,10 @@ def test_malformed_json_is_400(client):
 def test_json_that_is_not_an_object_is_422(client):
     r = client.post("/v1/audio/speech", json=["hi"])
     assert r.status_code == 422
+    empty = client.post("/api/synthesize", content=b"", headers={"Content-Type": "application/json"})
+    assert empty.status_code == 422 and "body is empty" in error_of(empty)["message"]
+    bare = client.post("/api/synthesize", json={})
+    assert bare.status_code == 422 and error_of(bare)["param"] == "text"
 
 
 @pytest.mark.parametrize(
