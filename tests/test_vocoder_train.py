@@ -176,6 +176,48 @@ def test_ctrl_c_before_the_weights_change_saves_the_last_step_and_resumes_exactl
         assert torch.equal(a[key], b[key]), key
 
 
+def test_ctrl_c_during_a_weight_update_waits_for_it_and_a_second_one_cannot_lose_the_checkpoint(
+    vocoder_corpus, tmp_path, monkeypatch
+):
+    """The generator's backward pass is most of a step: Ctrl-C there used to leave no checkpoint at all. Now the
+    update finishes and is saved; a second Ctrl-C while the checkpoint is written waits for it too."""
+    import os
+    import signal
+
+    import fastpitch.train.vocoder as trainer_module
+
+    straight = train_vocoder(vocoder_corpus, tmp_path / "straight", "istft", TINY, max_steps=5)
+    real_apply, real_save, calls = (
+        trainer_module.VocoderTrainer._apply,
+        trainer_module.VocoderTrainer.save,
+        [],
+    )
+
+    def apply_interrupted_in_step_3(self, loss, opt, params):
+        calls.append(1)
+        if len(calls) == 3:
+            assert not self.consistent()  # halfway through the update
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_apply(self, loss, opt, params)
+
+    def save_interrupted(self, val_loss):
+        if val_loss is None:  # the interrupt's checkpoint: Ctrl-C again while it is written
+            os.kill(os.getpid(), signal.SIGINT)
+        return real_save(self, val_loss)
+
+    monkeypatch.setattr(trainer_module.VocoderTrainer, "_apply", apply_interrupted_in_step_3)
+    monkeypatch.setattr(trainer_module.VocoderTrainer, "save", save_interrupted)
+    with pytest.raises(KeyboardInterrupt):
+        train_vocoder(vocoder_corpus, tmp_path / "cut", "istft", TINY, max_steps=5)
+    monkeypatch.undo()
+    assert (tmp_path / "cut" / "step-0000003.json").is_file()  # step 3 finished and saved
+    resumed = train_vocoder(vocoder_corpus, tmp_path / "cut", resume=True, max_steps=5)
+    assert resumed.step == straight.step == 5
+    a, b = _weights(tmp_path / "straight", 5), _weights(tmp_path / "cut", 5)
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
 def test_resume_from_a_checkpoint_in_the_layout_before_the_shared_trainer(vocoder_corpus, tmp_path):
     """Vocoder checkpoints written before training shared one skeleton kept a single RNG state, the sampler's
     state beside it and a non-finite counter; they resume exactly as the current layout does."""

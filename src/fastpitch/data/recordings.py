@@ -8,9 +8,11 @@ trimmed to the speech and brought to one loudness, then written in the LJSpeech 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import random
+import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -42,6 +44,7 @@ class CorpusReport:
     train: list[str] = field(default_factory=list)
     test: list[str] = field(default_factory=list)
     issues: list[Issue] = field(default_factory=list)
+    signature: str = ""  # of the source's files when it was made (`source_signature`)
 
     @property
     def skipped(self) -> list[Issue]:
@@ -57,12 +60,16 @@ class CorpusReport:
             "train": self.train,
             "test": self.test,
             "issues": [i.to_dict() for i in self.issues],
+            "signature": self.signature,
         }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CorpusReport:
         issues = [Issue(**i) for i in data["issues"]]
-        return cls(data["source"], data["clips"], data["seconds"], data["train"], data["test"], issues)
+        return cls(
+            data["source"], data["clips"], data["seconds"], data["train"], data["test"], issues,
+            data.get("signature", ""),
+        )  # fmt: skip
 
 
 def _frame_rms(wav: np.ndarray, frame: int) -> np.ndarray:
@@ -114,13 +121,20 @@ def make_corpus(
     """Check `source` (any dataset `scan_dataset` reads), clean the usable clips into `out` (LJSpeech layout,
     `splits/train.txt` and the held-out `splits/test.txt`, also used as `val`) and return the report.
 
-    Finished work is kept: a rerun reuses the report written at the end (`corpus-report.json`).
+    Finished work is kept: a rerun reuses the report written at the end (`corpus-report.json`) while the source's
+    files are as they were; a clip added, removed or edited since (a transcript written after a refusal) makes
+    the corpus again.
     """
     out = Path(out)
+    signature = source_signature(Path(source))
     if (out / REPORT).is_file():
-        return CorpusReport.from_dict(json.loads((out / REPORT).read_text()))
+        done = CorpusReport.from_dict(json.loads((out / REPORT).read_text()))
+        if done.signature == signature:
+            return done
+        log.info("%s changed since its corpus was made: making it again", source)
+        shutil.rmtree(out)
     checked = check_dataset(source, audio_cfg, frontend, limits)
-    report = CorpusReport(str(source), checked.total, issues=list(checked.issues))
+    report = CorpusReport(str(source), checked.total, issues=list(checked.issues), signature=signature)
     rows, kept = [], []
     out.mkdir(parents=True, exist_ok=True)
     for utt in checked.utterances:
@@ -152,6 +166,22 @@ def make_corpus(
         log.warning("%s: %s (skipped)", issue.id, issue.message)
     atomic_write_text(out / REPORT, json.dumps(report.to_dict(), indent=1))
     return report
+
+
+def source_signature(source: Path) -> str:
+    """A digest of the names, sizes and modification times of the files a dataset is made of (a folder's,
+    or a filelist's own), to tell a rerun on the same recordings from one on changed ones."""
+    files = sorted(p for p in source.rglob("*") if p.is_file()) if source.is_dir() else [source]
+    digest = hashlib.sha256()
+    for path in files:
+        try:
+            st = path.stat()
+        except OSError:
+            continue
+        digest.update(
+            f"{path.relative_to(source) if source.is_dir() else path.name}\0{st.st_size}\0{st.st_mtime_ns}\n".encode()
+        )
+    return digest.hexdigest()[:16]
 
 
 def write_splits(root: Path, train: list[str], test: list[str]) -> None:

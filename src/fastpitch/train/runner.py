@@ -59,22 +59,42 @@ class Cadence:
                 raise ConfigError(f"train.{name} must be 1 or more, got {getattr(self, name)}")
 
 
-@contextlib.contextmanager
-def _terminate_as_interrupt() -> Iterator[None]:
-    """SIGTERM (`kill`, a container or a job scheduler stopping the run) handled as Ctrl-C is: a checkpoint
-    first. Only the main thread may set a signal handler; in another one nothing changes."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
+class _Interrupts:
+    """Ctrl-C and SIGTERM (`kill`, a container or a job scheduler stopping the run) stop training with a
+    checkpoint. One that arrives halfway through a weight update, or while the checkpoint is being written, waits
+    for it to finish (a second Ctrl-C then cannot lose the checkpoint). Only the main thread may set signal
+    handlers; in another one (a server's fine-tuning job) nothing changes."""
 
-    def interrupt(signum: int, frame: Any) -> None:
+    def __init__(self, run: Run) -> None:
+        self.run = run
+        self.pending = False  # a signal arrived at an unsafe moment
+        self.saving = False
+        self.previous: dict[int, Any] = {}
+
+    def __enter__(self) -> _Interrupts:
+        if threading.current_thread() is threading.main_thread():
+            for sig in (signal.SIGINT, signal.SIGTERM):
+                self.previous[sig] = signal.signal(sig, self._arrived)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        for sig, handler in self.previous.items():
+            signal.signal(sig, handler)
+
+    def _arrived(self, signum: int, frame: Any) -> None:
+        if self.saving or (not self.run.consistent() and not self.run.dist.enabled):
+            if not self.pending:
+                log.warning(
+                    "interrupted: stopping once the %s is done", "checkpoint" if self.saving else "update"
+                )
+            self.pending = True
+            return
         raise KeyboardInterrupt(f"signal {signum}")
 
-    previous = signal.signal(signal.SIGTERM, interrupt)
-    try:
-        yield
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+    def check(self) -> None:
+        """Stop here, between updates, if a signal waited for the update to finish."""
+        if self.pending and not self.saving:
+            raise KeyboardInterrupt("a signal during the update")
 
 
 # ------------------------------------------------------------------------------------------------- set-up
@@ -311,10 +331,10 @@ class Run:
     def run(self) -> float:
         """Train until `cadence.max_steps`; returns the overall throughput in frames/s. Ctrl-C, or SIGTERM,
         writes a checkpoint first."""
-        with _terminate_as_interrupt():
-            return self._train()
+        with _Interrupts(self) as interrupts:
+            return self._train(interrupts)
 
-    def _train(self) -> float:
+    def _train(self, interrupts: _Interrupts) -> float:
         c = self.cadence
         if self.step >= c.max_steps and self.dist.is_main:
             log.warning(
@@ -340,6 +360,7 @@ class Run:
                     self._rng_before_step = self.rng_state()
                     stats = self.update()
                     self._rng_before_step = None
+                    interrupts.check()
                     if not stats["finite"]:
                         in_a_row += 1
                         self._report_nonfinite(stats, in_a_row)
@@ -364,7 +385,9 @@ class Run:
             # where the other ranks may not be at the same point to join the save's collective.
             if self.consistent() and not self.dist.enabled and self.step > 0:
                 log.warning("interrupted at step %d; saving a checkpoint", self.step)
+                interrupts.saving = True
                 self.save(None)
+                interrupts.saving = False
             elif self.step > 0:
                 why = "under torchrun" if self.dist.enabled else "in the middle of a weight update"
                 last = self.last_checkpoint.stem if self.last_checkpoint is not None else "none yet"
