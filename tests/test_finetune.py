@@ -118,6 +118,11 @@ def test_make_corpus_resamples_mixes_down_trims_levels_and_holds_out(tmp_path):
     assert abs(level - TARGET_DBFS) < 1.0
     again = make_corpus(src, tmp_path / "corpus", AudioConfig(), Limits())  # reused, not redone
     assert again.to_dict() == report.to_dict()
+    (src / "short.wav").unlink()  # the recordings change (a refused job's clips fixed): made again
+    sf.write(src / "c6.wav", 0.05 * _speech(2.0, sr, 6), sr)
+    (src / "c6.txt").write_text(TEXTS[6])
+    redone = make_corpus(src, tmp_path / "corpus", AudioConfig(), Limits(min_seconds=1.0, max_seconds=30.0))
+    assert len(redone.train) + len(redone.test) == 7 and "short" not in {i.id for i in redone.issues}
 
 
 # ------------------------------------------------------------------------------------------------ the plan
