@@ -727,6 +727,11 @@ def test_gta_mels_are_the_models_teacher_forced_output_frame_for_frame_and_resum
                                      "--out", str(out)])  # fmt: skip
     assert wrong.exit_code != 0 and "checkpoint" in str(wrong.exception or wrong.output)
 
+    # a newer checkpoint does not keep the older one's mels as done: it is refused, naming both
+    make_trainer(corpus, tmp_path / "run", cfg=tiny_cfg("train.max_steps=4"), resume=True).run()
+    with pytest.raises(FastPitchError, match=r"step 3\), not of .*step 4\)"):
+        predict_mels(tmp_path / "run", features, out, dataset, batch_frames=300, device=DEVICE)
+
 
 @pytest.mark.parametrize("mode", ["shared", "speaker"])
 def test_pitch_embedding_scale_is_pooled_when_shared_and_each_speakers_own_otherwise(tmp_path, mode):

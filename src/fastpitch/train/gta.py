@@ -10,16 +10,18 @@ recordings, it learns to render what it will be given (HiFi-GAN's fine-tuning st
 
 from __future__ import annotations
 
+import json
 import logging
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import torch
 
 from fastpitch import checkpoint as ckpt_io
-from fastpitch.atomic import atomic_write
+from fastpitch.atomic import atomic_write, atomic_write_text
 from fastpitch.data.loader import TTSDataset, collate
 from fastpitch.device import pick_device
 from fastpitch.errors import FastPitchError
@@ -66,7 +68,8 @@ def predict_mels(
     Utterances already in `out` are skipped, so an interrupted run resumes; each file is written atomically.
     `on_batch(done, total)` follows the progress in utterances.
     """
-    ckpt = ckpt_io.load_checkpoint(ckpt_io.resolve(checkpoint), with_optimizer=False)
+    source = ckpt_io.resolve(checkpoint)
+    ckpt = ckpt_io.load_checkpoint(source, with_optimizer=False)
     cfg = ckpt.config
     data = TrainData(cfg, features, dataset, Distributed(), strict_audio=True)
     if data.n_speakers != max(cfg.model.n_speakers, 1):
@@ -82,7 +85,7 @@ def predict_mels(
     model.to(dev).eval()
 
     out_dir = Path(out)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    _claim(out_dir, {"checkpoint": str(source.resolve()), "step": ckpt.step})
     sets = [s for s in (data.train_set, data.val_set) if s is not None]
     todo = [(s, [i for i, uid in enumerate(s.ids) if not (out_dir / f"{uid}.npy").is_file()]) for s in sets]
     total = sum(len(s.ids) for s in sets)
@@ -99,6 +102,29 @@ def predict_mels(
     mel_l1 = error / (frames * n_mels) if frames else None
     log.info("%d mels written to %s, %d were there already", pending, out_dir, total - pending)
     return GtaResult(out_dir, pending, total - pending, mel_l1)
+
+
+MANIFEST = "gta.json"
+
+
+def _claim(out_dir: Path, made_by: dict[str, Any]) -> None:
+    """Record which checkpoint the mels in `out_dir` come from, and refuse to mix another's in: the files of an
+    earlier model would otherwise be kept as done, and a vocoder fine-tuned on them."""
+    manifest = out_dir / MANIFEST
+    if manifest.is_file():
+        before = json.loads(manifest.read_text())
+        if before != made_by:
+            raise FastPitchError(
+                f"{out_dir} holds the mels of {before.get('checkpoint')} (step {before.get('step')}), not of "
+                f"{made_by['checkpoint']} (step {made_by['step']}): give another --out, or delete it"
+            )
+        return
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if any(out_dir.glob("*.npy")):
+        raise FastPitchError(
+            f"{out_dir} holds mels of an unknown checkpoint (no {MANIFEST}): give another --out, or delete it"
+        )
+    atomic_write_text(manifest, json.dumps(made_by, indent=1))
 
 
 def _write_batch(
