@@ -10,7 +10,7 @@ An orchestrator over the pieces that exist for training from scratch; every stag
              it), and one learned from scratch inside the full training step would feed the decoder random
              durations for its first hundred steps, so it is first trained alone;
 5. screen    `train.align.alignment_scores`: a transcript that does not match its audio aligns far worse than
-             the others, and is dropped from training;
+             the others, and is dropped from training (or from the held-out clips);
 6. acoustic  `train.acoustic.train --init-from` the aligned model, the layers the data size allows;
 7. vocoder   `train.vocoder.train_vocoder --init` the base vocoder, on the new speaker's recordings;
 8. voice     `voice_create.create_voice`, then its model card;
@@ -665,7 +665,8 @@ def finetune(
         from fastpitch.train.align import alignment_scores, outliers
 
         tracker.update("screen", 0, 1, "scoring the alignments")
-        scores = alignment_scores(Path(done["align"]), features, report.train)
+        # the held-out clips too: a wrong transcript there would misjudge the voice's evaluation
+        scores = alignment_scores(Path(done["align"]), features, report.train + report.test)
         flagged = outliers(scores)
         for uid in flagged:
             message = (
@@ -674,9 +675,10 @@ def finetune(
             )
             warnings.append(message)
             log.warning("%s", message)
-        write_splits(corpus, [i for i in report.train if i not in flagged], report.test)
+        write_splits(corpus, *([i for i in ids if i not in flagged] for ids in (report.train, report.test)))
         finish("screen", {"scores": scores, "flagged": flagged})
     flagged = done["screen"]["flagged"]
+    held_out = [i for i in report.test if i not in flagged]
 
     # 6. acoustic adaptation
     if "acoustic" not in done:
@@ -749,8 +751,8 @@ def finetune(
 
     # 10. evaluation on the held-out clips
     if "evaluate" not in done:
-        if options.evaluate and report.test:
-            n = len(report.test)
+        if options.evaluate and held_out:
+            n = len(held_out)
 
             def ev_progress(offset: int) -> Callable[[int, int, str], None]:
                 return lambda k, total, uid: tracker.update(
@@ -763,7 +765,9 @@ def finetune(
                 warnings.append(f"the voice is made, but not evaluated: {e}")
                 log.warning("%s", warnings[-1])
         elif options.evaluate:
-            warnings.append("no clip was held out (under four usable clips): the voice was not evaluated")
+            warnings.append(
+                "no usable clip was held out (under four usable clips): the voice was not evaluated"
+            )
         finish("evaluate", True)
     evaluation = _read_evaluation(work) if options.evaluate else None
 
@@ -773,7 +777,7 @@ def finetune(
         "seconds_of_speech": report.seconds,
         "clips_used": n_used - len(flagged),
         "clips_skipped": len({i.id for i in report.skipped}) + len(flagged),
-        "clips_held_out": len(report.test),
+        "clips_held_out": len(held_out),
         "wall_seconds": wall,
         "plan": dataclasses.asdict(plan),
         "evaluation": evaluation,

@@ -39,9 +39,8 @@ log = logging.getLogger(__name__)
 MIN_CLIPS = 6  # fewer clips give no majority to compare with
 OUTLIER_MADS = 3.0  # robust z-score above which a clip is flagged (docs/finetune.md: matching clips reach 2)
 MIN_GAIN_SHARE = 0.25  # ... whose gain over the prior is also under this share of the median gain
-MAX_MEDIAN_GAIN = (
-    -0.01
-)  # nats per frame: an aligner that beats the prior by less on a typical clip cannot judge
+# nats per frame: an aligner that beats the prior by less on a typical clip cannot judge
+MAX_MEDIAN_GAIN = -0.01
 
 
 def _model_with_aligner(ck: ckpt_io.Checkpoint) -> torch.nn.Module:
