@@ -536,6 +536,8 @@ def finetune(
     deadline = None if options.minutes_budget is None else started + options.minutes_budget * 60
     work = options.work_dir
     base_voice = read_voice(options.base)  # before anything is written: a bad base leaves no folder behind
+    if base_voice.vocoder_type == "griffin-lim":
+        raise FinetuneError(f"the base voice {base_voice.path} has no neural vocoder to adapt")
     fresh = not work.exists()
     work.mkdir(parents=True, exist_ok=True)
     state = _load_state(work, options)

@@ -328,7 +328,7 @@ def split_indices(n: int, test_count: int, val_count: int) -> dict[str, list[int
     if test_count < 0 or val_count < 0 or test_count + val_count >= n:
         raise FastPitchError(
             f"cannot hold out {test_count} test and {val_count} validation sentences from {n}: "
-            "leave at least one for training"
+            "leave at least one for training (lower --test-count and --val-count, or raise --count)"
         )
     return {
         "test": list(range(test_count)),
