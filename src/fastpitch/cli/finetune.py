@@ -73,12 +73,16 @@ def finetune_command(
         evaluate=evaluate,
         device=device,
     )
-    result = _with_bar(options) if progress else finetune(options)
+    try:
+        result = _with_bar(options) if progress else finetune(options)
+    except KeyboardInterrupt:
+        console.print("interrupted: run the same command again to resume (finished stages are kept)")
+        raise
     for warning in result.warnings:
         console.print(f"[yellow]warning:[/yellow] {warning}", highlight=False)
     console.print(
         f"voice {result.voice}: {result.seconds_of_speech / 60:.1f} min of speech, {result.clips_used} clips "
-        f"({result.clips_skipped} skipped), {result.wall_seconds / 60:.1f} min",
+        f"({result.clips_skipped} skipped), made in {result.wall_seconds / 60:.1f} min",
         highlight=False,
     )
     if result.evaluation:

@@ -450,7 +450,7 @@ def evaluate(
         utterances = mine or utterances  # a corpus of other speakers: judge the text, not the speaker match
     utterances = _in_turn(utterances)[:limit] if limit is not None else utterances
     if timings is None:
-        log.warning("%s has no timings/ folder: no duration metrics", dataset)
+        log.info("%s has no timings/ folder: no duration metrics", dataset)  # recordings rarely have them
 
     out = Path(out_dir) if out_dir is not None else None
     if out is not None:
