@@ -100,7 +100,9 @@ def train_command(
     result = train(cfg, opts)
     if int(os.environ.get("RANK", "0")) == 0:
         best = (
-            f", best validation mel loss {result.best_val_loss:.4f}" if result.best_val_loss is not None else ""
+            f", best validation mel loss {result.best_val_loss:.4f}"
+            if result.best_val_loss is not None
+            else ""
         )
         console.print(
             f"trained to step {result.step} (epoch {result.epoch}){best}; "
