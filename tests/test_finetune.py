@@ -367,6 +367,15 @@ def test_a_missing_dataset_is_refused_and_leaves_no_work_folder(base_voice, tmp_
     assert sorted(p.name for p in tmp_path.iterdir()) == []
 
 
+def test_a_base_without_a_neural_vocoder_is_refused_before_any_work(synth_voice, tmp_path):
+    from fastpitch.finetune import FinetuneError, finetune
+
+    clips = _clip_folder(tmp_path / "clips", [2.0] * 8)
+    with pytest.raises(FinetuneError, match="no neural vocoder to adapt"):
+        finetune(_options(clips, tmp_path / "v", synth_voice))  # a Griffin-Lim voice
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["clips"]  # no work folder left
+
+
 @pytest.mark.parametrize(
     ("minutes", "plan", "message"),
     [
