@@ -739,6 +739,7 @@ def finetune(
             name=name,
             speakers=[name],
             description=f"Fine-tuned by `fastpitch finetune` from {base['name']!r} on {options.data}.",
+            postfilter=base_voice.postfilter,
         )
         _carry_notice(base_voice, options.out, name)
         finish("voice", str(options.out))

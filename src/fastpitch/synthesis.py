@@ -33,7 +33,6 @@ from fastpitch.runtime.pipeline import (
     check_threads,
     pad_ids,
     symbol_controls,
-    voice_frontend,
 )
 from fastpitch.text import LexiconSource
 from fastpitch.vocoders import GriffinLim
@@ -55,19 +54,14 @@ class Synthesizer(SpeechEngine):
         threads: int | None = None,
         max_chars: int | None = None,
         lexicon: LexiconSource | None = None,
+        postfilter: float | None = None,
     ) -> None:
         check_threads(threads)
         self.voice: Voice = loaded.voice
         self.model = loaded.acoustic.eval()
         self.vocoder: Any = loaded.vocoder  # numpy GriffinLim or a torch NeuralVocoder
         self.device = torch.device(device)
-        self.frontend = voice_frontend(self.voice, lexicon)
-        self.pitch_means = [float(self.voice.pitch.get(s, {}).get("mean", 0.0)) for s in self.voice.speakers]
-        self.sample_rate = self.voice.audio.sample_rate
-        self.hop_length = self.voice.audio.hop_length
-        self.n_mels = self.voice.audio.n_mels
-        self.speakers = list(self.voice.speakers)
-        self.max_chars = max_chars
+        self._use_voice(self.voice, max_chars, lexicon, postfilter)
         reuse_freed_memory()
         if threads is not None:
             torch.set_num_threads(threads)
@@ -83,12 +77,14 @@ class Synthesizer(SpeechEngine):
         threads: int | None = None,
         max_chars: int | None = None,
         lexicon: LexiconSource | None = None,
+        postfilter: float | None = None,
     ) -> Synthesizer:
         """Load a voice directory (None: the installed default voice); `vocoder` overrides the voice's own
         ("griffin-lim" or a vocoder checkpoint); `threads` sets torch's CPU threads; `lexicon` (a CMUdict-format
-        file or a word -> ARPAbet mapping) wins over the voice's `lexicon.txt`, the dictionary and the G2P."""
+        file or a word -> ARPAbet mapping) wins over the voice's `lexicon.txt`, the dictionary and the G2P;
+        `postfilter` overrides the voice's mel post-filter strength (0 turns it off; `runtime.postfilter`)."""
         loaded = load_voice(path, device=device, vocoder=vocoder)
-        return cls(loaded, device, threads, max_chars, lexicon)
+        return cls(loaded, device, threads, max_chars, lexicon, postfilter)
 
     def _acoustic(
         self,

@@ -61,6 +61,10 @@ MAX_KERNEL = 63
 MAX_WIDTH = 8192  # any other size: channels, filters, head widths, vocoder dimensions, Griffin-Lim iterations
 MAX_SAMPLE_RATE = 192_000
 MAX_FFT = 16_384
+# The mel post-filter's strength (`runtime.postfilter`): `voice create` writes HTS's customary 0.4, the shipped
+# voice's best (its model card); past the maximum the envelope's valleys go to the floor.
+DEFAULT_POSTFILTER = 0.4
+MAX_POSTFILTER = 2.0
 MAX_LIST = 64  # items in a list of a vocoder config (upsampling stages, resblocks)
 
 
@@ -85,6 +89,7 @@ class Voice:
         default_factory=dict
     )  # {"acoustic": file, "acoustic_single": file, "vocoder": file | None, "opset": n}
     description: str = ""
+    postfilter: float = 0.0  # the mel post-filter's strength (`runtime.postfilter`); 0 (older voices): none
 
     def file(self, name: str) -> Path:
         """A file of this voice; a name that would lead out of the directory is refused (see `member`)."""
@@ -115,6 +120,7 @@ class Voice:
             "speakers": list(self.speakers),
             "pitch": self.pitch,
             "vocoder": self.vocoder,
+            "postfilter": self.postfilter,
             "onnx": self.onnx,
             "provenance": self.provenance,
         }
@@ -212,6 +218,7 @@ def read_voice(path: str | Path | None = None) -> Voice:
             provenance=dict(data.get("provenance") or {}),
             onnx=dict(data.get("onnx") or {}),
             description=str(data.get("description") or ""),
+            postfilter=float(data.get("postfilter", 0.0)),
         )
     except ConfigError as e:
         raise VoiceError(f"{json_path}: {e}") from None
@@ -239,6 +246,10 @@ def _check(voice: Voice) -> None:
     if voice.vocoder.get("type") not in VOCODER_TYPES:
         raise VoiceError(
             f"{where}: unknown vocoder type {voice.vocoder.get('type')!r}; known: {', '.join(VOCODER_TYPES)}"
+        )
+    if not 0.0 <= voice.postfilter <= MAX_POSTFILTER:
+        raise VoiceError(
+            f"{where}: postfilter is {voice.postfilter}; a voice may ask for 0 to {MAX_POSTFILTER}"
         )
     check_symbols(voice.text, voice.model, where)
     for key in ("acoustic", "acoustic_single", "vocoder"):

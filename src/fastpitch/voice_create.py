@@ -28,6 +28,7 @@ from fastpitch.voice import (
     ACOUSTIC_SINGLE_ONNX,
     ACOUSTIC_TAG,
     ACOUSTIC_WEIGHTS,
+    DEFAULT_POSTFILTER,
     GRIFFIN_LIM,
     MODEL_CARD,
     SHARED_FILE_MODE,
@@ -72,6 +73,7 @@ def save_voice(
     provenance: dict[str, Any] | None = None,
     description: str = "",
     fp16: bool = True,
+    postfilter: float = DEFAULT_POSTFILTER,
 ) -> Voice:
     """Write a voice directory (weights first, voice.json last) and return it as `read_voice` sees it.
 
@@ -97,6 +99,7 @@ def save_voice(
         vocoder={"type": vocoder_type, "config": dict(vocoder_config or {})},
         provenance=dict(provenance or {}),
         description=description,
+        postfilter=postfilter,
     )
     save_tensors(out / ACOUSTIC_WEIGHTS, acoustic_state, ACOUSTIC_TAG, fp16)
     if vocoder_type != GRIFFIN_LIM:
@@ -124,9 +127,11 @@ def create_voice(
     name: str | None = None,
     speakers: list[str] | None = None,
     description: str = "",
+    postfilter: float = DEFAULT_POSTFILTER,
 ) -> Voice:
     """A voice from training checkpoints: the acoustic model's EMA weights when it has them (else its raw
-    weights) without the aligner, and the vocoder from `vocoder_checkpoint` (None: Griffin-Lim)."""
+    weights) without the aligner, and the vocoder from `vocoder_checkpoint` (None: Griffin-Lim); `postfilter`
+    is the strength of the mel post-filter it speaks with (`runtime.postfilter`; 0: none)."""
     ckpt = load_checkpoint(acoustic_checkpoint, with_optimizer=False)
     cfg = ckpt.config
     weights = ckpt.ema if ckpt.ema is not None else ckpt.model
@@ -170,6 +175,7 @@ def create_voice(
         provenance=provenance,
         description=description,
         fp16=fp16,
+        postfilter=postfilter,
     )
 
 
@@ -209,6 +215,7 @@ def set_vocoder(voice_path: str | Path, vocoder_checkpoint: str | Path | None, f
         provenance=provenance,
         description=voice.description,
         fp16=fp16,
+        postfilter=voice.postfilter,
     )
 
 

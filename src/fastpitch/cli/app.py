@@ -10,6 +10,7 @@ import json
 import logging
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -18,8 +19,20 @@ from rich.logging import RichHandler
 from fastpitch import __version__
 from fastpitch.allocator import reuse_freed_memory
 from fastpitch.atomic import atomic_write_json
+from fastpitch.voice import MAX_POSTFILTER
 
 console = Console(stderr=True)
+
+
+def postfilter_option() -> Any:
+    """`--postfilter`, for the commands that speak with a voice: None keeps the voice's own strength."""
+    return typer.Option(
+        None,
+        "--postfilter",
+        min=0.0,
+        max=MAX_POSTFILTER,
+        help="Mel post-filter strength: 0 turns it off (default: the voice's own, 0.4 for the shipped one).",
+    )
 
 
 def write_result(result: dict, out: Path) -> None:

@@ -10,7 +10,7 @@ import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
 
-from fastpitch.cli.app import app, console
+from fastpitch.cli.app import app, console, postfilter_option
 
 
 @app.command("eval")
@@ -54,6 +54,7 @@ def eval_command(
         True, "--controls/--no-controls", help="Measure what --pitch-shift and --pace do to the audio."
     ),
     threads: int | None = typer.Option(None, "--threads", help="CPU threads for PyTorch."),
+    postfilter: float | None = postfilter_option(),
 ) -> None:
     """Measure a voice on held-out sentences against their recordings: word error rate (ours and the
     recording's, same recognizer), MCD-DTW (ours and Griffin-Lim resynthesis of the reference), DNSMOS
@@ -90,6 +91,7 @@ def eval_command(
             mos=mos,
             controls=controls,
             threads=threads,
+            postfilter=postfilter,
             on_progress=on_progress,
         )
     console.print(_summary_table(report))

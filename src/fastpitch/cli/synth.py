@@ -12,8 +12,9 @@ from typing import Any
 import typer
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from fastpitch.cli.app import app, bench_app, console, write_result
+from fastpitch.cli.app import app, bench_app, console, postfilter_option, write_result
 from fastpitch.errors import FastPitchError
+from fastpitch.voice import DEFAULT_POSTFILTER, MAX_POSTFILTER
 
 voice_app = typer.Typer(
     help="Make and inspect voices (the directories `say` speaks with).", no_args_is_help=True
@@ -36,6 +37,7 @@ def _synthesizer(
     threads: int | None,
     max_chars: int | None,
     lexicon: Path | None = None,
+    postfilter: float | None = None,
 ) -> Any:
     """A torch `Synthesizer` or a torch-free `OnnxSynthesizer`, as `engine` asks."""
     from fastpitch.voice import read_voice
@@ -50,7 +52,9 @@ def _synthesizer(
             raise FastPitchError("--vocoder needs the torch engine (an ONNX voice brings its own vocoder)")
         from fastpitch.runtime import OnnxSynthesizer
 
-        return OnnxSynthesizer(meta, threads=threads, max_chars=max_chars, lexicon=lexicon)
+        return OnnxSynthesizer(
+            meta, threads=threads, max_chars=max_chars, lexicon=lexicon, postfilter=postfilter
+        )
     if importlib.util.find_spec("torch") is None:
         if meta.has_onnx:  # the ONNX models were passed over for --engine torch or --vocoder
             asked = "--engine torch" if engine == "torch" else "--vocoder"
@@ -64,7 +68,14 @@ def _synthesizer(
         )
     from fastpitch.synthesis import Synthesizer
 
-    return Synthesizer.load(meta.path, vocoder=vocoder, threads=threads, max_chars=max_chars, lexicon=lexicon)
+    return Synthesizer.load(
+        meta.path,
+        vocoder=vocoder,
+        threads=threads,
+        max_chars=max_chars,
+        lexicon=lexicon,
+        postfilter=postfilter,
+    )
 
 
 def _read_text(text: str | None, text_file: Path | None) -> str:
@@ -105,6 +116,7 @@ def say_command(
     max_chars: int | None = typer.Option(None, "--max-chars", help="Refuse longer text (default: no limit)."),
     ssml: bool | None = typer.Option(None, "--ssml/--no-ssml", help=SSML_HELP),
     lexicon: Path | None = typer.Option(None, "--lexicon", help=LEXICON_HELP),
+    postfilter: float | None = postfilter_option(),
     timestamps: Path | None = typer.Option(
         None, "--timestamps", help="Also write word timestamps: .json (words, marks), .srt or .vtt."
     ),
@@ -163,7 +175,7 @@ def say_command(
                 else "--like speaks as the recording does: save the prosody (--save-prosody) and edit it"
             )
             raise FastPitchError(f"{', '.join(beside)} cannot apply; {hint}")
-    tts = _synthesizer(voice, engine, vocoder, threads, max_chars, lexicon)
+    tts = _synthesizer(voice, engine, vocoder, threads, max_chars, lexicon, postfilter)
     with console.status("speaking"):
         if like is not None:
             from fastpitch.audio import load_audio
@@ -232,6 +244,7 @@ def synth_command(
     batch: int = typer.Option(16, "--batch", help="Lines synthesized together."),
     ssml: bool | None = typer.Option(None, "--ssml/--no-ssml", help=SSML_HELP),
     lexicon: Path | None = typer.Option(None, "--lexicon", help=LEXICON_HELP),
+    postfilter: float | None = postfilter_option(),
 ) -> None:
     """Speak every line of a file into its own audio file (LINE_NUMBER.wav, or ID.wav for id|text lines)."""
     from fastpitch.audio import save_audio
@@ -239,7 +252,7 @@ def synth_command(
     if f".{audio_format.lower()}" not in (".wav", ".flac", ".ogg"):
         raise FastPitchError(f"unsupported format {audio_format!r}; use wav, flac or ogg")
     items = _read_lines(lines)
-    tts = _synthesizer(voice, engine, vocoder, threads, None, lexicon)
+    tts = _synthesizer(voice, engine, vocoder, threads, None, lexicon, postfilter)
     out_dir.mkdir(parents=True, exist_ok=True)
     controls = {"pace": pace, "pitch_shift": pitch_shift, "pitch_range": pitch_range, "energy": energy}
     progress = Progress(
@@ -271,13 +284,27 @@ def voice_create_command(
     ),
     description: str = typer.Option("", "--description", help="One paragraph for the model card."),
     fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
+    postfilter: float = typer.Option(
+        DEFAULT_POSTFILTER,
+        "--postfilter",
+        min=0.0,
+        max=MAX_POSTFILTER,
+        help="Strength of the mel post-filter the voice speaks with (0: none; README, 'The mel post-filter').",
+    ),
 ) -> None:
     """Make a voice from training checkpoints (EMA weights when present, no aligner)."""
     from fastpitch.voice_create import create_voice
 
     names = [s.strip() for s in speakers.split(",")] if speakers else None
     made = create_voice(
-        checkpoint, vocoder, out, fp16=not fp32, name=name, speakers=names, description=description
+        checkpoint,
+        vocoder,
+        out,
+        fp16=not fp32,
+        name=name,
+        speakers=names,
+        description=description,
+        postfilter=postfilter,
     )
     console.print(f"wrote voice {made.name!r} to {made.path}", highlight=False)
 

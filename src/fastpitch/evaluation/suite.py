@@ -430,9 +430,11 @@ def evaluate(
     controls: bool = True,
     threads: int | None = None,
     on_progress: Callable[[int, int, str], None] | None = None,
+    postfilter: float | None = None,
 ) -> dict[str, Any]:
     """Evaluate a voice (None: the installed default) on `dataset`'s `split`; returns the report as a dict and,
     with `out_dir`, writes `report.json`, the synthesized audio, `figures/*.png` and (with `html`) `index.html`.
+    `postfilter` overrides the voice's mel post-filter strength (the resyntheses never have one).
     """
     if limit is not None and limit < 1:
         raise EvaluationError(f"--limit must be at least 1, got {limit}")
@@ -442,7 +444,7 @@ def evaluate(
     if mos:
         check_dnsmos()
     utterances, timings = held_out_utterances(dataset, split)
-    tts = TimedSynthesizer.load(voice, vocoder=vocoder, threads=threads)
+    tts = TimedSynthesizer.load(voice, vocoder=vocoder, threads=threads, postfilter=postfilter)
     forced = None
     if speaker is not None:
         forced = tts.speaker_id(speaker)
@@ -578,6 +580,7 @@ def _summary(
             "name": tts.voice.name,
             "path": str(tts.voice.path),
             "vocoder": str(vocoder) if vocoder is not None else tts.voice.vocoder_type,
+            "postfilter": tts.postfilter,
             "speakers": tts.speakers,
         },
         "dataset": {

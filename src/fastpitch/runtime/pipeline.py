@@ -32,6 +32,7 @@ import numpy as np
 from fastpitch.audio import LOG_CLAMP
 from fastpitch.errors import FastPitchError, missing_dependency
 from fastpitch.runtime.harmonic_phase import pitch_track
+from fastpitch.runtime.postfilter import sharpen
 from fastpitch.runtime.prosody import (
     Prosody,
     ProsodyError,
@@ -45,6 +46,7 @@ from fastpitch.text.markup import has_braces, is_ssml
 from fastpitch.text.pronounce import LEXICON_FILE
 from fastpitch.text.symbols import PAD, PAUSES, WORD_BOUNDARY
 from fastpitch.text.written import written_groups
+from fastpitch.voice import MAX_POSTFILTER, Voice
 
 # Silence after a piece, in seconds at pace 1.0, by the punctuation that ends it.
 PAUSE_SECONDS: dict[str, float] = {
@@ -306,11 +308,10 @@ def split_points(symbols: list[str], max_symbols: int) -> list[tuple[int, int, f
     return pieces
 
 
-def voice_frontend(voice: object, lexicon: LexiconSource | None = None) -> TextFrontend:
+def voice_frontend(voice: Voice, lexicon: LexiconSource | None = None) -> TextFrontend:
     """The text frontend for a voice: its symbol table, its own `lexicon.txt` if it has one, then the user's."""
-    path = getattr(voice, "path", None)
-    own = Path(path) / LEXICON_FILE if path is not None else None
-    return TextFrontend(voice.text, lexicon, own if own is not None and own.is_file() else None)  # type: ignore[attr-defined]
+    own = Path(voice.path) / LEXICON_FILE
+    return TextFrontend(voice.text, lexicon, own if own.is_file() else None)
 
 
 def loud_frames(audio: np.ndarray, hop_length: int, n_frames: int) -> np.ndarray:
@@ -397,6 +398,19 @@ def check_threads(threads: int | None) -> None:
         raise SynthesisError(f"threads must be a whole number, 1 or more (or None), not {threads!r}")
 
 
+def check_postfilter(strength: float) -> float:
+    """The mel post-filter's strength (`runtime.postfilter`) as a float from 0 (off) to MAX_POSTFILTER."""
+    if (
+        isinstance(strength, bool)
+        or not isinstance(strength, numbers.Real)
+        or not 0 <= strength <= MAX_POSTFILTER
+    ):
+        raise SynthesisError(
+            f"postfilter must be a number from 0 (off) to {MAX_POSTFILTER}, not {strength!r}"
+        )
+    return float(strength)
+
+
 def speakable(symbols: Iterable[str]) -> bool:
     """True if any symbol makes a sound (not padding, a word boundary or punctuation)."""
     return any(s not in SILENT_SYMBOLS for s in symbols)
@@ -419,9 +433,28 @@ class SpeechEngine(abc.ABC):
     speakers: list[str]
     pitch_means: list[float] | None = None
     max_chars: int | None = None
+    postfilter: float = 0.0  # the mel post-filter's strength (`runtime.postfilter`)
     max_symbols: int = 300
     batch_size: int = 16
     batch_symbols: int = 4000
+
+    def _use_voice(
+        self,
+        voice: Voice,
+        max_chars: int | None,
+        lexicon: LexiconSource | None,
+        postfilter: float | None,
+    ) -> None:
+        """What every backend takes from its voice: the frontend, rates, speakers and their mean pitch, and the
+        post-filter (the voice's own strength unless `postfilter` is given)."""
+        self.frontend = voice_frontend(voice, lexicon)
+        self.pitch_means = [float(voice.pitch.get(s, {}).get("mean", 0.0)) for s in voice.speakers]
+        self.sample_rate = voice.audio.sample_rate
+        self.hop_length = voice.audio.hop_length
+        self.n_mels = voice.audio.n_mels
+        self.speakers = list(voice.speakers)
+        self.max_chars = max_chars
+        self.postfilter = voice.postfilter if postfilter is None else check_postfilter(postfilter)
 
     # ---- what a backend provides -----------------------------------------------------------------------------
 
@@ -1113,11 +1146,13 @@ class SpeechEngine(abc.ABC):
         return outputs
 
     def _checked_vocode(self, piece: Piece, out: AcousticOutput) -> np.ndarray:
-        """A piece's audio; a low voice's pitch sets the vocoder's phase (`harmonic_phase`)."""
+        """A piece's audio from its post-filtered mel; a low voice's pitch sets the vocoder's phase
+        (`harmonic_phase`)."""
         if out.mel.shape[-1] == 0:
             return np.empty(0, np.float32)
         f0 = pitch_track(piece.symbols, out.durations, out.pitch)
-        audio = np.asarray(self._vocode(out.mel, f0), dtype=np.float32).reshape(-1)
+        mel = sharpen(out.mel, self.postfilter)
+        audio = np.asarray(self._vocode(mel, f0), dtype=np.float32).reshape(-1)
         if not np.isfinite(audio).all():
             raise SynthesisError("the vocoder produced NaN or infinite audio: its weights are broken")
         return audio

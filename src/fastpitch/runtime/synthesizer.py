@@ -30,7 +30,6 @@ from fastpitch.runtime.pipeline import (
     check_threads,
     pad_ids,
     symbol_controls,
-    voice_frontend,
 )
 from fastpitch.text import LexiconSource
 from fastpitch.voice import GRIFFIN_LIM, Voice, VoiceError, member, read_voice
@@ -125,6 +124,7 @@ class OnnxSynthesizer(SpeechEngine):
         threads: int | None = None,
         max_chars: int | None = None,
         lexicon: LexiconSource | None = None,
+        postfilter: float | None = None,
     ) -> None:
         check_threads(threads)
         if not voice.onnx.get("acoustic"):
@@ -138,13 +138,7 @@ class OnnxSynthesizer(SpeechEngine):
                     "which is missing (copy the whole voice directory)"
                 )
         self.voice = voice
-        self.frontend = voice_frontend(voice, lexicon)
-        self.pitch_means = [float(voice.pitch.get(s, {}).get("mean", 0.0)) for s in voice.speakers]
-        self.sample_rate = voice.audio.sample_rate
-        self.hop_length = voice.audio.hop_length
-        self.n_mels = voice.audio.n_mels
-        self.speakers = list(voice.speakers)
-        self.max_chars = max_chars
+        self._use_voice(voice, max_chars, lexicon, postfilter)
         acoustic = (ACOUSTIC_INPUTS, "acoustic model", LEGACY_ACOUSTIC_INPUTS)
         self.acoustic = session(voice.file(voice.onnx["acoustic"]), threads, *acoustic)
         # The maskless graph for one sequence at a time (voices exported before it existed have none).
@@ -179,9 +173,11 @@ class OnnxSynthesizer(SpeechEngine):
         threads: int | None = None,
         max_chars: int | None = None,
         lexicon: LexiconSource | None = None,
+        postfilter: float | None = None,
     ) -> OnnxSynthesizer:
-        """Load an exported voice directory (None: the installed default voice); `lexicon` as for `Synthesizer`."""
-        return cls(read_voice(path), threads, max_chars, lexicon)
+        """Load an exported voice directory (None: the installed default voice); `lexicon` and `postfilter` as
+        for `Synthesizer`."""
+        return cls(read_voice(path), threads, max_chars, lexicon, postfilter)
 
     def _acoustic(
         self,
