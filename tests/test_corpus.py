@@ -6,16 +6,25 @@ import importlib.util
 import itertools
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import soundfile as sf
+from typer.testing import CliRunner
 
+from fastpitch.cli import app
 from fastpitch.config import TextConfig
 from fastpitch.data import sentences as S
-from fastpitch.data.corpus import Voice, festival_timings, festival_to_arpabet, synthesize_corpus
+from fastpitch.data.corpus import (
+    Voice,
+    festival_timings,
+    festival_to_arpabet,
+    read_sentences,
+    synthesize_corpus,
+)
 from fastpitch.errors import FastPitchError
 from fastpitch.text import TextFrontend
 
@@ -210,6 +219,43 @@ def test_resume_keeps_finished_files(corpus, frontend):
     assert [n for n in after if after[n] != stamps[n]] == ["slt-00002.wav"]
     with pytest.raises(FastPitchError, match="other settings"):
         synthesize_corpus(corpus, voices=VOICES, frontend=frontend, **{**SMALL, "seed": 4})
+
+
+def test_a_list_of_sentences_is_read_in_its_order_and_split_as_listed(tmp_path):
+    listed = tmp_path / "sentences.txt"
+    listed.write_text("The test one.\n\n  The   validation one. \nA training one.\nAnother training one.\n")
+    runner = CliRunner()
+    args = ["corpus", "synth", str(tmp_path / "c"), "--voices", "espeak-ng:en-us", "--sentences", str(listed)]
+    args += ["--count", "3", "--test-count", "1", "--val-count", "1", "--workers", "1"]
+    made = runner.invoke(app, args)
+    assert made.exit_code == 0, made.output
+    rows = [line.split("|") for line in _lines(tmp_path / "c" / "metadata.csv")]
+    assert [r[1] for r in rows] == ["The test one.", "The validation one.", "A training one."]  # the first 3
+    splits = {name: _lines(tmp_path / "c" / "splits" / f"{name}.txt") for name in ("test", "val", "train")}
+    assert splits == {"test": [rows[0][0]], "val": [rows[1][0]], "train": [rows[2][0]]}
+    settings = json.loads((tmp_path / "c" / "corpus.json").read_text())["settings"]
+    assert settings["source"].startswith("a list of sentences (sha256 ") and settings["seed"] is None
+    assert not (tmp_path / "c" / "SENTENCES_LICENSE.txt").exists()  # the list's license is its author's
+    listed.write_text("The test one.\nThe validation one.\nA different training one.\n")
+    changed = runner.invoke(app, args)  # resuming with another list would mix two corpora
+    assert "other settings (source differ)" in str(changed.exception)
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("One.\nTwo.\nOne.\n", "line 3 repeats line 1"),
+        ("\n \n", "holds no sentences"),
+        ("a|b\n", "holds a '|'"),
+    ],
+)
+def test_a_bad_list_of_sentences_is_refused(tmp_path, text, message):
+    listed = tmp_path / "sentences.txt"
+    listed.write_text(text)
+    with pytest.raises(FastPitchError, match=re.escape(message)):
+        read_sentences(listed)
+    with pytest.raises(FastPitchError, match="asked for 5 sentences, but the list holds 2"):
+        synthesize_corpus(tmp_path / "c", voices=["espeak-ng:en-us"], count=5, sentences=["One.", "Two."])
 
 
 def test_missing_engines_name_the_debian_packages(tmp_path, monkeypatch):

@@ -49,6 +49,10 @@ EVAL_LIMIT=${EVAL_LIMIT:-60}
 read -r -a ACOUSTIC_SET <<< "${ACOUSTIC_SET:-}"
 read -r -a VOCODER_SET <<< "${VOCODER_SET:-}"
 CORPUS=$DATA/natural
+# The shipped voice's 4,000 sentences in their order (test split first): `--count 4000 --seed 0` chose them on
+# 2026-12-06, but the choice follows the frontend's phones and has moved since (91 of today's 100 test sentences
+# were in that corpus's training split), so the list keeps the split, and `fastpitch eval` held out, in any version.
+SENTENCES=recipes/natural-voice/sentences.txt
 FEATURES=$DATA/natural-features
 
 resume_flag() { [ -n "$(ls "$1"/step-*.json 2>/dev/null)" ] && echo --resume || true; }
@@ -66,11 +70,11 @@ acoustic() {  # acoustic RUN FEATURES CORPUS STEPS [options...]
         --set train.ema_decay=0.995 --set train.num_workers=1 --set train.keep_last=2 "${ACOUSTIC_SET[@]}" "$@"
 }
 
-fastpitch corpus synth "$DATA/hibari-heart" --count 4000 --seed 0 --voices hibari:heart
+fastpitch corpus synth "$DATA/hibari-heart" --sentences "$SENTENCES" --voices hibari:heart
 fastpitch prepare "$DATA/hibari-heart" --out "$DATA/heart-features"
 acoustic natural-heart "$DATA/heart-features" "$DATA/hibari-heart" "$HEART_STEPS"
 
-fastpitch corpus synth "$CORPUS" --count 4000 --seed 0 \
+fastpitch corpus synth "$CORPUS" --sentences "$SENTENCES" \
     --voices hibari:heart,festival:cmu_us_slt_arctic_hts,festival:kal_diphone
 fastpitch prepare "$CORPUS" --out "$FEATURES"
 vocoder() {  # vocoder STEPS [options...]: train on to STEPS (resumes; the first run starts from VOCODER_INIT)

@@ -23,14 +23,26 @@ def synth(
         "festival:ked_diphone, espeak-ng:en-us, espeak-ng:en-gb-x-rp, ..., hibari:heart (the natural teacher; "
         'pip install "fastpitch\\[hibari]"). Each voice reads every sentence.',
     ),
-    count: int = typer.Option(2000, "--count", help="Number of distinct sentences."),
+    count: int | None = typer.Option(
+        None, "--count", help="Number of distinct sentences (default 2000, or all of --sentences)."
+    ),
+    sentences: Path | None = typer.Option(
+        None,
+        "--sentences",
+        help="Read these sentences (a text file, one per line, test split first, then validation) instead of "
+        "choosing from WordNet: the choice follows the frontend's phones, so a list keeps a recipe's split.",
+    ),
     seed: int = typer.Option(0, "--seed", help="Seed of the sentence choice and the split."),
     workers: int = typer.Option(0, "--workers", help="Parallel engine processes (0: one per CPU core)."),
     test_count: int = typer.Option(100, "--test-count", help="Sentences held out for testing."),
     val_count: int = typer.Option(50, "--val-count", help="Sentences held out for validation."),
 ) -> None:
     """Synthesize a corpus: wavs/, metadata.csv, splits/, and per-phone timings/ for festival voices."""
-    from fastpitch.data.corpus import synthesize_corpus
+    from fastpitch.data.corpus import read_sentences, synthesize_corpus
+
+    listed = read_sentences(sentences) if sentences is not None else None
+    if count is None:
+        count = len(listed) if listed is not None else 2000
 
     progress = Progress(
         TextColumn("synthesizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
@@ -51,6 +63,7 @@ def synth(
             test_count=test_count,
             val_count=val_count,
             on_progress=on_progress,
+            sentences=listed,
         )
     finally:
         progress.stop()

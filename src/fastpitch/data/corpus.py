@@ -26,6 +26,7 @@ temporary name and renamed.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import os
@@ -379,11 +380,15 @@ def synthesize_corpus(
     frontend: Frontend | None = None,
     wordnet_dir: str | Path = WORDNET_DIR,
     on_progress: Callable[[int, int], None] | None = None,
+    sentences: Sequence[str] | None = None,
 ) -> CorpusSummary:
     """Make (or finish) a corpus of `count` sentences read by each voice; see the module docstring.
 
     `frontend` is the text frontend (`normalize`, `to_symbols`, `lexicon`); the default is
-    `TextFrontend(TextConfig())`.
+    `TextFrontend(TextConfig())`. `sentences` (the first `count` of them) replace the choice from WordNet, in
+    their order: the first `test_count` are the test split, the next `val_count` validation. The choice depends
+    on the frontend's phones, so a recipe that must give the same split whatever fastpitch's version keeps its
+    list (`read_sentences`).
     `on_progress(done, total)` is called as utterances finish.
     """
     out_dir = Path(out_dir)
@@ -400,18 +405,26 @@ def synthesize_corpus(
         "generated_fraction": generated_fraction,
         "source": SOURCE_NAME,
     }
+    if sentences is not None:
+        if count > len(sentences):
+            raise FastPitchError(f"asked for {count} sentences, but the list holds {len(sentences)}")
+        sentences = list(sentences[:count])
+        digest = hashlib.sha256("\n".join(sentences).encode()).hexdigest()[:16]
+        settings.update(seed=None, generated_fraction=None, source=f"a list of sentences (sha256 {digest})")
     _check_settings(out_dir, settings)
     if frontend is None:
         from fastpitch.text import TextFrontend
 
         frontend = TextFrontend(TextConfig())
-    sentences = choose_sentences(count, frontend, seed, generated_fraction, wordnet_dir)
+    if sentences is None:
+        sentences = choose_sentences(count, frontend, seed, generated_fraction, wordnet_dir)
     splits = split_indices(len(sentences), test_count, val_count)
     normalized = [" ".join(frontend.normalize(s).replace("|", " ").split()) for s in sentences]
 
     for sub in ("wavs", "timings", "splits", ".partial"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    (out_dir / "SENTENCES_LICENSE.txt").write_text(WORDNET_LICENSE)
+    if settings["source"] == SOURCE_NAME:  # a list's license is its author's (the recipe keeps it beside it)
+        (out_dir / "SENTENCES_LICENSE.txt").write_text(WORDNET_LICENSE)
     if any(v.engine == "hibari" for v in parsed):
         (out_dir / "TEACHER_NOTICE.txt").write_text(teacher_notice())
     atomic_write_json(out_dir / "corpus.json", {"settings": settings, "complete": False})
@@ -485,6 +498,30 @@ def synthesize_corpus(
         },
     )
     return summary
+
+
+def read_sentences(path: str | Path) -> list[str]:
+    """The sentences of a text file, one per non-blank line (UTF-8), for `synthesize_corpus(sentences=...)`;
+    a repeated sentence is refused, as a corpus holds each once."""
+    path = Path(path)
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except (OSError, UnicodeDecodeError) as e:
+        raise FastPitchError(f"cannot read the sentences in {path}: {e}") from None
+    sentences, first = [], {}
+    for number, line in enumerate(lines, 1):
+        text = " ".join(line.split())
+        if not text:
+            continue
+        if text in first:
+            raise FastPitchError(f"{path}: line {number} repeats line {first[text]} ({text!r})")
+        if "|" in text:
+            raise FastPitchError(f"{path}: line {number} holds a '|', which separates metadata.csv's fields")
+        first[text] = number
+        sentences.append(text)
+    if not sentences:
+        raise FastPitchError(f"{path} holds no sentences")
+    return sentences
 
 
 def _check_settings(out_dir: Path, settings: dict[str, Any]) -> None:
