@@ -75,7 +75,9 @@ def _vocoded_mels(tts) -> list[np.ndarray]:
 def test_both_engines_vocode_the_voice_s_filtered_mel_unless_told(synth_onnx_voice, engine):
     text = "Sharper formants, please."
     own, off = engine.load(synth_onnx_voice), engine.load(synth_onnx_voice, postfilter=0)
-    assert own.postfilter == DEFAULT_POSTFILTER and off.postfilter == 0.0  # the fixture voice has the default
+    assert own.postfilter == [DEFAULT_POSTFILTER] and off.postfilter == [
+        0.0
+    ]  # the fixture voice has the default
     heard, plain = _vocoded_mels(own), _vocoded_mels(off)
     a, b = own.synthesize(text)[0], off.synthesize(text)[0]
     assert len(heard) == len(plain) == 1
@@ -89,6 +91,28 @@ def test_both_engines_vocode_the_voice_s_filtered_mel_unless_told(synth_onnx_voi
 def test_a_bad_strength_is_refused_by_the_engines(synth_voice, bad):
     with pytest.raises(SynthesisError, match="postfilter must be a number from 0"):
         Synthesizer.load(synth_voice, postfilter=bad)
+
+
+def test_each_speaker_speaks_with_its_own_strength(voice_copy):
+    edit_voice_json(voice_copy, lambda d: d.update(postfilter={"alice": 0.8}))
+    assert read_voice(voice_copy).postfilter_of("bob") == 0.0  # a speaker left out has none
+    tts = Synthesizer.load(voice_copy)
+    assert tts.postfilter == [0.8, 0.0]
+    off = Synthesizer.load(voice_copy, postfilter=0)
+    heard, plain = _vocoded_mels(tts), _vocoded_mels(off)
+    document = '<speak>Alice speaks first. <voice name="bob">Then Bob answers.</voice></speak>'
+    tts.synthesize(document)
+    off.synthesize(document)
+    assert len(heard) == len(plain) == 2
+    same = [np.array_equal(h, p) for h, p in zip(heard, plain, strict=True)]
+    assert sorted(same) == [False, True]  # bob's sentence as the model said it, alice's filtered
+    assert np.allclose(heard[same.index(False)], sharpen(plain[same.index(False)], 0.8), atol=1e-5)
+    tts.synthesize("Bob alone.", speaker="bob")
+    off.synthesize("Bob alone.", speaker="bob")
+    assert np.array_equal(heard[-1], plain[-1])
+    edit_voice_json(voice_copy, lambda d: d.update(postfilter={"carol": 0.4}))
+    with pytest.raises(VoiceError, match=r"postfilter\.carol names no speaker"):
+        read_voice(voice_copy)
 
 
 def test_voice_json_carries_the_strength(voice_copy):

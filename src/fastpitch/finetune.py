@@ -739,8 +739,12 @@ def finetune(
             name=name,
             speakers=[name],
             description=f"Fine-tuned by `fastpitch finetune` from {base['name']!r} on {options.data}.",
-            postfilter=base_voice.postfilter,
         )
+        # It speaks with the post-filter of the base speaker it started from (`nearest_base_speaker`).
+        made = read_voice(options.out)
+        source = nearest_base_speaker(base_voice.path, options.out) or base_voice.speakers[0]
+        made.postfilter = base_voice.postfilter_of(source)
+        made.save_json()
         _carry_notice(base_voice, options.out, name)
         finish("voice", str(options.out))
 

@@ -89,11 +89,19 @@ class Voice:
         default_factory=dict
     )  # {"acoustic": file, "acoustic_single": file, "vocoder": file | None, "opset": n}
     description: str = ""
-    postfilter: float = 0.0  # the mel post-filter's strength (`runtime.postfilter`); 0 (older voices): none
+    # The mel post-filter's strength (`runtime.postfilter`), for all speakers or per speaker name (a speaker
+    # left out: none); 0 (voices made before it existed): none.
+    postfilter: float | dict[str, float] = 0.0
 
     def file(self, name: str) -> Path:
         """A file of this voice; a name that would lead out of the directory is refused (see `member`)."""
         return member(self.path, name)
+
+    def postfilter_of(self, speaker: str) -> float:
+        """The mel post-filter strength `speaker` speaks with."""
+        if isinstance(self.postfilter, dict):
+            return self.postfilter.get(speaker, 0.0)
+        return self.postfilter
 
     @property
     def vocoder_type(self) -> str:
@@ -218,7 +226,7 @@ def read_voice(path: str | Path | None = None) -> Voice:
             provenance=dict(data.get("provenance") or {}),
             onnx=dict(data.get("onnx") or {}),
             description=str(data.get("description") or ""),
-            postfilter=float(data.get("postfilter", 0.0)),
+            postfilter=_postfilter(data.get("postfilter", 0.0)),
         )
     except ConfigError as e:
         raise VoiceError(f"{json_path}: {e}") from None
@@ -226,6 +234,13 @@ def read_voice(path: str | Path | None = None) -> Voice:
         raise VoiceError(f"{json_path} has a malformed field: {e!r}") from None
     _check(voice)
     return voice
+
+
+def _postfilter(value: Any) -> float | dict[str, float]:
+    """voice.json's `postfilter`: one strength, or one per speaker name."""
+    if isinstance(value, dict):
+        return {str(k): float(v) for k, v in value.items()}
+    return float(value)
 
 
 def _check(voice: Voice) -> None:
@@ -247,10 +262,17 @@ def _check(voice: Voice) -> None:
         raise VoiceError(
             f"{where}: unknown vocoder type {voice.vocoder.get('type')!r}; known: {', '.join(VOCODER_TYPES)}"
         )
-    if not 0.0 <= voice.postfilter <= MAX_POSTFILTER:
-        raise VoiceError(
-            f"{where}: postfilter is {voice.postfilter}; a voice may ask for 0 to {MAX_POSTFILTER}"
-        )
+    strengths = voice.postfilter if isinstance(voice.postfilter, dict) else {"": voice.postfilter}
+    for speaker, strength in strengths.items():
+        field_name = f"postfilter.{speaker}" if speaker else "postfilter"
+        if speaker and speaker not in voice.speakers:
+            raise VoiceError(
+                f"{where}: {field_name} names no speaker of the voice ({', '.join(voice.speakers)})"
+            )
+        if not 0.0 <= strength <= MAX_POSTFILTER:
+            raise VoiceError(
+                f"{where}: {field_name} is {strength}; a voice may ask for 0 to {MAX_POSTFILTER}"
+            )
     check_symbols(voice.text, voice.model, where)
     for key in ("acoustic", "acoustic_single", "vocoder"):
         if voice.onnx.get(key) is not None:

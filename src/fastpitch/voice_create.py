@@ -73,7 +73,7 @@ def save_voice(
     provenance: dict[str, Any] | None = None,
     description: str = "",
     fp16: bool = True,
-    postfilter: float = DEFAULT_POSTFILTER,
+    postfilter: float | dict[str, float] = DEFAULT_POSTFILTER,
 ) -> Voice:
     """Write a voice directory (weights first, voice.json last) and return it as `read_voice` sees it.
 
@@ -127,11 +127,11 @@ def create_voice(
     name: str | None = None,
     speakers: list[str] | None = None,
     description: str = "",
-    postfilter: float = DEFAULT_POSTFILTER,
+    postfilter: float | dict[str, float] = DEFAULT_POSTFILTER,
 ) -> Voice:
     """A voice from training checkpoints: the acoustic model's EMA weights when it has them (else its raw
     weights) without the aligner, and the vocoder from `vocoder_checkpoint` (None: Griffin-Lim); `postfilter`
-    is the strength of the mel post-filter it speaks with (`runtime.postfilter`; 0: none)."""
+    is the strength of the mel post-filter it speaks with (`runtime.postfilter`; 0: none), or one per speaker."""
     ckpt = load_checkpoint(acoustic_checkpoint, with_optimizer=False)
     cfg = ckpt.config
     weights = ckpt.ema if ckpt.ema is not None else ckpt.model

@@ -580,7 +580,7 @@ def _summary(
             "name": tts.voice.name,
             "path": str(tts.voice.path),
             "vocoder": str(vocoder) if vocoder is not None else tts.voice.vocoder_type,
-            "postfilter": tts.postfilter,
+            "postfilter": dict(zip(tts.speakers, tts.postfilter or [], strict=False)),
             "speakers": tts.speakers,
         },
         "dataset": {

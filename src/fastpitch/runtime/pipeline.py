@@ -202,6 +202,7 @@ class AcousticOutput:
     words: list[tuple[int, int]] | None = None  # each word's frames as heard (`word_bounds`)
     energy: np.ndarray | None = None  # (N,) log energy per input symbol (None: the voice has no energy)
     model_durations: np.ndarray | None = None  # the durations the model used, where a break trimmed them
+    speaker: int = 0  # the speaker id it was spoken as (`SpeechEngine._checked_acoustic` sets it)
 
     @classmethod
     def unbatch(
@@ -433,7 +434,9 @@ class SpeechEngine(abc.ABC):
     speakers: list[str]
     pitch_means: list[float] | None = None
     max_chars: int | None = None
-    postfilter: float = 0.0  # the mel post-filter's strength (`runtime.postfilter`)
+    postfilter: list[float] | None = (
+        None  # the mel post-filter's strength per speaker id (`runtime.postfilter`)
+    )
     max_symbols: int = 300
     batch_size: int = 16
     batch_symbols: int = 4000
@@ -446,7 +449,7 @@ class SpeechEngine(abc.ABC):
         postfilter: float | None,
     ) -> None:
         """What every backend takes from its voice: the frontend, rates, speakers and their mean pitch, and the
-        post-filter (the voice's own strength unless `postfilter` is given)."""
+        post-filter (the voice's own strengths unless `postfilter` gives one for every speaker)."""
         self.frontend = voice_frontend(voice, lexicon)
         self.pitch_means = [float(voice.pitch.get(s, {}).get("mean", 0.0)) for s in voice.speakers]
         self.sample_rate = voice.audio.sample_rate
@@ -454,7 +457,10 @@ class SpeechEngine(abc.ABC):
         self.n_mels = voice.audio.n_mels
         self.speakers = list(voice.speakers)
         self.max_chars = max_chars
-        self.postfilter = voice.postfilter if postfilter is None else check_postfilter(postfilter)
+        if postfilter is None:
+            self.postfilter = [voice.postfilter_of(s) for s in voice.speakers]
+        else:
+            self.postfilter = [check_postfilter(postfilter)] * len(voice.speakers)
 
     # ---- what a backend provides -----------------------------------------------------------------------------
 
@@ -1137,12 +1143,13 @@ class SpeechEngine(abc.ABC):
         given: GivenValues | None = None,
     ) -> list[AcousticOutput]:
         outputs = self._acoustic(ids, speaker, controls, given)
-        for out in outputs:
+        for out, spk in zip(outputs, np.broadcast_to(np.asarray(speaker), (len(outputs),)), strict=True):
             if not np.isfinite(out.mel).all():
                 raise SynthesisError(
                     "the acoustic model produced NaN or infinite values in the mel: its weights are broken "
                     "(a diverged or corrupt checkpoint?)"
                 )
+            out.speaker = int(spk)
         return outputs
 
     def _checked_vocode(self, piece: Piece, out: AcousticOutput) -> np.ndarray:
@@ -1151,7 +1158,7 @@ class SpeechEngine(abc.ABC):
         if out.mel.shape[-1] == 0:
             return np.empty(0, np.float32)
         f0 = pitch_track(piece.symbols, out.durations, out.pitch)
-        mel = sharpen(out.mel, self.postfilter)
+        mel = sharpen(out.mel, self.postfilter[out.speaker]) if self.postfilter else out.mel
         audio = np.asarray(self._vocode(mel, f0), dtype=np.float32).reshape(-1)
         if not np.isfinite(audio).all():
             raise SynthesisError("the vocoder produced NaN or infinite audio: its weights are broken")
