@@ -95,8 +95,8 @@ def median_f0(tts, audio):
 
 def test_prosody_pitch_shifts_the_span_like_the_global_control(tts):
     """The span's pitch input rises by exactly 2^(st/12); on the audio, the span's F0 rises as much as the
-    same shift given as the voice-wide control makes it rise (the shipped voice realises +2 st fully and
-    +4 st as about x1.18: its pitch conditioning saturates, whichever way the shift is asked for)."""
+    same shift given as the voice-wide control makes it rise, and by most of the interval asked (one sentence's
+    median F0 by dio is a few percent from the model card's six-sentence figures either way)."""
     base = tts.synthesize_detailed(f"<speak>{SENTENCE}</speak>")
     for st in (2, 4):
         up = tts.synthesize_detailed(f'<speak><prosody pitch="+{st}st">{SENTENCE}</prosody></speak>')
@@ -105,7 +105,7 @@ def test_prosody_pitch_shifts_the_span_like_the_global_control(tts):
         ratio = median_f0(tts, up.audio) / median_f0(tts, base.audio)
         control = tts.synthesize(SENTENCE, pitch_shift=st)[0]
         assert ratio == pytest.approx(median_f0(tts, control) / median_f0(tts, base.audio), rel=0.01)
-        assert ratio > 1.1
+        assert ratio > 2 ** (0.7 * st / 12)
 
 
 def test_prosody_pitch_plus_2_semitones_on_the_audio(tts):
