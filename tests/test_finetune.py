@@ -14,6 +14,7 @@ import pytest
 import soundfile as sf
 import torch
 
+from conftest import edit_voice_json
 from fastpitch.errors import FastPitchError
 
 TEXTS = [
@@ -271,11 +272,12 @@ def _options(data: Path, out: Path, base: Path, **kw):
     from fastpitch.finetune import FinetuneOptions
 
     plan = {"align_steps": 2, "acoustic_steps": 2, "vocoder_steps": 2, "batch_frames": 600}
-    return FinetuneOptions(data=data, out=out, base=base, plan=plan, evaluate=False, **kw)
+    return FinetuneOptions(data=data, out=out, base=base, plan=plan, **{"evaluate": False, **kw})
 
 
-def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_voice, tmp_path):
+def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_voice, tmp_path, monkeypatch):
     from fastpitch import Synthesizer
+    from fastpitch import finetune as job
     from fastpitch.finetune import STAGES, finetune
     from fastpitch.voice import read_voice
 
@@ -285,11 +287,13 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     base = tmp_path / "base"
     shutil.copytree(base_voice, base)
     (base / "NOTICE.txt").write_text("The teacher's license asks for this notice.\n")
+    edit_voice_json(base, lambda d: d.update(postfilter={"default": 0.7}))
     progress = []
     result = finetune(_options(clips, tmp_path / "voices" / "mine", base), on_progress=progress.append)
 
     voice = read_voice(result.voice)
     assert voice.name == "mine" and voice.speakers == ["mine"] and voice.onnx["acoustic"] == "acoustic.onnx"
+    assert voice.postfilter == 0.7  # the post-filter of the base speaker it started from
     assert result.clips_used == 12 and result.plan.acoustic_steps == 2
     assert any("rough" in w for w in result.warnings)  # 24 s of speech
     assert progress[0].stage == "corpus" and progress[-1].fraction == pytest.approx(1.0)
@@ -313,6 +317,24 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     again = []
     finetune(_options(clips, tmp_path / "voices" / "mine", base), on_progress=again.append)
     assert {p.stage for p in again} <= {"corpus"}  # every stage was done: nothing retrained
+
+    # An evaluation that fails is not marked done: the same command, run again, evaluates.
+    state_file = tmp_path / "voices" / "mine.finetune" / "finetune.json"
+    state["done"].pop("evaluate")
+    state_file.write_text(json.dumps(state))
+
+    def fails(*args):
+        raise FastPitchError("speechmos is not installed")
+
+    monkeypatch.setattr(job, "_evaluate_both", fails)
+    evaluating = _options(clips, tmp_path / "voices" / "mine", base, evaluate=True)
+    failed = finetune(evaluating)
+    assert any("not evaluated: speechmos" in w and "run the same command again" in w for w in failed.warnings)
+    assert "evaluate" not in json.loads(state_file.read_text())["done"]
+    monkeypatch.setattr(job, "_evaluate_both", lambda *args: None)
+    evaluated = finetune(evaluating)
+    assert not any("not evaluated" in w for w in evaluated.warnings)
+    assert "evaluate" in json.loads(state_file.read_text())["done"]
 
 
 def test_the_model_card_gives_each_comparison_with_the_recordings_its_interval():

@@ -142,6 +142,7 @@ def test_voice_info_and_export(synth_voice, tmp_path):
     assert (
         info["speakers"] == ["alice", "bob"] and info["onnx"] is False and info["acoustic_parameters"] > 1000
     )
+    assert info["postfilter"] == 0.4  # the tiny voice is made with voice create's default
     assert invoke("export", voice).exit_code == 0
     assert json.loads(invoke("voice", "info", voice).stdout)["onnx"] is True
     assert json.loads((voice / "voice.json").read_text())["onnx"]["int8"] == [

@@ -43,6 +43,7 @@ from fastpitch.voice import NOTICE, Voice
 log = logging.getLogger(__name__)
 
 STATE = "finetune.json"
+NOT_EVALUATED = "the voice is made, but not evaluated"
 STAGES = (
     "corpus",
     "features",
@@ -756,8 +757,10 @@ def finetune(
         export_voice(options.out)
         finish("export", True)
 
-    # 10. evaluation on the held-out clips
+    # 10. evaluation on the held-out clips; a failed one is not marked done, so running the job again retries it
     if "evaluate" not in done:
+        warnings[:] = [w for w in warnings if not w.startswith(NOT_EVALUATED)]  # (the state holds this list)
+        evaluated = True
         if options.evaluate and held_out:
             n = len(held_out)
 
@@ -769,13 +772,15 @@ def finetune(
             try:
                 _evaluate_both(options, corpus, work, ev_progress(0), ev_progress(n))
             except FastPitchError as e:  # e.g. the eval extra (speechmos, pocketsphinx) is not installed
-                warnings.append(f"the voice is made, but not evaluated: {e}")
+                warnings.append(f"{NOT_EVALUATED}: {e} (run the same command again to evaluate it)")
                 log.warning("%s", warnings[-1])
+                evaluated = False
         elif options.evaluate:
             warnings.append(
                 "no usable clip was held out (under four usable clips): the voice was not evaluated"
             )
-        finish("evaluate", True)
+        if evaluated:
+            finish("evaluate", True)
     evaluation = _read_evaluation(work) if options.evaluate else None
 
     wall = before + time.monotonic() - started

@@ -343,6 +343,7 @@ def voice_info_command(voice: Path | None = typer.Argument(None, help=VOICE_HELP
         if meta.file("acoustic.safetensors").is_file()
         else None,
         "vocoder": meta.vocoder_type,
+        "postfilter": meta.postfilter,
         "onnx": meta.has_onnx,
         "files": files,
         "total_bytes": sum(files.values()),
