@@ -236,6 +236,9 @@ def test_a_list_of_sentences_is_read_in_its_order_and_split_as_listed(tmp_path):
     settings = json.loads((tmp_path / "c" / "corpus.json").read_text())["settings"]
     assert settings["source"].startswith("a list of sentences (sha256 ") and settings["seed"] is None
     assert not (tmp_path / "c" / "SENTENCES_LICENSE.txt").exists()  # the list's license is its author's
+    (tmp_path / "SENTENCES_LICENSE.txt").write_text("These sentences are mine; keep this notice.\n")
+    assert runner.invoke(app, [*args[:2], str(tmp_path / "d"), *args[3:]]).exit_code == 0
+    assert (tmp_path / "d" / "SENTENCES_LICENSE.txt").read_text().startswith("These sentences are mine")
     listed.write_text("The test one.\nThe validation one.\nA different training one.\n")
     changed = runner.invoke(app, args)  # resuming with another list would mix two corpora
     assert "other settings (source differ)" in str(changed.exception)
@@ -256,6 +259,17 @@ def test_a_bad_list_of_sentences_is_refused(tmp_path, text, message):
         read_sentences(listed)
     with pytest.raises(FastPitchError, match="asked for 5 sentences, but the list holds 2"):
         synthesize_corpus(tmp_path / "c", voices=["espeak-ng:en-us"], count=5, sentences=["One.", "Two."])
+    with pytest.raises(FastPitchError, match="at least 1, got -1"):
+        synthesize_corpus(tmp_path / "c", voices=["espeak-ng:en-us"], count=-1, sentences=["One.", "Two."])
+
+
+def test_a_listed_sentence_with_nothing_to_read_is_refused_before_any_audio(tmp_path):
+    listed = ["A fine sentence.", "...", "Another one.", "And a third."]
+    with pytest.raises(FastPitchError, match=r"sentence 2 of the list, '\.\.\.', cannot be read"):
+        synthesize_corpus(
+            tmp_path / "c", voices=["espeak-ng:en-us"], test_count=1, val_count=1, sentences=listed
+        )
+    assert not list((tmp_path / "c").glob("wavs/*.wav"))
 
 
 def test_missing_engines_name_the_debian_packages(tmp_path, monkeypatch):

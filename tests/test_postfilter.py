@@ -123,9 +123,10 @@ def test_voice_json_carries_the_strength(voice_copy):
         edit_voice_json(voice_copy, lambda d, bad=bad: d.update(postfilter=bad))
         with pytest.raises(VoiceError, match="postfilter is"):
             read_voice(voice_copy)
-    edit_voice_json(voice_copy, lambda d: d.update(postfilter="strong"))
-    with pytest.raises(VoiceError, match="malformed field"):
-        read_voice(voice_copy)
+    for bad in ("strong", "0.4", True):
+        edit_voice_json(voice_copy, lambda d, bad=bad: d.update(postfilter=bad))
+        with pytest.raises(VoiceError, match="malformed field"):
+            read_voice(voice_copy)
 
 
 def test_voice_create_writes_the_strength_and_a_new_vocoder_keeps_it(tmp_path):
@@ -153,5 +154,16 @@ def test_voice_create_writes_the_strength_and_a_new_vocoder_keeps_it(tmp_path):
     assert read_voice(tmp_path / "b").postfilter == 0.7
     set_vocoder(tmp_path / "b", None)
     assert read_voice(tmp_path / "b").postfilter == 0.7
-    refused = runner.invoke(app, [*args[:-1], "5"])
-    assert refused.exit_code != 0 and "--postfilter" in refused.output
+    for bad, message in (
+        ("5", "postfilter is 5.0"),
+        ("nan", "postfilter is nan"),
+        ("strong", "--postfilter takes"),
+    ):
+        refused = runner.invoke(app, [*args[:4], str(tmp_path / "c"), "--postfilter", bad])
+        assert refused.exit_code != 0 and message in str(refused.exception)
+        assert not (tmp_path / "c").exists()  # refused before anything is written
+    per_speaker = [*args[:4], str(tmp_path / "d"), "--postfilter", "default=0.3"]
+    assert runner.invoke(app, per_speaker).exit_code == 0
+    assert read_voice(tmp_path / "d").postfilter == {"default": 0.3}
+    refused = runner.invoke(app, [*args[:4], str(tmp_path / "e"), "--postfilter", "carol=0.3"])
+    assert "postfilter.carol names no speaker" in str(refused.exception)

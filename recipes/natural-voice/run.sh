@@ -149,7 +149,7 @@ if [ "$SLIM" = 1 ]; then
 fi
 
 fastpitch voice create "$RUNS/$ACOUSTIC_RUN" --vocoder "$RUNS/$VOCODER_RUN" --out "$OUT_VOICE" \
-    --name default --speakers heart,kal,slt \
+    --name default --speakers heart,kal,slt --postfilter heart=0.4,kal=0.4,slt=0.2 \
     --description "US English: heart (taught by hibari-tts / Kokoro-82M), slt and kal (festival), in one model."
 { cat "$CORPUS/TEACHER_NOTICE.txt"; echo; cat recipes/natural-voice/NOTICE.txt; } > "$OUT_VOICE/NOTICE.txt"
 fastpitch export "$OUT_VOICE"

@@ -772,7 +772,7 @@ def finetune(
             try:
                 _evaluate_both(options, corpus, work, ev_progress(0), ev_progress(n))
             except FastPitchError as e:  # e.g. the eval extra (speechmos, pocketsphinx) is not installed
-                warnings.append(f"{NOT_EVALUATED}: {e} (run the same command again to evaluate it)")
+                warnings.append(f"{NOT_EVALUATED}: {e} (running the job again evaluates it)")
                 log.warning("%s", warnings[-1])
                 evaluated = False
         elif options.evaluate:

@@ -237,10 +237,29 @@ def read_voice(path: str | Path | None = None) -> Voice:
 
 
 def _postfilter(value: Any) -> float | dict[str, float]:
-    """voice.json's `postfilter`: one strength, or one per speaker name."""
+    """voice.json's `postfilter`: one strength, or one per speaker name; numbers only."""
+
+    def number(v: Any) -> float:
+        if isinstance(v, bool) or not isinstance(v, (int, float)):
+            raise ValueError(f"postfilter strengths are numbers, not {v!r}")
+        return float(v)
+
     if isinstance(value, dict):
-        return {str(k): float(v) for k, v in value.items()}
-    return float(value)
+        return {str(k): number(v) for k, v in value.items()}
+    return number(value)
+
+
+def check_voice_postfilter(
+    postfilter: float | dict[str, float], speakers: list[str], where: Path | str
+) -> None:
+    """Each strength in [0, MAX_POSTFILTER] (NaN is not), and a per-speaker map naming only the voice's speakers."""
+    strengths = postfilter if isinstance(postfilter, dict) else {"": postfilter}
+    for speaker, strength in strengths.items():
+        name = f"postfilter.{speaker}" if speaker else "postfilter"
+        if speaker and speaker not in speakers:
+            raise VoiceError(f"{where}: {name} names no speaker of the voice ({', '.join(speakers)})")
+        if not 0.0 <= strength <= MAX_POSTFILTER:
+            raise VoiceError(f"{where}: {name} is {strength}; a voice may ask for 0 to {MAX_POSTFILTER}")
 
 
 def _check(voice: Voice) -> None:
@@ -262,17 +281,7 @@ def _check(voice: Voice) -> None:
         raise VoiceError(
             f"{where}: unknown vocoder type {voice.vocoder.get('type')!r}; known: {', '.join(VOCODER_TYPES)}"
         )
-    strengths = voice.postfilter if isinstance(voice.postfilter, dict) else {"": voice.postfilter}
-    for speaker, strength in strengths.items():
-        field_name = f"postfilter.{speaker}" if speaker else "postfilter"
-        if speaker and speaker not in voice.speakers:
-            raise VoiceError(
-                f"{where}: {field_name} names no speaker of the voice ({', '.join(voice.speakers)})"
-            )
-        if not 0.0 <= strength <= MAX_POSTFILTER:
-            raise VoiceError(
-                f"{where}: {field_name} is {strength}; a voice may ask for 0 to {MAX_POSTFILTER}"
-            )
+    check_voice_postfilter(voice.postfilter, voice.speakers, where)
     check_symbols(voice.text, voice.model, where)
     for key in ("acoustic", "acoustic_single", "vocoder"):
         if voice.onnx.get(key) is not None:

@@ -38,6 +38,7 @@ from fastpitch.voice import (
     Voice,
     VoiceError,
     check_symbols,
+    check_voice_postfilter,
     model_card,
     read_voice,
 )
@@ -81,6 +82,9 @@ def save_voice(
     MODEL_CARD.md is kept (it may hold evaluation results written since); a new one is written otherwise.
     """
     out = Path(out_dir)
+    check_voice_postfilter(
+        postfilter, list(speakers), "the voice's post-filter"
+    )  # before anything is written
     out.mkdir(parents=True, exist_ok=True)
     for stale in (ACOUSTIC_ONNX, ACOUSTIC_SINGLE_ONNX, VOCODER_ONNX, VOCODER_WEIGHTS):
         (out / stale).unlink(missing_ok=True)

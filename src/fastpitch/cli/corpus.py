@@ -24,13 +24,14 @@ def synth(
         'pip install "fastpitch\\[hibari]"). Each voice reads every sentence.',
     ),
     count: int | None = typer.Option(
-        None, "--count", help="Number of distinct sentences (default 2000, or all of --sentences)."
+        None, "--count", min=1, help="Number of distinct sentences (default 2000, or all of --sentences)."
     ),
     sentences: Path | None = typer.Option(
         None,
         "--sentences",
-        help="Read these sentences (a text file, one per line, test split first, then validation) instead of "
-        "choosing from WordNet: the choice follows the frontend's phones, so a list keeps a recipe's split.",
+        help="Read these sentences (a text file, one per line, test split first, then validation; --seed is "
+        "not used) instead of choosing from WordNet: the choice follows the frontend's phones, so a list keeps a "
+        "recipe's split. A SENTENCES_LICENSE.txt beside the file goes into the corpus.",
     ),
     seed: int = typer.Option(0, "--seed", help="Seed of the sentence choice and the split."),
     workers: int = typer.Option(0, "--workers", help="Parallel engine processes (0: one per CPU core)."),
@@ -41,8 +42,10 @@ def synth(
     from fastpitch.data.corpus import read_sentences, synthesize_corpus
 
     listed = read_sentences(sentences) if sentences is not None else None
-    if count is None:
-        count = len(listed) if listed is not None else 2000
+    license_file = sentences.parent / "SENTENCES_LICENSE.txt" if sentences is not None else None
+    license_text = (
+        license_file.read_text(encoding="utf-8") if license_file and license_file.is_file() else None
+    )
 
     progress = Progress(
         TextColumn("synthesizing"), BarColumn(), MofNCompleteColumn(), TimeRemainingColumn(), console=console
@@ -64,6 +67,7 @@ def synth(
             val_count=val_count,
             on_progress=on_progress,
             sentences=listed,
+            sentences_license=license_text,
         )
     finally:
         progress.stop()

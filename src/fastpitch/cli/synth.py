@@ -14,7 +14,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from fastpitch.cli.app import app, bench_app, console, postfilter_option, write_result
 from fastpitch.errors import FastPitchError
-from fastpitch.voice import DEFAULT_POSTFILTER, MAX_POSTFILTER
+from fastpitch.voice import DEFAULT_POSTFILTER
 
 voice_app = typer.Typer(
     help="Make and inspect voices (the directories `say` speaks with).", no_args_is_help=True
@@ -284,18 +284,18 @@ def voice_create_command(
     ),
     description: str = typer.Option("", "--description", help="One paragraph for the model card."),
     fp32: bool = typer.Option(False, "--fp32", help="Store fp32 weights (default fp16: half the size)."),
-    postfilter: float = typer.Option(
-        DEFAULT_POSTFILTER,
+    postfilter: str = typer.Option(
+        str(DEFAULT_POSTFILTER),
         "--postfilter",
-        min=0.0,
-        max=MAX_POSTFILTER,
-        help="Strength of the mel post-filter the voice speaks with (0: none; README, 'The mel post-filter').",
+        help="Strength of the mel post-filter the voice speaks with, 0 to 2 (0: none), or one per speaker: "
+        "heart=0.4,slt=0.2 (a speaker left out: none). README, 'The mel post-filter'.",
     ),
 ) -> None:
     """Make a voice from training checkpoints (EMA weights when present, no aligner)."""
     from fastpitch.voice_create import create_voice
 
     names = [s.strip() for s in speakers.split(",")] if speakers else None
+    strengths = _strengths(postfilter)
     made = create_voice(
         checkpoint,
         vocoder,
@@ -304,9 +304,22 @@ def voice_create_command(
         name=name,
         speakers=names,
         description=description,
-        postfilter=postfilter,
+        postfilter=strengths,
     )
     console.print(f"wrote voice {made.name!r} to {made.path}", highlight=False)
+
+
+def _strengths(text: str) -> float | dict[str, float]:
+    """`--postfilter`: a number, or speaker=number pairs separated by commas (checked by `voice create`)."""
+    try:
+        if "=" not in text:
+            return float(text)
+        pairs = [item.split("=", 1) for item in text.split(",") if item.strip()]
+        return {name.strip(): float(value) for name, value in pairs}
+    except ValueError:
+        raise FastPitchError(
+            f"--postfilter takes a number or speaker=number pairs (heart=0.4,slt=0.2), not {text!r}"
+        ) from None
 
 
 @voice_app.command("set-vocoder")

@@ -17,7 +17,7 @@ Layout written under the output directory:
   splits/{train,val,test}.txt   ids; held-out sentences are held out for every voice
   timings/ID.json        festival voices only
   corpus.json            the settings (a resumed run must use the same ones) and a summary
-  SENTENCES_LICENSE.txt  the sentence source's license and notice
+  SENTENCES_LICENSE.txt  the sentence source's license and notice (a list's: the one given with it, if any)
   TEACHER_NOTICE.txt     hibari voices only: the license chain of their audio
 Work is split in chunks over threads that each drive an engine process (hibari: an engine of their own);
 finished utterances are kept, so an interrupted run resumes where it stopped. Files are written under a
@@ -370,7 +370,7 @@ class CorpusSummary:
 def synthesize_corpus(
     out_dir: str | Path,
     voices: Sequence[str] = DEFAULT_VOICES,
-    count: int = 2000,
+    count: int | None = None,
     seed: int = 0,
     workers: int | None = None,
     test_count: int = 100,
@@ -381,14 +381,16 @@ def synthesize_corpus(
     wordnet_dir: str | Path = WORDNET_DIR,
     on_progress: Callable[[int, int], None] | None = None,
     sentences: Sequence[str] | None = None,
+    sentences_license: str | None = None,
 ) -> CorpusSummary:
     """Make (or finish) a corpus of `count` sentences read by each voice; see the module docstring.
 
     `frontend` is the text frontend (`normalize`, `to_symbols`, `lexicon`); the default is
-    `TextFrontend(TextConfig())`. `sentences` (the first `count` of them) replace the choice from WordNet, in
-    their order: the first `test_count` are the test split, the next `val_count` validation. The choice depends
-    on the frontend's phones, so a recipe that must give the same split whatever fastpitch's version keeps its
-    list (`read_sentences`).
+    `TextFrontend(TextConfig())`. `sentences` (the first `count` of them; all by default) replace the choice of
+    `count` (default 2000) from WordNet, in their order: the first `test_count` are the test split, the next
+    `val_count` validation, and `seed` is not used. The choice depends on the frontend's phones, so a recipe that
+    must give the same split whatever fastpitch's version keeps its list (`read_sentences`);
+    `sentences_license`, the list's license and notice, goes into the corpus as SENTENCES_LICENSE.txt.
     `on_progress(done, total)` is called as utterances finish.
     """
     out_dir = Path(out_dir)
@@ -396,6 +398,10 @@ def synthesize_corpus(
     if not parsed:
         raise FastPitchError("no voices given")
     check_voices(parsed)
+    if count is None:
+        count = len(sentences) if sentences is not None else 2000
+    if count < 1:
+        raise FastPitchError(f"the sentence count must be at least 1, got {count}")
     settings = {
         "count": count,
         "seed": seed,
@@ -418,13 +424,15 @@ def synthesize_corpus(
         frontend = TextFrontend(TextConfig())
     if sentences is None:
         sentences = choose_sentences(count, frontend, seed, generated_fraction, wordnet_dir)
+    else:
+        _check_readable(sentences, frontend)
     splits = split_indices(len(sentences), test_count, val_count)
     normalized = [" ".join(frontend.normalize(s).replace("|", " ").split()) for s in sentences]
 
     for sub in ("wavs", "timings", "splits", ".partial"):
         (out_dir / sub).mkdir(parents=True, exist_ok=True)
-    if settings["source"] == SOURCE_NAME:  # a list's license is its author's (the recipe keeps it beside it)
-        (out_dir / "SENTENCES_LICENSE.txt").write_text(WORDNET_LICENSE)
+    if settings["source"] == SOURCE_NAME or sentences_license is not None:
+        (out_dir / "SENTENCES_LICENSE.txt").write_text(sentences_license or WORDNET_LICENSE)
     if any(v.engine == "hibari" for v in parsed):
         (out_dir / "TEACHER_NOTICE.txt").write_text(teacher_notice())
     atomic_write_json(out_dir / "corpus.json", {"settings": settings, "complete": False})
@@ -522,6 +530,16 @@ def read_sentences(path: str | Path) -> list[str]:
     if not sentences:
         raise FastPitchError(f"{path} holds no sentences")
     return sentences
+
+
+def _check_readable(sentences: Sequence[str], frontend: Frontend) -> None:
+    """Refuse, before any audio is made, a listed sentence the frontend finds nothing to read in (the corpus's
+    summary reads every one of them once they are spoken)."""
+    for number, text in enumerate(sentences, 1):
+        try:
+            frontend.to_symbols(text)
+        except FastPitchError as e:
+            raise FastPitchError(f"sentence {number} of the list, {text!r}, cannot be read: {e}") from None
 
 
 def _check_settings(out_dir: Path, settings: dict[str, Any]) -> None:

@@ -1075,7 +1075,9 @@ class SpeechEngine(abc.ABC):
                 outputs[i] = (
                     out
                     if detailed
-                    else AcousticOutput(out.mel[:, :0], out.durations, out.pitch[:0], out.words)
+                    else AcousticOutput(
+                        out.mel[:, :0], out.durations, out.pitch[:0], out.words, speaker=out.speaker
+                    )
                 )
         by_text: list[list[int]] = [[] for _ in texts]
         for i, piece in enumerate(pieces):
