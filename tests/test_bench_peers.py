@@ -87,3 +87,19 @@ def test_bench_peers_quality_needs_the_judges(monkeypatch):
     monkeypatch.setattr(peers, "quality_available", lambda: False)
     with pytest.raises(FastPitchError, match=r"fastpitch\[eval\]"):
         peers.bench_peers(engines=("onnx",), sentences=1, quality=True)
+
+
+def test_the_cpu_is_described_by_its_model_and_vector_extensions(tmp_path):
+    from fastpitch.cpu import describe_cpu
+
+    x86 = tmp_path / "x86"
+    x86.write_text(
+        "processor\t: 0\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512_vnni\n\n"
+        "processor\t: 1\nmodel name\t: AMD EPYC 9R14\nflags\t\t: fpu sse2 avx avx2 fma avx512f avx512_vnni\n"
+    )
+    assert describe_cpu(x86)["model"] == "AMD EPYC 9R14"
+    assert describe_cpu(x86)["simd"] == ["avx512_vnni", "avx512f", "avx2", "fma"]  # widest first
+    arm = tmp_path / "arm"
+    arm.write_text("processor\t: 0\nFeatures\t: fp asimd evtstrm aes asimddp\nCPU part\t: 0xd0c\n")
+    assert describe_cpu(arm)["simd"] == ["asimddp", "asimd"]
+    assert describe_cpu(tmp_path / "missing")["simd"] == []  # not Linux: the bare platform names

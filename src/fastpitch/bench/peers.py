@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import importlib.util
 import os
-import platform
 import time
 import zlib
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +35,7 @@ from typing import Any
 
 import numpy as np
 
+from fastpitch.cpu import describe_cpu
 from fastpitch.data.teacher import HIBARI_INSTALL
 from fastpitch.errors import FastPitchError
 
@@ -384,7 +384,7 @@ def bench_peers(
         "goal_speed_vs_hibari": 1.5,
         "quality": scores,
         "skipped": skipped,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": describe_cpu(),
         "cpu_count": os.cpu_count(),
         "load_average_before": round(load_before, 2),
         "load_average_after": round(os.getloadavg()[0], 2),

@@ -11,7 +11,6 @@ with uniform durations is timed: speed does not depend on the weights.
 from __future__ import annotations
 
 import os
-import platform
 import tempfile
 import time
 from collections.abc import Callable
@@ -23,6 +22,7 @@ import onnxruntime as ort
 import torch
 
 from fastpitch.config import preset as config_preset
+from fastpitch.cpu import describe_cpu
 from fastpitch.export import export_voice
 from fastpitch.runtime import OnnxSynthesizer
 from fastpitch.runtime.pipeline import Controls
@@ -203,7 +203,7 @@ def bench_synth(
             "end_to_end_40x_realtime": audio_s / best_e2e >= 40,
             "stream_first_audio_under_300ms": min(first_audio.values()) < 0.3,
         },
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": describe_cpu(),
         "cpu_count": os.cpu_count(),
         "load_average": round(os.getloadavg()[0], 2),
         "torch": torch.__version__,

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import platform
 import time
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -19,6 +18,7 @@ import numpy as np
 import torch
 
 from fastpitch.config import preset
+from fastpitch.cpu import describe_cpu
 from fastpitch.models.aligner import (
     beta_binomial_log_prior,
     mas,
@@ -38,7 +38,7 @@ def machine() -> dict[str, Any]:
         "threads": torch.get_num_threads(),
         "cpu_count": os.cpu_count(),
         "load_average_1min": os.getloadavg()[0],
-        "processor": platform.processor() or platform.machine(),
+        "processor": describe_cpu(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
     }
 

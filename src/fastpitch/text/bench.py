@@ -8,7 +8,6 @@ through `phonemizer` with the espeak-ng backend in the same run, for a side-by-s
 
 from __future__ import annotations
 
-import platform
 import random
 import re
 import sys
@@ -17,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from fastpitch.config import TextConfig
+from fastpitch.cpu import describe_cpu
 
 WORDNET = Path("/usr/share/wordnet")
 GOAL_SENTENCES_PER_S = 2000
@@ -195,7 +195,7 @@ def run(sentences: list[str], source: str, repeats: int = 3) -> dict[str, Any]:
         "goal_sentences_per_s": GOAL_SENTENCES_PER_S,
         "meets_goal_cpu": ours["sentences_per_s_cpu"] >= GOAL_SENTENCES_PER_S,
         "python": sys.version.split()[0],
-        "machine": platform.machine(),
+        "machine": describe_cpu(),
         "note": "fastpitch = normalization + phonemization, first pass with empty caches (warm: best of the "
         "repeats); phonemizer_espeak = phonemization only (no normalization), best of the repeats; *_cpu rates "
         "divide by this process's CPU time, the single-core speed on a shared machine",

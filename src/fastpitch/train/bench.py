@@ -15,7 +15,6 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import platform
 import resource
 import time
 from collections.abc import Iterator
@@ -26,6 +25,7 @@ from typing import Any
 import torch
 
 from fastpitch.config import Config, preset
+from fastpitch.cpu import describe_cpu
 
 FRAMES_PER_SYMBOL = 6.0  # LJSpeech-like phoneme rate (~70 ms per symbol)
 UTTERANCE_FRAMES = 600  # ~7 s, LJSpeech's mean
@@ -259,7 +259,7 @@ def bench_train(
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
         "load_average_1min": os.getloadavg()[0],  # other work on the machine slows every number below
-        "machine": platform.processor() or platform.machine(),
+        "machine": describe_cpu(),
         "cuda_device": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "note": "synthetic batches of ~600-frame utterances, 6 frames per symbol; matmul = the decoder's conv "
         "feed-forward as one GEMM, timed in the same process",

@@ -8,7 +8,6 @@ alike, and the best of the repeats is reported together with the median.
 from __future__ import annotations
 
 import os
-import platform
 import statistics
 import time
 from typing import Any
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from fastpitch.config import AudioConfig
+from fastpitch.cpu import describe_cpu
 from fastpitch.vocoders.griffin_lim import GriffinLim
 from fastpitch.vocoders.neural import NeuralVocoder, build_generator, named_config
 
@@ -57,7 +57,7 @@ def bench_vocoders(
         "benchmark": "vocoder",
         "audio_seconds": round(duration, 3),
         "repeats": repeats,
-        "cpu": platform.processor() or platform.machine(),
+        "cpu": describe_cpu(),
         "cpu_count": os.cpu_count(),
         "load_average": [round(load_before, 2), round(os.getloadavg()[0], 2)],
         "numpy": np.__version__,
