@@ -331,3 +331,21 @@ def test_split_sentences_never_loses_text(text):
         return
     pieces = _FRONTENDS["phonemes"].split_sentences(text)
     assert "".join("".join(pieces).split()) == "".join(text.split())
+
+
+def test_g2p_from_many_threads_leaves_blas_as_it_was():
+    from concurrent.futures import ThreadPoolExecutor
+
+    from threadpoolctl import threadpool_info
+
+    def blas_threads():
+        return sorted(lib["num_threads"] for lib in threadpool_info() if lib["user_api"] == "blas")
+
+    g2p = G2P()
+    words = ["blorft", "zelenskyy", "fastpitch", "quarnix", "vellumy", "strobnik"] * 40
+    alone = [g2p(w) for w in words]
+    before = blas_threads()
+    with ThreadPoolExecutor(8) as pool:
+        together = list(pool.map(g2p, words))
+    assert together == alone
+    assert blas_threads() == before  # each word's one-thread limit was undone, in order

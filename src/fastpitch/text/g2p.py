@@ -17,6 +17,7 @@ import json
 import math
 import re
 import struct
+import threading
 import zlib
 from collections import Counter
 from collections.abc import Iterable
@@ -33,6 +34,9 @@ from fastpitch.text.lexicon import Lexicon
 DATA = Path(__file__).with_name("data")
 MODEL_PATH = DATA / "g2p-en-v1.safetensors"
 LETTERS = "#abcdefghijklmnopqrstuvwxyz'"  # index 0 is padding
+# BLAS's thread count is the process's: two words converted at once (a server's requests) would each restore what
+# the other had set, and leave BLAS on one thread for good, or run on all of them.
+_BLAS_LOCK = threading.Lock()
 DILATIONS = (1, 2, 4, 1, 2, 4)
 MAX_CHUNK = 3  # phonemes one letter may stand for
 
@@ -111,7 +115,7 @@ class G2P:
         if not ids:
             return []
         # Matrices this small run fastest on one thread; BLAS threads on a busy machine cost 100x.
-        with self._blas.limit(limits=1, user_api="blas"):
+        with _BLAS_LOCK, self._blas.limit(limits=1, user_api="blas"):
             logits = self._forward(w, ids)
         phones: list[str] = []
         for k in logits.argmax(-1):
