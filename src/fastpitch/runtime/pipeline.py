@@ -434,9 +434,8 @@ class SpeechEngine(abc.ABC):
     speakers: list[str]
     pitch_means: list[float] | None = None
     max_chars: int | None = None
-    postfilter: list[float] | None = (
-        None  # the mel post-filter's strength per speaker id (`runtime.postfilter`)
-    )
+    # the mel post-filter's strength per speaker id (`runtime.postfilter`)
+    postfilter: list[float] | None = None
     max_symbols: int = 300
     batch_size: int = 16
     batch_symbols: int = 4000
