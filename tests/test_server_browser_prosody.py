@@ -191,7 +191,8 @@ def test_a_file_that_is_no_prosody_document_leaves_the_editor_as_it_was(page_url
     for name, doc in broken.items():
         (tmp_path / name).write_text(json.dumps(doc))
         page.set_input_files("#edit-load", str(tmp_path / name))
-        page.wait_for_function("document.getElementById('status').classList.contains('error')")
+        # a selector, not wait_for_function: that one evals its predicate, which the page's CSP refuses
+        page.wait_for_selector(f"#status.error:has-text('Could not load {name}')", timeout=10_000)
         assert f"Could not load {name}" in page.text_content("#status")
         assert page.evaluate("JSON.stringify(state.doc)") == edited  # nothing replaced
         assert page.is_enabled("#edit-undo")  # the history kept
