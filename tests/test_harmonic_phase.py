@@ -1,10 +1,17 @@
-"""`runtime.harmonic_phase`: a low voice's iSTFT phase from its pitch, in both engines and in the shipped voice."""
+"""`runtime.harmonic_phase`: the iSTFT phase from the pitch (every harmonic of a low voice, the fundamental of a
+higher one), in both engines and in the shipped voice."""
 
 import numpy as np
 import pytest
 
 from fastpitch.runtime import OnnxSynthesizer
-from fastpitch.runtime.harmonic_phase import LOCK_BELOW_HZ, lock_to_pitch, pitch_track
+from fastpitch.runtime.harmonic_phase import (
+    FUNDAMENTAL_ONLY,
+    LOCK_BELOW_HZ,
+    lock_to_pitch,
+    locked_harmonics,
+    pitch_track,
+)
 from fastpitch.runtime.istft import hann_window, inverse_stft
 from fastpitch.synthesis import Synthesizer
 
@@ -50,14 +57,37 @@ def test_unvoiced_frames_keep_their_phase_and_a_wrong_length_is_refused():
         lock_to_pitch(spec, f0[:-1], SR, N_FFT, HOP)
 
 
-def test_the_pitch_track_covers_a_low_voice_s_sonorants_only():
+def _peak_hz(audio: np.ndarray, low: float, high: float) -> float:
+    """The frequency of the strongest component of `audio` between `low` and `high` Hz."""
+    mags = np.abs(np.fft.rfft(audio * np.hanning(len(audio))))
+    freqs = np.fft.rfftfreq(len(audio), 1 / SR)
+    band = (freqs > low) & (freqs < high)
+    return float(freqs[band][np.argmax(mags[band])])
+
+
+def test_a_higher_voice_gets_its_fundamental_locked_and_its_other_harmonics_left_alone():
+    spec = _hummed_tone(190.0)
+    f0 = np.full(len(spec), 190.0)
+    assert locked_harmonics(f0) == FUNDAMENTAL_ONLY and locked_harmonics(f0 / 2) is None
+    locked = lock_to_pitch(spec, f0, SR, N_FFT, HOP)
+    bins_hz = np.arange(spec.shape[1]) * SR / N_FFT
+    above = bins_hz >= 1.5 * 190.0
+    assert np.array_equal(locked[:, above], spec[:, above])
+    assert not np.allclose(locked[:, ~above], spec[:, ~above], atol=1e-3)
+    assert np.allclose(np.hypot(*np.moveaxis(locked, -1, 0)), np.hypot(*np.moveaxis(spec, -1, 0)), rtol=1e-4)
+    # The hum puts the fundamental on the frame rate's nearest multiple (2 x 86 Hz); locked, it is at 190 Hz.
+    assert _peak_hz(inverse_stft(spec, N_FFT, HOP), 150, 240) == pytest.approx(2 * SR / HOP, abs=2.0)
+    assert _peak_hz(inverse_stft(locked, N_FFT, HOP), 150, 240) == pytest.approx(190.0, abs=2.0)
+
+
+def test_the_pitch_track_covers_the_sonorants_only():
     symbols = ["|", "HH", "AH0", "L", "OW1", "S", "."]
     durations = np.array([2, 3, 4, 2, 5, 3, 1])
     pitch = np.array([0.0, 95.0, 100.0, 98.0, 90.0, 92.0, 0.0])
     track = pitch_track(symbols, durations, pitch)
     assert track is not None and len(track) == durations.sum()
     assert np.array_equal(track, np.repeat([0, 0, 100, 98, 90, 0, 0], durations))  # not HH, S or the edges
-    assert pitch_track(symbols, durations, pitch * 2.0) is None  # 190 Hz: not a low voice
+    assert np.array_equal(pitch_track(symbols, durations, pitch * 2.0), track * 2.0)
     assert pitch_track(["|", "S", "."], np.array([1, 3, 1]), np.array([0.0, 90.0, 0.0])) is None
 
 
@@ -79,3 +109,25 @@ def test_the_shipped_voice_s_low_speaker_no_longer_hums():
     assert 0 < np.median(result.pitch[result.pitch > 0]) < LOCK_BELOW_HZ
     # without the lock this voice's kal hums at 12 (recordings: 0.9)
     assert frame_rate_hum(result.audio, SR, HOP) < 3.0
+
+
+def test_the_shipped_voice_s_heart_follows_a_pitch_shift_with_its_fundamental_locked():
+    from fastpitch.audio import extract_f0
+
+    tts = Synthesizer.load()
+    texts = [
+        "He contented himself with one glass of beer per day.",
+        "The support from our sponsoring agency will discontinue after March thirty-first.",
+        "Please call Stella and ask her to bring these things with her from the store.",
+        "A pathological urge to succeed.",
+    ]
+
+    def pooled_f0(shift: float) -> float:
+        f0 = [
+            extract_f0(tts.synthesize(t, speaker="heart", pitch_shift=shift)[0], tts.voice.audio)[0]
+            for t in texts
+        ]
+        return float(np.median(np.concatenate([f[f > 0] for f in f0])))
+
+    # Without the lock the hum pulls heart's unshifted pitch towards 2 x 86 Hz and this reads x1.293.
+    assert pooled_f0(4.0) / pooled_f0(0.0) == pytest.approx(2 ** (4 / 12), rel=0.02)
