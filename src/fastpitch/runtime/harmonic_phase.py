@@ -50,34 +50,37 @@ def locked_harmonics(f0: np.ndarray) -> int | None:
 
 def lock_to_pitch(spectrum: np.ndarray, f0: np.ndarray, sample_rate: int, n_fft: int, hop: int) -> np.ndarray:
     """The iSTFT vocoder's spectrum (T, n_fft // 2 + 1, 2: real, imaginary) with the phases of the frames where
-    `f0` (T,) is above 0 turned at its harmonics' frequencies, as many harmonics as `locked_harmonics` says
-    (the bins above them keep the network's phases); the other frames as they were."""
+    `f0` (T,) is a pitch (above one bin, below Nyquist) turned at its harmonics' frequencies, as many harmonics
+    as `locked_harmonics` says (the bins above them keep the network's phases); the other frames as they were."""
     spec = np.ascontiguousarray(spectrum, dtype=np.float32).view(np.complex64)[..., 0]
     n_frames, n_bins = spec.shape
     if len(f0) != n_frames:
         raise ValueError(f"the pitch track has {len(f0)} frames, the spectrum {n_frames}")
+    bin_hz = sample_rate / n_fft
     f0 = np.asarray(f0, np.float64)
+    f0 = np.where((f0 >= bin_hz) & (f0 < sample_rate / 2), f0, 0.0)
     voiced = np.flatnonzero(f0 > 0)
     if voiced.size == 0:
         return spectrum
-    bin_hz = sample_rate / n_fft
     fv = f0[voiced][:, None]
     harmonics = locked_harmonics(f0)
-    # Only the bins that some locked harmonic owns are computed (the fundamental alone: a few dozen of 513).
+    # Only the bins that some locked harmonic owns are computed (the fundamental alone: a dozen or two of 513).
     n_harmonics = int(np.ceil(sample_rate / 2 / fv.min())) + 1 if harmonics is None else harmonics
     width = n_bins if harmonics is None else min(n_bins, int(np.ceil((harmonics + 0.5) * fv.max() / bin_hz)))
     bins_hz = np.arange(width) * bin_hz
-    # Every bin's phase advance per frame at the harmonic nearest to it (at the bin's own frequency where
-    # unvoiced), integrated over the frames.
-    f = np.where(f0 > 0, f0, 1.0)[:, None]
-    advance = np.maximum(1.0, np.round(bins_hz / f)) * f * (2.0 * np.pi * hop / sample_rate)
-    turned = np.cumsum(advance, axis=0)  # float64: a minute of frames stays within 1e-9 radians, no wrapping
-    # Per voiced frame and harmonic: the rotation that gives the harmonic's centre bin its integrated phase...
-    centre = np.clip(np.round(np.arange(1, n_harmonics + 1) * fv / bin_hz).astype(np.int64), 0, width - 1)
+    # One phase track for the piece: the fundamental's phase at each frame's centre, integrated over the voiced
+    # frames (the trapezoid between neighbours); harmonic h turns h times as fast. A frame's bin k holds a
+    # component's centre phase less pi k (its time origin is the frame's first sample, n_fft / 2 earlier), so
+    # the target follows a harmonic from bin to bin as the pitch moves.
+    step = f0 * (2.0 * np.pi * hop / sample_rate)
+    phase = (np.cumsum(step) - 0.5 * step)[voiced][:, None]  # float64: no wrapping needed
+    h = np.arange(1, n_harmonics + 1)
+    centre = np.clip(np.round(h * fv / bin_hz).astype(np.int64), 0, width - 1)
     rows = voiced[:, None]
     own = spec[rows, centre]
-    rotation = np.exp(1j * turned[rows, centre]) * np.conj(own) / np.maximum(np.abs(own), 1e-12)
-    # ... given to every bin of the harmonic, so the bins keep the network's phase differences to its centre.
+    rotation = np.exp(1j * (h * phase - np.pi * centre)) * np.conj(own) / np.maximum(np.abs(own), 1e-12)
+    # Every bin of a voiced frame belongs to the harmonic nearest to it and is turned as its centre is, so the
+    # bins keep the network's phase differences to the centre.
     owner = np.minimum(np.maximum(1.0, np.round(bins_hz / fv)), n_harmonics).astype(np.int64) - 1
     turn = rotation.astype(np.complex64)[np.arange(len(voiced))[:, None], owner]
     if harmonics is not None:

@@ -477,7 +477,7 @@ class SpeechEngine(abc.ABC):
 
     @abc.abstractmethod
     def _vocode(self, mel: np.ndarray, f0: np.ndarray | None = None) -> np.ndarray:
-        """Float32 audio for one (n_mels, T) log mel; `f0` (T,), a low voice's pitch per frame
+        """Float32 audio for one (n_mels, T) log mel; `f0` (T,), the sonorants' pitch per frame
         (`harmonic_phase.pitch_track`), sets an iSTFT vocoder's phase (`harmonic_phase.lock_to_pitch`)."""
 
     # ---- public API ------------------------------------------------------------------------------------------
@@ -1154,8 +1154,8 @@ class SpeechEngine(abc.ABC):
         return outputs
 
     def _checked_vocode(self, piece: Piece, out: AcousticOutput) -> np.ndarray:
-        """A piece's audio from its post-filtered mel; a low voice's pitch sets the vocoder's phase
-        (`harmonic_phase`)."""
+        """A piece's audio from its post-filtered mel; its pitch sets the vocoder's phase (`harmonic_phase`:
+        every harmonic below `LOCK_BELOW_HZ`, the fundamental above)."""
         if out.mel.shape[-1] == 0:
             return np.empty(0, np.float32)
         f0 = pitch_track(piece.symbols, out.durations, out.pitch)
