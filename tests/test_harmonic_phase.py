@@ -26,13 +26,18 @@ def _fundamental(audio: np.ndarray) -> float:
     return SR / lags[np.argmax(ac[lags])]
 
 
+def _frames(audio: np.ndarray) -> np.ndarray:
+    """The complex STFT of `audio` in the vocoder's framing: frame t starts at sample t * HOP (Hann window)."""
+    starts = range(0, len(audio) - N_FFT, HOP)
+    return np.fft.rfft(np.stack([audio[s : s + N_FFT] for s in starts]) * hann_window(N_FFT), axis=-1)
+
+
 def _hummed_tone(f0: float, seconds: float = 1.0) -> np.ndarray:
     """The spectrum of a harmonic tone at `f0` with every phase set to zero: what a vocoder that gives a
     steady vowel the same phase in every frame produces, and which overlap-adds into a hum at sr / hop."""
     t = np.arange(int(SR * seconds)) / SR
     tone = sum(np.sin(2 * np.pi * k * f0 * t) / k for k in range(1, 20))
-    starts = range(0, len(tone) - N_FFT, HOP)
-    mags = np.abs(np.fft.rfft(np.stack([tone[s : s + N_FFT] for s in starts]) * hann_window(N_FFT), axis=-1))
+    mags = np.abs(_frames(tone))
     return np.stack([mags, np.zeros_like(mags)], axis=-1).astype(np.float32)
 
 
@@ -86,10 +91,9 @@ def _scrambled_glide(f_from: float, f_to: float, unvoiced: int) -> tuple[np.ndar
     first `unvoiced` frames unvoiced."""
     f = np.linspace(f_from, f_to, SR)
     tone = np.sin(2 * np.pi * np.cumsum(f) / SR)
-    starts = range(0, SR - N_FFT, HOP)
-    spec = np.fft.rfft(np.stack([tone[s : s + N_FFT] for s in starts]) * hann_window(N_FFT), axis=-1)
+    spec = _frames(tone)
     spec *= np.exp(1j * np.random.default_rng(unvoiced).uniform(0, 2 * np.pi, (len(spec), 1)))
-    f0 = np.array([f[s + N_FFT // 2] for s in starts])
+    f0 = f[np.arange(len(spec)) * HOP + N_FFT // 2]
     f0[:unvoiced] = 0.0
     return np.stack([spec.real, spec.imag], axis=-1).astype(np.float32), f0
 
