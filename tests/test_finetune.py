@@ -293,7 +293,7 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
 
     voice = read_voice(result.voice)
     assert voice.name == "mine" and voice.speakers == ["mine"] and voice.onnx["acoustic"] == "acoustic.onnx"
-    assert voice.postfilter == 0.7  # the post-filter of the base speaker it started from
+    assert voice.postfilter == 0.35  # half the post-filter of the base speaker it started from
     assert result.clips_used == 12 and result.plan.acoustic_steps == 2
     assert any("rough" in w for w in result.warnings)  # 24 s of speech
     assert progress[0].stage == "corpus" and progress[-1].fraction == pytest.approx(1.0)
@@ -310,6 +310,14 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     assert set(state["done"]) == set(STAGES)
     trained = json.loads(Path(state["done"]["acoustic"]).read_text())["config"]["train"]
     assert (trained["mas_boundary_cost"], trained["edge_silence"]) == (0.0, 0.0)  # as the base (no record)
+    # The vocoder learned from the adapted model's own mels of the training clips.
+    gta = Path(state["done"]["gta"])
+    vocoder_meta = json.loads(Path(state["done"]["vocoder"]).read_text())
+    assert vocoder_meta["provenance"]["finetune_mels"] == str(gta)
+    train_ids = (
+        (tmp_path / "voices" / "mine.finetune" / "corpus" / "splits" / "train.txt").read_text().split()
+    )
+    assert {p.stem for p in gta.glob("*.npy")} >= set(train_ids)
     assert json.loads((tmp_path / "voices" / "mine.finetune" / "corpus" / "corpus-report.json").read_text())[
         "test"
     ]
@@ -409,6 +417,8 @@ def test_a_base_without_a_neural_vocoder_is_refused_before_any_work(synth_voice,
         (None, {"align_steps": 0}, "align_steps must be"),
         (None, {"vocoder_steps": 2.5}, "vocoder_steps must be"),
         (None, {"learning_rate": 0.0}, "learning_rate must be a number between 0 and 1"),
+        (None, {"postfilter": 2.5}, "postfilter must be a number from 0"),
+        (None, {"postfilter": "strong"}, "postfilter must be a number from 0"),
         (None, {"steps": 10}, "unknown plan settings: steps"),
     ],
 )

@@ -12,10 +12,13 @@ An orchestrator over the pieces that exist for training from scratch; every stag
 5. screen    `train.align.alignment_scores`: a transcript that does not match its audio aligns far worse than
              the others, and is dropped from training (or from the held-out clips);
 6. acoustic  `train.acoustic.train --init-from` the aligned model, the layers the data size allows;
-7. vocoder   `train.vocoder.train_vocoder --init` the base vocoder, on the new speaker's recordings;
-8. voice     `voice_create.create_voice`, then its model card;
-9. export    `export.export_voice` (the ONNX models);
-10. evaluate `evaluation.suite.evaluate` of the new voice and of the base voice on the held-out clips.
+7. gta       `train.gta.predict_mels`: what the adapted acoustic model says for each training clip, given the
+             clip's own durations and pitch, frame for frame beside the recording;
+8. vocoder   `train.vocoder.train_vocoder --init` the base vocoder `--finetune-mels` those: it learns to render
+             the mels it will be given (HiFi-GAN's fine-tuning step), not the recordings' own;
+9. voice     `voice_create.create_voice`, then its model card;
+10. export   `export.export_voice` (the ONNX models);
+11. evaluate `evaluation.suite.evaluate` of the new voice and of the base voice on the held-out clips.
 
 The base voice speaks with one speaker, so the new speaker replaces it: the result is a single-speaker voice
 whose speaker identity (pitch statistics, the weights trained) is the recordings'. A stage that finished is
@@ -38,7 +41,7 @@ from typing import Any
 
 from fastpitch.atomic import atomic_write_text
 from fastpitch.errors import FastPitchError
-from fastpitch.voice import NOTICE, Voice
+from fastpitch.voice import MAX_POSTFILTER, NOTICE, Voice
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +54,7 @@ STAGES = (
     "align",
     "screen",
     "acoustic",
+    "gta",
     "vocoder",
     "voice",
     "export",
@@ -60,19 +64,20 @@ ALIGN_BUDGET_SHARE = 0.25  # of the training time a --minutes-budget leaves, the
 MIN_SECONDS_OF_SPEECH = 20.0  # below this, nothing worth a voice can be learned
 ADVISED_MINUTES = 5.0  # below this, the job warns that the voice will be rough
 
-# Seconds per unit of each stage, measured in the 10-minute run of docs/finetune.md (two cores shared with other
-# jobs): the progress bar's weights, and the split of a --minutes-budget between the stages.
+# Seconds per unit of each stage, measured in the 10-minute run of docs/finetune.md (182 clips, two cores to
+# itself, 13.4 minutes in all): the progress bar's weights, and the split of a --minutes-budget between the stages.
 SECONDS_PER = {
-    "corpus": 0.05,  # per clip
-    "features": 0.3,  # per clip
-    "base": 5.0,
-    "align": 1.7,  # per step
-    "screen": 0.05,  # per clip
-    "acoustic": 16.0,  # per step
-    "vocoder": 2.6,  # per step
-    "voice": 5.0,
-    "export": 40.0,
-    "evaluate": 40.0,  # per held-out clip (two voices: synthesis, resyntheses, ASR, DNSMOS)
+    "corpus": 0.005,  # per clip
+    "features": 0.015,  # per clip
+    "base": 2.0,
+    "align": 0.05,  # per step
+    "screen": 0.005,  # per clip
+    "acoustic": 0.8,  # per step
+    "gta": 0.02,  # per training clip
+    "vocoder": 0.06,  # per step
+    "voice": 1.0,
+    "export": 4.0,
+    "evaluate": 5.0,  # per held-out clip (two voices: synthesis, resyntheses, ASR, DNSMOS)
 }
 
 
@@ -95,6 +100,9 @@ class FinetunePlan:
     vocoder_learning_rate: float
     batch_frames: int = 6000
     warmup_steps: int = 50
+    # The new voice's mel post-filter strength; None: half that of the base speaker it started from. Its vocoder,
+    # adapted to the model's own mels, needs less sharpening, and a weaker filter keeps it nearer the speaker.
+    postfilter: float | None = None
 
 
 def plan_for(seconds: float) -> FinetunePlan:
@@ -114,7 +122,7 @@ def plan_for(seconds: float) -> FinetunePlan:
         acoustic_steps=int(min(1600, max(200, round(800 * scale, -1)))),
         learning_rate=3e-4,
         freeze=freeze,
-        vocoder_steps=int(min(1200, max(150, round(500 * scale, -1)))),
+        vocoder_steps=int(min(4000, max(600, round(2000 * scale, -2)))),
         vocoder_learning_rate=2e-4,
     )
 
@@ -152,6 +160,10 @@ def check_plan_overrides(overrides: dict[str, Any]) -> None:
             )
         if name.endswith("learning_rate") and not (number and 0 < value < 1):
             raise FinetuneError(f"{name} must be a number between 0 and 1, got {value!r}")
+        if name == "postfilter" and value is not None and not (number and 0 <= value <= MAX_POSTFILTER):
+            raise FinetuneError(
+                f"postfilter must be a number from 0 (off) to {MAX_POSTFILTER}, got {value!r}"
+            )
 
 
 @dataclass
@@ -605,6 +617,7 @@ def finetune(
         "align": SECONDS_PER["align"] * plan.align_steps,
         "screen": SECONDS_PER["screen"] * n_used,
         "acoustic": SECONDS_PER["acoustic"] * plan.acoustic_steps,
+        "gta": SECONDS_PER["gta"] * len(report.train),
         "vocoder": SECONDS_PER["vocoder"] * plan.vocoder_steps,
         "voice": SECONDS_PER["voice"],
         "export": SECONDS_PER["export"],
@@ -698,7 +711,29 @@ def finetune(
         )
         finish("acoustic", str(ck))
 
-    # 7. vocoder adaptation
+    # 7. the adapted model's own mels for the training clips
+    if (
+        "gta" not in done and "vocoder" in done
+    ):  # a job begun before this stage: its vocoder learned from recordings
+        finish("gta", None)
+    if "gta" not in done:
+        from fastpitch.train.gta import predict_mels
+
+        tracker.update("gta", 0, 1, "the adapted model's mels")
+        gta = predict_mels(
+            done["acoustic"],
+            features,
+            work / "gta",
+            dataset=corpus,
+            batch_frames=plan.batch_frames,
+            device=options.device,
+            on_batch=lambda k, total: tracker.update(
+                "gta", k, total, f"the adapted model's mels {k}/{total}"
+            ),
+        )
+        finish("gta", str(gta.out_dir))
+
+    # 8. vocoder adaptation, on those mels
     if "vocoder" not in done:
         from fastpitch.train.vocoder import train_vocoder
 
@@ -710,13 +745,14 @@ def finetune(
             overrides=[
                 f"train.learning_rate={plan.vocoder_learning_rate}",
                 "train.lr_decay=1.0",
-                "train.log_every=25",
+                "train.log_every=100",
                 f"train.val_every={max(50, plan.vocoder_steps // 2)}",
                 "train.checkpoint_every=50",
                 "train.keep_last=2",
                 "train.batch_size=8",
             ],
             features=features,
+            finetune_mels=done["gta"],
             init=None if started_run else Path(base["vocoder"]),
             resume=started_run,
             max_steps=plan.vocoder_steps,
@@ -727,7 +763,7 @@ def finetune(
         checkpoint = result.checkpoint or ckpt_io.latest(run)
         finish("vocoder", str(checkpoint))
 
-    # 8. the voice
+    # 9. the voice
     name = options.name or options.out.name
     if "voice" not in done:
         from fastpitch.voice_create import create_voice
@@ -741,15 +777,18 @@ def finetune(
             speakers=[name],
             description=f"Fine-tuned by `fastpitch finetune` from {base['name']!r} on {options.data}.",
         )
-        # It speaks with the post-filter of the base speaker it started from (`nearest_base_speaker`).
+        # Unless the plan names one, half the post-filter of the base speaker it started from
+        # (`nearest_base_speaker`): see `FinetunePlan.postfilter`.
         made = read_voice(options.out)
         source = nearest_base_speaker(base_voice.path, options.out) or base_voice.speakers[0]
-        made.postfilter = base_voice.postfilter_of(source)
+        made.postfilter = (
+            plan.postfilter if plan.postfilter is not None else base_voice.postfilter_of(source) / 2
+        )
         made.save_json()
         _carry_notice(base_voice, options.out, name)
         finish("voice", str(options.out))
 
-    # 9. ONNX
+    # 10. ONNX
     if "export" not in done:
         from fastpitch.export import export_voice
 
@@ -757,7 +796,7 @@ def finetune(
         export_voice(options.out)
         finish("export", True)
 
-    # 10. evaluation on the held-out clips; a failed one is not marked done, so running the job again retries it
+    # 11. evaluation on the held-out clips; a failed one is not marked done, so running the job again retries it
     if "evaluate" not in done:
         warnings[:] = [w for w in warnings if not w.startswith(NOT_EVALUATED)]  # (the state holds this list)
         evaluated = True

@@ -41,6 +41,11 @@ def finetune_command(
         "--freeze",
         help="Comma-separated parts of the acoustic model kept fixed, e.g. embedding.,encoder. ('' trains all).",
     ),
+    postfilter: float | None = typer.Option(
+        None,
+        "--postfilter",
+        help="The new voice's mel post-filter strength, 0 (off) to 2 (default: half its base speaker's).",
+    ),
     evaluate: bool = typer.Option(True, "--eval/--no-eval", help="Evaluate on the held-out clips."),
     device: str | None = typer.Option(
         None, "--device", help="cpu, cuda or cuda:N (default: CUDA if present)."
@@ -61,6 +66,7 @@ def finetune_command(
         "vocoder_learning_rate": vocoder_learning_rate,
         "batch_frames": batch_frames,
         "freeze": [p for p in freeze.split(",") if p] if freeze is not None else None,
+        "postfilter": postfilter,
     }
     options = FinetuneOptions(
         data=data,
