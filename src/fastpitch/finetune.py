@@ -100,8 +100,8 @@ class FinetunePlan:
     vocoder_learning_rate: float
     batch_frames: int = 6000
     warmup_steps: int = 50
-    # The new voice's mel post-filter strength; None: half that of the base speaker it started from. Its vocoder,
-    # adapted to the model's own mels, needs less sharpening, and a weaker filter keeps it nearer the speaker.
+    # The new voice's mel post-filter strength; None: half that of the base speaker it started from, which keeps
+    # the voice nearer the speaker (MCD) for a hundredth or two of DNSMOS (docs/finetune.md, "The post-filter").
     postfilter: float | None = None
 
 
@@ -712,9 +712,8 @@ def finetune(
         finish("acoustic", str(ck))
 
     # 7. the adapted model's own mels for the training clips
-    if (
-        "gta" not in done and "vocoder" in done
-    ):  # a job begun before this stage: its vocoder learned from recordings
+    # A job begun before this stage existed and resumed after its vocoder stage keeps that vocoder.
+    if "gta" not in done and "vocoder" in done:
         finish("gta", None)
     if "gta" not in done:
         from fastpitch.train.gta import predict_mels
@@ -747,7 +746,7 @@ def finetune(
                 "train.lr_decay=1.0",
                 "train.log_every=100",
                 f"train.val_every={max(50, plan.vocoder_steps // 2)}",
-                "train.checkpoint_every=50",
+                "train.checkpoint_every=250",  # a step takes a tenth of a second
                 "train.keep_last=2",
                 "train.batch_size=8",
             ],
