@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+import logging
 import shutil
 import time
 from pathlib import Path
@@ -347,6 +348,51 @@ def test_finetune_makes_an_exported_voice_that_speaks_and_a_rerun_resumes(base_v
     assert "evaluate" in json.loads(state_file.read_text())["done"]
 
 
+def test_a_job_begun_before_the_gta_stage_resumes_without_it_and_a_given_postfilter_is_the_voices(
+    base_voice, tmp_path, caplog
+):
+    """A job saved before the `gta` stage and the plan's `postfilter` existed, resumed at its voice: its vocoder
+    is kept (no mels are made), its plan is taken as it was without a false warning, and `--postfilter` chose."""
+    from fastpitch.finetune import finetune
+    from fastpitch.voice import read_voice
+
+    clips = _clip_folder(tmp_path / "clips", [2.0 + 0.1 * i for i in range(12)], silence=0.2, sr=22050)
+    out, work = tmp_path / "voices" / "mine", tmp_path / "voices" / "mine.finetune"
+    options = _options(clips, out, base_voice)
+    options.plan["postfilter"] = 0.3
+    finetune(options)
+    assert read_voice(out).postfilter == 0.3
+
+    state = json.loads((work / "finetune.json").read_text())
+    vocoder = state["done"]["vocoder"]
+    for stage in ("gta", "voice", "export", "evaluate"):
+        state["done"].pop(stage)
+    del state["plan"]["postfilter"]
+    (work / "finetune.json").write_text(json.dumps(state))
+    shutil.rmtree(work / "gta")
+    with caplog.at_level(logging.WARNING, logger="fastpitch.finetune"):
+        finetune(_options(clips, out, base_voice))
+    state = json.loads((work / "finetune.json").read_text())
+    assert (
+        state["done"]["gta"] is None and state["done"]["vocoder"] == vocoder and not (work / "gta").exists()
+    )
+    assert "the new settings are ignored" not in caplog.text
+    base_strength = read_voice(base_voice).postfilter
+    assert base_strength > 0 and read_voice(out).postfilter == base_strength / 2  # the old plan's default
+
+
+def test_the_budget_keeps_more_time_for_the_last_stages_on_a_machine_slower_than_expected():
+    from fastpitch.finetune import Tracker
+
+    tracker = Tracker({"acoustic": 100.0, "evaluate": 50.0}, set(), None)
+    assert tracker.slowness() == 1.0  # nothing done yet: as expected
+    tracker.started -= 400.0  # 400 s for work expected to take 100
+    tracker.update("acoustic", 1, 1)
+    assert tracker.slowness() == pytest.approx(4.0, rel=0.01)
+    tracker.started += 350.0  # faster than expected never shrinks the allowance
+    assert tracker.slowness() == 1.0
+
+
 def test_the_model_card_gives_each_comparison_with_the_recordings_its_interval():
     from fastpitch.finetune import _against_recordings, _eval_rows
 
@@ -418,6 +464,9 @@ def test_a_base_without_a_neural_vocoder_is_refused_before_any_work(synth_voice,
         (None, {"vocoder_steps": 2.5}, "vocoder_steps must be"),
         (None, {"learning_rate": 0.0}, "learning_rate must be a number between 0 and 1"),
         (None, {"postfilter": 2.5}, "postfilter must be a number from 0"),
+        (None, {"postfilter": -0.1}, "postfilter must be a number from 0"),
+        (None, {"postfilter": float("nan")}, "postfilter must be a number from 0"),
+        (None, {"postfilter": True}, "postfilter must be a number from 0"),
         (None, {"postfilter": "strong"}, "postfilter must be a number from 0"),
         (None, {"steps": 10}, "unknown plan settings: steps"),
     ],

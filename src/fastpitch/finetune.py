@@ -73,7 +73,7 @@ SECONDS_PER = {
     "align": 0.05,  # per step
     "screen": 0.005,  # per clip
     "acoustic": 0.8,  # per step
-    "gta": 0.02,  # per training clip
+    "gta": 0.015,  # per clip
     "vocoder": 0.06,  # per step
     "voice": 1.0,
     "export": 4.0,
@@ -224,6 +224,13 @@ class Tracker:
     def fraction(self) -> float:
         total = sum(self.weights.values())
         return min(1.0, sum(self.done.values()) / total) if total > 0 else 1.0
+
+    def slowness(self) -> float:
+        """Seconds this invocation took per second SECONDS_PER expected of its work so far (at least 1): a busy
+        machine or a slow laptop runs every stage slower, the evaluation a budget keeps time for included."""
+        gained = (self.fraction - self.start_fraction) * sum(self.weights.values())
+        elapsed = time.monotonic() - self.started
+        return max(1.0, elapsed / gained) if gained >= 5.0 else 1.0
 
     def update(self, stage: str, done: float, total: float, message: str = "") -> None:
         """`done` of `total` units of `stage` are finished."""
@@ -606,9 +613,11 @@ def finetune(
     state["warnings"] = warnings
 
     plan = dataclasses.replace(plan_for(report.seconds), **options.plan)
-    if "plan" in state and state["plan"] != dataclasses.asdict(plan):
-        log.warning("resuming with the plan the job started with; the new settings are ignored")
-        plan = FinetunePlan(**state["plan"])
+    if "plan" in state:  # (a plan saved before a setting existed takes that setting's default)
+        saved = FinetunePlan(**state["plan"])
+        if saved != plan:
+            log.warning("resuming with the plan the job started with; the new settings are ignored")
+        plan = saved
     state["plan"] = dataclasses.asdict(plan)
     tracker.weights = {
         "corpus": SECONDS_PER["corpus"] * report.total,
@@ -617,7 +626,7 @@ def finetune(
         "align": SECONDS_PER["align"] * plan.align_steps,
         "screen": SECONDS_PER["screen"] * n_used,
         "acoustic": SECONDS_PER["acoustic"] * plan.acoustic_steps,
-        "gta": SECONDS_PER["gta"] * len(report.train),
+        "gta": SECONDS_PER["gta"] * n_used,
         "vocoder": SECONDS_PER["vocoder"] * plan.vocoder_steps,
         "voice": SECONDS_PER["voice"],
         "export": SECONDS_PER["export"],
@@ -649,7 +658,7 @@ def finetune(
             return None
         later = [s for s in STAGES[STAGES.index(stage) :] if s not in done]
         training = [s for s in later if s in ("align", "acoustic", "vocoder")]
-        reserve = sum(tracker.weights[s] for s in later if s not in training)
+        reserve = tracker.slowness() * sum(tracker.weights[s] for s in later if s not in training)
         cost = sum(tracker.weights[s] - tracker.done[s] for s in training)
         left = deadline - time.monotonic() - reserve
         share = (tracker.weights[stage] - tracker.done[stage]) / cost if cost > 0 else 1.0
@@ -712,8 +721,8 @@ def finetune(
         finish("acoustic", str(ck))
 
     # 7. the adapted model's own mels for the training clips
-    # A job begun before this stage existed and resumed after its vocoder stage keeps that vocoder.
-    if "gta" not in done and "vocoder" in done:
+    # A job begun before this stage existed, whose vocoder had started learning from the recordings' mels, goes on so.
+    if "gta" not in done and ("vocoder" in done or ckpt_io.latest(work / "vocoder") is not None):
         finish("gta", None)
     if "gta" not in done:
         from fastpitch.train.gta import predict_mels
@@ -746,7 +755,7 @@ def finetune(
                 "train.lr_decay=1.0",
                 "train.log_every=100",
                 f"train.val_every={max(50, plan.vocoder_steps // 2)}",
-                "train.checkpoint_every=250",  # a step takes a tenth of a second
+                "train.checkpoint_every=50",
                 "train.keep_last=2",
                 "train.batch_size=8",
             ],
