@@ -377,6 +377,7 @@ def test_a_job_begun_before_the_gta_stage_resumes_without_it_and_a_given_postfil
         state["done"]["gta"] is None and state["done"]["vocoder"] == vocoder and not (work / "gta").exists()
     )
     assert "the new settings are ignored" not in caplog.text
+    assert "was kept as it was" not in caplog.text  # the job's own card is rewritten, without a warning
     base_strength = read_voice(base_voice).postfilter
     assert base_strength > 0 and read_voice(out).postfilter == base_strength / 2  # the old plan's default
 

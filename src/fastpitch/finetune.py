@@ -777,6 +777,8 @@ def finetune(
         from fastpitch.voice_create import create_voice
 
         tracker.update("voice", 0, 1, "making the voice")
+        # The job writes the card itself once the voice is made: a card left by an interrupted run is its own.
+        (options.out / "MODEL_CARD.md").unlink(missing_ok=True)
         create_voice(
             done["acoustic"],
             done["vocoder"],
