@@ -41,7 +41,7 @@ from typing import Any
 
 from fastpitch.atomic import atomic_write_text
 from fastpitch.errors import FastPitchError
-from fastpitch.voice import MAX_POSTFILTER, NOTICE, Voice
+from fastpitch.voice import NOTICE, Voice
 
 log = logging.getLogger(__name__)
 
@@ -160,10 +160,13 @@ def check_plan_overrides(overrides: dict[str, Any]) -> None:
             )
         if name.endswith("learning_rate") and not (number and 0 < value < 1):
             raise FinetuneError(f"{name} must be a number between 0 and 1, got {value!r}")
-        if name == "postfilter" and value is not None and not (number and 0 <= value <= MAX_POSTFILTER):
-            raise FinetuneError(
-                f"postfilter must be a number from 0 (off) to {MAX_POSTFILTER}, got {value!r}"
-            )
+        if name == "postfilter" and value is not None:
+            from fastpitch.runtime.pipeline import SynthesisError, check_postfilter
+
+            try:
+                check_postfilter(value)  # the range `say --postfilter` takes
+            except SynthesisError as e:
+                raise FinetuneError(str(e)) from None
 
 
 @dataclass
