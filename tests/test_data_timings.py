@@ -13,6 +13,7 @@ from fastpitch.data.timings import (
     durations_from_phones,
     find_timings,
     load_durations,
+    phones_from_durations,
     read_timings,
     reference_frames,
     score_boundaries,
@@ -226,3 +227,29 @@ def test_boundary_scoring():
     assert many["frac_over_ms"] == pytest.approx(1 / 6)
     with pytest.raises(TimingsError, match="length"):
         score_boundaries(ref[:3], ref, CFG)
+
+
+def test_phones_from_durations_give_spoken_symbols_their_frames_and_each_pause_its_total():
+    """A learned aligner's durations written as timings (`fastpitch timings`) come back through
+    `durations_from_phones`: every spoken symbol's exactly, a run of silent symbols (", |") its sum."""
+    symbols = ["|", "HH", "AH0", "L", "OW1", "|", ",", "|", "W", "ER1", "L", "D", "|", "."]
+    silent = np.array([s in "|,." for s in symbols])
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        durations = rng.integers(1, 12, len(symbols))
+        durations[silent & (rng.random(len(symbols)) < 0.5)] = 0
+        phones = phones_from_durations(symbols, durations, CFG)
+        assert [p.phone for p in phones if p.phone != "SIL"] == [s for s in symbols if s not in "|,."]
+        back = durations_from_phones(phones, symbols, int(durations.sum()), CFG)
+        np.testing.assert_array_equal(back[~silent], durations[~silent])
+        runs = np.cumsum(~silent)  # each pause's symbols share the count of spoken symbols before them
+        for run in np.unique(runs[silent]):
+            assert back[silent & (runs == run)].sum() == durations[silent & (runs == run)].sum()
+    plain = phones_from_durations(["|", "HH", "AY1", "|"], [3, 2, 4, 0], CFG)
+    assert [(p.phone, round(p.start / FRAME), round(p.end / FRAME)) for p in plain] == [
+        ("SIL", 0, 3),
+        ("HH", 3, 5),
+        ("AY1", 5, 9),
+    ]
+    with pytest.raises(TimingsError, match="3 symbols but 2"):
+        phones_from_durations(["HH", "AY1", "|"], [1, 2], CFG)

@@ -348,6 +348,23 @@ def test_the_onnx_runtime_speaks_like_a_recording_too(shipped):
     assert len(result.audio) == len(recording)
 
 
+def test_like_reads_the_timing_off_the_speaker_closest_to_the_recording(shipped):
+    """kal's own reading, said like it by heart: the timing is read off kal's reading (the closest of the
+    voice's speakers), so kal's durations come back; the document is heart's, its melody in heart's range."""
+    kal = shipped.analyze(EDIT, speaker="kal")
+    audio, rate = shipped.synthesize(prosody=kal)
+    like = shipped.like(EDIT, audio, rate)
+    assert like.speaker == shipped.voice.speakers[0] != "kal"
+    found = np.array([sp.frames for sp in like.sentences[0].symbols])
+    own = np.array([sp.frames for sp in kal.sentences[0].symbols])
+    frame_ms = 1000 * shipped.hop_length / shipped.sample_rate
+    assert np.abs(found - own).mean() * frame_ms <= 10.0
+    voiced = [sp.pitch for sp in like.sentences[0].symbols if sp.pitch is not None]
+    assert math.exp(np.mean(np.log(voiced))) == pytest.approx(
+        shipped.voice.pitch[shipped.voice.speakers[0]]["mean"], rel=0.08
+    )
+
+
 def test_like_recovers_the_voices_own_durations_from_its_own_audio(shipped):
     doc = shipped.analyze(EDIT)
     audio, rate = shipped.synthesize(prosody=doc)
@@ -381,3 +398,28 @@ def test_like_without_pyworld_names_the_extra_and_the_server_answers_501(tiny, m
     ) as e:
         tiny.like("Hello there.", np.zeros(22050, np.float32), 22050)
     assert synthesis_error(e.value).status == 501
+
+
+@pytest.mark.parametrize("stop", [False, True])
+def test_a_pause_the_reading_lacks_goes_to_the_word_boundary_and_a_stop_keeps_its_closure(stop):
+    """Reading "A | B" with no pause, recording "A, 12 quiet frames, B": aligned whole, the quiet frames went
+    to A or B; cut out and given to the boundary, A and B keep their own (a stop B also its 4-frame closure)."""
+    from fastpitch.runtime import transfer
+
+    rng = np.random.default_rng(0)
+    a, b = rng.normal(0.0, 1.0, (80, 1)), rng.normal(0.0, 1.0, (80, 1))
+    reading = np.concatenate([np.repeat(a, 6, 1), np.repeat(b, 6, 1)], axis=1)
+    quiet = np.full((80, 12), -11.0)
+    recording = np.concatenate([np.repeat(a, 7, 1), quiet, np.repeat(b, 7, 1)], axis=1)
+    recording += rng.normal(0.0, 0.05, recording.shape)
+    frames = np.array([6, 0, 6, 0])  # A, |, B, the sentence's pause
+    silent = np.array([False, True, False, True])
+    stops = np.array([False, False, stop, False])
+    mask = transfer.quiet_frames(recording)
+    assert transfer.pauses(mask) == [(7, 19)]
+    whole, _ = transfer.aligned_frames(reading, recording, frames)
+    assert whole[1] == 0 and whole.sum() == 26
+    found, _ = transfer.aligned_frames(reading, recording, frames, silent, mask, stops)
+    closure = transfer.CLOSURE if stop else 0
+    assert found.tolist() == [7, 12 - closure, 7 + closure, 0]
+    assert transfer.pauses(mask[:10]) == []  # a quiet run at an end is the recording's edge, not a pause

@@ -886,3 +886,67 @@ def test_ddp_two_ranks_on_cpu_hold_identical_weights(corpus, tmp_path):
     assert saved.val_loss is not None and saved.best_step == 4  # sharded validation ran on both ranks
     weights = {k: v for k, v in rank0.items() if k.startswith("model.")}
     assert_same(weights, {f"model.{k}": v for k, v in saved.model.items()})
+
+
+def test_timings_complete_a_corpus_from_the_aligner_and_train_external_durations(corpus, tmp_path):
+    """`fastpitch timings`: the dataset's own timings copied, the learned aligner's durations (the ones its
+    training used) written for the utterances that have none; `train --durations external --timings` then trains
+    on them; a rerun keeps what is there."""
+    import shutil
+
+    from typer.testing import CliRunner
+
+    from fastpitch.cli import app
+    from fastpitch.data.loader import collate
+    from fastpitch.data.timings import load_durations, symbol_kind
+    from fastpitch.train.acoustic import build_model
+    from fastpitch.train.data import TrainData
+    from fastpitch.train.distributed import Distributed
+    from fastpitch.train.timings import ENGINE, write_timings
+
+    source, features = corpus
+    dataset = tmp_path / "half"
+    shutil.copytree(source, dataset, ignore=shutil.ignore_patterns("timings"))
+    _write_timings(dataset)
+    timed = {f"utt{i:03d}" for i in range(0, 12, 2)}  # half keep festival-style timings
+    for path in (dataset / "timings").glob("*.json"):
+        if path.stem not in timed:
+            path.unlink()
+    make_trainer((dataset, features), tmp_path / "run", cfg=tiny_cfg("train.max_steps=2")).run()
+    out = tmp_path / "timings"
+    args = ["timings", str(tmp_path / "run"), "--features", str(features), "--dataset", str(dataset),
+            "--out", str(out), "--device", DEVICE]  # fmt: skip
+    done = CliRunner().invoke(app, args)
+    assert done.exit_code == 0, done.output
+    assert "6 timings copied from the dataset and 6 from the aligner" in done.output
+    for uid in timed:
+        assert (out / f"{uid}.json").read_bytes() == (dataset / "timings" / f"{uid}.json").read_bytes()
+
+    ckpt = ck.load_checkpoint(tmp_path / "run")
+    model = build_model(ckpt.config)
+    model.load_state_dict(ckpt.ema)
+    model.eval()
+    data = TrainData(ckpt.config, features, dataset, Distributed(), strict_audio=True)
+    aligned = [i for i, uid in enumerate(data.train_set.ids) if uid not in timed]
+    assert aligned
+    for i in aligned:
+        uid, symbols = data.train_set.ids[i], data.train_set.symbols[i]
+        assert json.loads((out / f"{uid}.json").read_text())["engine"] == ENGINE
+        with torch.no_grad():
+            want = model(collate([data.train_set[i]]))["dur_tgt"][0].long().numpy()
+        got = load_durations(out / f"{uid}.json", symbols, data.train_set.lengths[i], ckpt.config.audio)
+        spoken = np.array([symbol_kind(s) != "silent" for s in symbols])
+        np.testing.assert_array_equal(got[spoken], want[spoken])
+        assert got.sum() == want.sum() == data.train_set.lengths[i]
+
+    again = write_timings(tmp_path / "run", features, out, dataset, device=DEVICE)
+    assert (again.copied, again.aligned, again.kept) == (0, 0, 12)
+    cfg = tiny_cfg("train.durations=external", "train.max_steps=1")
+    trainer = make_trainer((dataset, features), tmp_path / "ext", cfg=cfg, timings=out)
+    assert len(trainer.data.train_set) == 10  # every training utterance, not only the six with timings
+    assert trainer.run().step == 1
+
+    with pytest.raises(FastPitchError, match="own timings folder"):
+        write_timings(tmp_path / "run", features, dataset / "timings", dataset, device=DEVICE)
+    with pytest.raises(FastPitchError, match="without the learned aligner"):
+        write_timings(tmp_path / "ext", features, tmp_path / "t2", dataset, device=DEVICE)

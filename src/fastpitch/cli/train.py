@@ -64,6 +64,12 @@ def train_command(
     durations: str | None = typer.Option(
         None, "--durations", help="learned (aligner + MAS) or external (timings/ of the dataset)."
     ),
+    timings: Path | None = typer.Option(
+        None,
+        "--timings",
+        help="With --durations external: the timings folder (default: the dataset's timings/), e.g. one "
+        "that `fastpitch timings` completed.",
+    ),
     max_steps: int | None = typer.Option(None, "--max-steps", help="Stop after this many updates in total."),
     device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
     no_progress: bool = typer.Option(False, "--no-progress", help="No progress bar (log lines only)."),
@@ -91,6 +97,7 @@ def train_command(
         features=features,
         out_dir=out,
         dataset=dataset,
+        timings=timings,
         resume=resume,
         init_from=init_from,
         device=device,
@@ -168,6 +175,48 @@ def gta_mels_command(
     console.print(
         f"{result.written} mels written to {result.out_dir} ({result.skipped} already there); "
         f"mean |predicted - recorded| log-mel {mel}",
+        highlight=False,
+    )
+
+
+@app.command("timings")
+def timings_command(
+    checkpoint: Path = typer.Argument(..., help="Acoustic checkpoint trained with the learned aligner."),
+    features: Path = typer.Option(
+        ..., "--features", help="The features it was trained on (`fastpitch prepare`)."
+    ),
+    out: Path = typer.Option(..., "--out", help="New timings folder; files already there are kept."),
+    dataset: Path | None = typer.Option(
+        None,
+        "--dataset",
+        help="The dataset (splits/, timings/); default: the one the features were made from.",
+    ),
+    batch_frames: int | None = typer.Option(
+        None, "--batch-frames", help="Frames per batch (default: the checkpoint's train.batch_frames)."
+    ),
+    device: str | None = typer.Option(None, "--device", help="cpu or cuda (default: cuda when available)."),
+    threads: int | None = typer.Option(None, "--threads", help="CPU threads for torch."),
+) -> None:
+    """Phone timings for every training and validation utterance: the dataset's own where it has them, else
+    the model's learned aligner's, for `fastpitch train --durations external --timings OUT`
+    (fastpitch.train.timings)."""
+    import torch
+
+    from fastpitch.train.timings import write_timings
+
+    if threads is not None:
+        torch.set_num_threads(threads)
+    shown = [0]
+
+    def report(done: int, total: int) -> None:
+        if done * 10 // total > shown[0]:
+            shown[0] = done * 10 // total
+            log.info("%d of %d utterances", done, total)
+
+    result = write_timings(checkpoint, features, out, dataset, batch_frames, device, report)
+    console.print(
+        f"{result.copied} timings copied from the dataset and {result.aligned} from the aligner into "
+        f"{result.out_dir} ({result.kept} already there)",
         highlight=False,
     )
 

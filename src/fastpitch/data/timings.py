@@ -197,6 +197,30 @@ def durations_from_phones(
     return durations
 
 
+def phones_from_durations(symbols: Sequence[str], durations: Sequence[int], cfg: AudioConfig) -> list[Phone]:
+    """Timings that give `durations` back through `durations_from_phones`: each spoken symbol a phone over its
+    frames, the frames of word boundaries and punctuation one silence per pause (as festival writes it), so the
+    spoken symbols get theirs exactly and each run of silent ones its total. How a learned aligner's durations
+    join a corpus's timings (`fastpitch.train.timings`)."""
+    if len(symbols) != len(durations):
+        raise TimingsError(f"{len(symbols)} symbols but {len(durations)} durations")
+    seconds = cfg.hop_length / cfg.sample_rate
+    phones: list[Phone] = []
+    frame = 0
+    for symbol, n in zip(symbols, (int(d) for d in durations), strict=True):
+        if n < 0:
+            raise TimingsError(f"negative duration {n} for {symbol!r}")
+        start, end = frame * seconds, (frame + n) * seconds
+        frame += n
+        if symbol_kind(symbol) != "silent":
+            phones.append(Phone(symbol, start, end))
+        elif n and phones and phones[-1].phone == SIL and phones[-1].end == start:
+            phones[-1].end = end
+        elif n:
+            phones.append(Phone(SIL, start, end))
+    return phones
+
+
 def _align(labels: list[str], symbols: list[str], kinds: list[str]) -> np.ndarray:
     """For each reference segment, the index of the symbol that takes its frames (edit-distance DP).
 

@@ -24,7 +24,7 @@ import math
 import numbers
 import re
 from collections.abc import Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -585,9 +585,15 @@ class SpeechEngine(abc.ABC):
         if predicted != result.mel.shape[1]:
             raise transfer.TransferError("speaking like a recording does not take texts with SSML breaks")
         transfer.check_lengths(predicted, recording.shape[1], cfg.hop_length / cfg.sample_rate)
+        wanted = doc.speaker
+        result = self._closest_reading(text, recording, ssml, result)
+        doc = result.prosody
+        assert doc is not None
+        quiet = transfer.quiet_frames(recording)
+        silent, stops = transfer.silent_symbols(doc), transfer.stop_symbols(doc)
         for left in range(max(passes, 1), 0, -1):
             before = transfer.symbol_frames(doc)
-            frames, cost = transfer.aligned_frames(result.mel, recording, before)
+            frames, cost = transfer.aligned_frames(result.mel, recording, before, silent, quiet, stops)
             transfer.check_alignment(doc, frames, cost)
             doc = transfer.with_frames(doc, frames)
             if left == 1 or np.array_equal(frames, before):  # settled: reading with them aligns to them again
@@ -595,7 +601,32 @@ class SpeechEngine(abc.ABC):
             # The voice's reading with these durations, closer to the recording, to align again.
             result = self.synthesize_detailed(prosody=doc)
         f0, voiced = extract_f0(wav, cfg)
+        doc = replace(doc, speaker=wanted)
         return transfer.with_melody(doc, f0, voiced, self.mean_pitch(self.speaker_id(doc.speaker)))
+
+    def _closest_reading(
+        self, text: str, recording: np.ndarray, ssml: bool | None, reading: SynthesisResult
+    ) -> SynthesisResult:
+        """The voice's reading of `text` by whichever of its speakers aligns best with the recording's mel
+        (`reading`, the wanted speaker's, unless another's matches strictly better). `like` reads the timing
+        off it: speakers split a word's frames among its symbols each in the way their teacher's durations
+        taught them, and the one who sounds most like the recording also splits them most like it."""
+        from fastpitch.runtime import transfer
+
+        def cost(result: SynthesisResult) -> float:
+            assert result.prosody is not None
+            return transfer.aligned_frames(result.mel, recording, transfer.symbol_frames(result.prosody))[1]
+
+        assert reading.prosody is not None
+        wanted = self.speaker_id(reading.prosody.speaker)
+        best, best_cost = reading, cost(reading)
+        for other in range(len(self.speakers)):
+            if other != wanted:
+                candidate = self.synthesize_detailed(text, other, ssml=ssml)
+                candidate_cost = cost(candidate)
+                if candidate_cost < best_cost:
+                    best, best_cost = candidate, candidate_cost
+        return best
 
     def synthesize_detailed(
         self,

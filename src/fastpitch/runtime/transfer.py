@@ -28,6 +28,11 @@ MAX_ALIGNMENT_COST = 0.7
 # Share of spoken symbols the alignment may leave without a frame before the recording is judged unaligned.
 MAX_SKIPPED = 0.25
 MAX_SECONDS = 30.0  # a longer recording is split into sentences first
+QUIET_DROP = 4.6  # log energy below the recording's loudest frame (40 dB) that counts as silence
+STOPS = frozenset(("P", "T", "K", "B", "D", "G", "CH", "JH"))
+CLOSURE = 4  # frames of a pause before a stop that are the stop's closure (46 ms)
+PAUSE_REACH = 2  # symbols on either side of a pause where its word boundary or punctuation is looked for
+MIN_PAUSE = 8  # quiet frames (93 ms) in a row that make a pause, not a stop's closure
 
 
 class TransferError(ProsodyError):
@@ -43,6 +48,18 @@ def symbol_frames(doc: Prosody) -> np.ndarray:
     return np.asarray(frames, np.int64)
 
 
+def silent_symbols(doc: Prosody) -> np.ndarray:
+    """Bool, laid out as `symbol_frames`: the word boundaries, punctuation and each sentence's pause."""
+    return np.concatenate([[sp.word is None for sp in s.symbols] + [True] for s in doc.sentences])
+
+
+def stop_symbols(doc: Prosody) -> np.ndarray:
+    """Bool, laid out as `symbol_frames`: the plosives and affricates (whose closure is silent)."""
+    return np.concatenate(
+        [[sp.symbol.rstrip("012") in STOPS for sp in s.symbols] + [False] for s in doc.sentences]
+    )
+
+
 def normalized(mel: np.ndarray) -> np.ndarray:
     """(T, n_mels) log mel with each band's mean and spread over the utterance removed: what stays is how the
     spectrum moves, not the speaker's or the microphone's level and colour."""
@@ -50,21 +67,69 @@ def normalized(mel: np.ndarray) -> np.ndarray:
 
 
 def aligned_frames(
-    mel: np.ndarray, recording_mel: np.ndarray, frames: np.ndarray
+    mel: np.ndarray,
+    recording_mel: np.ndarray,
+    frames: np.ndarray,
+    silent: np.ndarray | None = None,
+    quiet: np.ndarray | None = None,
+    stops: np.ndarray | None = None,
 ) -> tuple[np.ndarray, float]:
     """Frames per symbol in the recording, from a DTW path between the synthesized log mel (whose symbols take
     `frames`) and the recording's; and how well they match: the mean frame distance along the path over the
-    mean distance between any two frames (see `MAX_ALIGNMENT_COST`)."""
-    x, y = normalized(mel), normalized(recording_mel)
+    mean distance between any two frames (see `MAX_ALIGNMENT_COST`).
+
+    With `silent` (which symbols are word boundaries or punctuation) and the recording's `quiet` frames, its
+    pauses (`pauses`) are cut out before the alignment and each is given to the silent symbol between the
+    symbols around it. The voice's reading pauses where the voice would, not where the speaker did: aligned
+    whole, a pause the reading lacks goes to the nearest silent-sounding phone (a stop's closure), which
+    then swallows the phones beside it."""
+    cut = pauses(quiet) if quiet is not None and silent is not None else []
+    keep = np.ones(recording_mel.shape[1], bool)
+    for a, b in cut:
+        keep[a:b] = False
+    x, y = normalized(mel), normalized(recording_mel[:, keep])
     path, cost = dtw(x, y)
     xs, ys = x[:: max(len(x) // 200, 1)], y[:: max(len(y) // 200, 1)]
     spread = np.sqrt(np.maximum((xs**2).sum(1)[:, None] + (ys**2).sum(1)[None] - 2 * xs @ ys.T, 0.0)).mean()
     owner = np.repeat(np.arange(len(frames)), frames)
     # Each recording frame follows the middle of the synthesized frames it is paired with.
-    sums = np.bincount(path[:, 1], path[:, 0], minlength=recording_mel.shape[1])
-    counts = np.bincount(path[:, 1], minlength=recording_mel.shape[1])
+    sums = np.bincount(path[:, 1], path[:, 0], minlength=len(y))
+    counts = np.bincount(path[:, 1], minlength=len(y))
     middle = np.clip(np.rint(sums / np.maximum(counts, 1)).astype(np.int64), 0, len(owner) - 1)
-    return np.bincount(owner[middle], minlength=len(frames)), float(cost / max(spread, 1e-6))
+    found = np.bincount(owner[middle], minlength=len(frames))
+    kept_before = np.cumsum(keep) - keep  # kept frames before each recording frame
+    for a, b in cut:
+        after = int(kept_before[a])  # the first kept frame after the pause
+        left, right = int(owner[middle[after - 1]]), int(owner[middle[min(after, len(y) - 1)]])
+        # The silent symbol nearest the symbols around the pause (they may both be the phone after it: the
+        # reading's first frames of a word can match the end of the last one).
+        near = [
+            i
+            for i in range(max(left - PAUSE_REACH, 0), min(right + PAUSE_REACH + 1, len(frames)))
+            if silent[i]
+        ]
+        gap = [max(left - i, i - right, 0) for i in near]
+        boundary = near[int(np.argmin(gap))] if near else left
+        found[boundary] += b - a
+        # A stop after the pause begins with a silent closure, which the pause's quiet frames hold: it keeps it.
+        if stops is not None and boundary + 1 < len(found) and stops[boundary + 1]:
+            found[boundary] -= CLOSURE
+            found[boundary + 1] += CLOSURE
+    return found, float(cost / max(spread, 1e-6))
+
+
+def pauses(quiet: np.ndarray) -> list[tuple[int, int]]:
+    """(start, end) of every run of at least `MIN_PAUSE` quiet frames with sound on both sides."""
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
+    runs = zip(edges[::2], edges[1::2], strict=True)
+    return [(int(a), int(b)) for a, b in runs if b - a >= MIN_PAUSE and a > 0 and b < len(quiet)]
+
+
+def quiet_frames(recording_mel: np.ndarray) -> np.ndarray:
+    """Bool (T,): the recording's frames more than `QUIET_DROP` in log energy (40 dB) below its loudest."""
+    peak = recording_mel.max(axis=0)
+    energy = peak + np.log(np.exp(recording_mel - peak).sum(axis=0))
+    return energy < energy.max() - QUIET_DROP
 
 
 def with_frames(doc: Prosody, frames: np.ndarray) -> Prosody:

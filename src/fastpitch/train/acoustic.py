@@ -67,6 +67,7 @@ class RunOptions:
     features: Path
     out_dir: Path
     dataset: Path | None = None
+    timings: Path | None = None  # external durations' folder; None: the dataset's timings/
     resume: bool = False
     init_from: Path | None = None
     device: str | None = None  # cpu | cuda | cuda:N; None picks CUDA when available
@@ -251,6 +252,7 @@ class Trainer(Run):
             self.dist,
             strict_audio=bool(resume_from or init),
             pin_memory=self.device.type == "cuda",
+            timings=opts.timings,
         )
         self._check_data_fits(cfg)
         self.engine = Engine(cfg, self.device, self.dist)

@@ -39,6 +39,7 @@ class TrainData:
         dist: Distributed,
         strict_audio: bool = False,
         pin_memory: bool = False,
+        timings: str | Path | None = None,
     ) -> None:
         self.cfg, self.dist, self.pin_memory = cfg, dist, pin_memory
         self.cache = FeatureCache(features, audio_cfg=cfg.audio if strict_audio else None)
@@ -62,7 +63,11 @@ class TrainData:
         if root is not None and root.is_file():
             root = root.parent
         train_ids, val_ids = self._splits(root)
-        timings = root / "timings" if root is not None and cfg.train.durations == "external" else None
+        self.root = root
+        if cfg.train.durations != "external":
+            timings = None
+        elif timings is None and root is not None:
+            timings = root / "timings"
         durations = cfg.train.durations
         self.train_set = TTSDataset(
             self.cache, frontend, durations=durations, timings_dir=timings, ids=train_ids
