@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from collections.abc import Callable
 from pathlib import Path
 
 import typer
@@ -137,6 +138,18 @@ def prune_command(
     console.print_json(data=result.to_dict())
 
 
+def _tenths() -> Callable[[int, int], None]:
+    """A progress callback `(done, total)` for a pass over a training set: one log line per tenth."""
+    shown = [0]
+
+    def report(done: int, total: int) -> None:
+        if done * 10 // total > shown[0]:
+            shown[0] = done * 10 // total
+            log.info("%d of %d utterances", done, total)
+
+    return report
+
+
 @app.command("gta-mels")
 def gta_mels_command(
     checkpoint: Path = typer.Argument(..., help="Acoustic checkpoint (or run directory: its newest)."),
@@ -163,13 +176,7 @@ def gta_mels_command(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    shown = [0]
-
-    def report(done: int, total: int) -> None:
-        if done * 10 // total > shown[0]:
-            shown[0] = done * 10 // total
-            log.info("%d of %d utterances", done, total)
-
+    report = _tenths()
     result = predict_mels(checkpoint, features, out, dataset, batch_frames, device, report)
     mel = "-" if result.mel_l1 is None else f"{result.mel_l1:.4f}"
     console.print(
@@ -206,13 +213,7 @@ def timings_command(
 
     if threads is not None:
         torch.set_num_threads(threads)
-    shown = [0]
-
-    def report(done: int, total: int) -> None:
-        if done * 10 // total > shown[0]:
-            shown[0] = done * 10 // total
-            log.info("%d of %d utterances", done, total)
-
+    report = _tenths()
     result = write_timings(checkpoint, features, out, dataset, batch_frames, device, report)
     console.print(
         f"{result.copied} timings copied from the dataset and {result.aligned} from the aligner into "

@@ -53,21 +53,22 @@ def batches(lengths: list[int], indices: list[int], batch_frames: int) -> Iterat
         yield batch
 
 
-@torch.no_grad()
-def predict_mels(
-    checkpoint: str | Path,
-    features: str | Path,
-    out: str | Path,
-    dataset: str | Path | None = None,
-    batch_frames: int | None = None,
-    device: str | None = None,
-    on_batch: Callable[[int, int], None] | None = None,
-) -> GtaResult:
-    """Write `out/ID.npy` (n_mels, frames) for the training and validation utterances of `features`.
+@dataclass
+class Trained:
+    """A checkpoint's EMA model in eval mode, beside the training data it was trained on."""
 
-    Utterances already in `out` are skipped, so an interrupted run resumes; each file is written atomically.
-    `on_batch(done, total)` follows the progress in utterances.
-    """
+    source: Path
+    checkpoint: ckpt_io.Checkpoint
+    data: TrainData
+    model: torch.nn.Module
+    device: torch.device
+
+
+def load_trained(
+    checkpoint: str | Path, features: str | Path, dataset: str | Path | None, device: str | None
+) -> Trained:
+    """The model of `checkpoint` (the EMA weights a voice ships) and its training and validation utterances,
+    checked to be the features it was trained on; the passes over a training set after training share it."""
     source = ckpt_io.resolve(checkpoint)
     ckpt = ckpt_io.load_checkpoint(source, with_optimizer=False)
     cfg = ckpt.config
@@ -83,6 +84,33 @@ def predict_mels(
     model = build_model(cfg)
     model.load_state_dict(ckpt.ema if ckpt.ema is not None else ckpt.model)
     model.to(dev).eval()
+    return Trained(source, ckpt, data, model, dev)
+
+
+@torch.no_grad()
+def predict_mels(
+    checkpoint: str | Path,
+    features: str | Path,
+    out: str | Path,
+    dataset: str | Path | None = None,
+    batch_frames: int | None = None,
+    device: str | None = None,
+    on_batch: Callable[[int, int], None] | None = None,
+) -> GtaResult:
+    """Write `out/ID.npy` (n_mels, frames) for the training and validation utterances of `features`.
+
+    Utterances already in `out` are skipped, so an interrupted run resumes; each file is written atomically.
+    `on_batch(done, total)` follows the progress in utterances.
+    """
+    trained = load_trained(checkpoint, features, dataset, device)
+    source, ckpt, data, model, dev = (
+        trained.source,
+        trained.checkpoint,
+        trained.data,
+        trained.model,
+        trained.device,
+    )
+    cfg = ckpt.config
 
     out_dir = Path(out)
     _claim(out_dir, {"checkpoint": str(source.resolve()), "step": ckpt.step})

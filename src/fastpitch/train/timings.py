@@ -26,12 +26,8 @@ from fastpitch import checkpoint as ckpt_io
 from fastpitch.atomic import atomic_write_text
 from fastpitch.data.loader import collate
 from fastpitch.data.timings import TIMINGS_SUFFIXES, TimingsError, find_timings, phones_from_durations
-from fastpitch.device import pick_device
 from fastpitch.errors import FastPitchError
-from fastpitch.train.acoustic import build_model
-from fastpitch.train.data import TrainData
-from fastpitch.train.distributed import Distributed
-from fastpitch.train.gta import batches
+from fastpitch.train.gta import batches, load_trained
 from fastpitch.train.runner import to_device
 
 log = logging.getLogger(__name__)
@@ -63,19 +59,12 @@ def write_timings(
 ) -> TimingsResult:
     """Write `out/ID.json` (or the corpus's `ID.TextGrid`) for every training and validation utterance of
     `features`; `on_batch(done, total)` follows the progress in utterances."""
-    source = ckpt_io.resolve(checkpoint)
-    ckpt = ckpt_io.load_checkpoint(source, with_optimizer=False)
-    cfg = ckpt.config
-    if cfg.train.durations != "learned" or not cfg.model.learn_alignment:
+    if ckpt_io.read_config(ckpt_io.resolve(checkpoint)).train.durations != "learned":
         raise FastPitchError(
             f"{checkpoint} was trained without the learned aligner: it has none to time with"
         )
-    data = TrainData(cfg, features, dataset, Distributed(), strict_audio=True)
-    if data.n_speakers != max(cfg.model.n_speakers, 1):
-        raise FastPitchError(
-            f"the features hold {data.n_speakers} speaker(s), the model {cfg.model.n_speakers}: "
-            "use the features the model was trained on"
-        )
+    trained = load_trained(checkpoint, features, dataset, device)
+    data, model, cfg = trained.data, trained.model, trained.checkpoint.config
     own = data.root / "timings" if data.root is not None else None
     out_dir = Path(out)
     if own is not None and out_dir.resolve() == own.resolve():
@@ -106,15 +95,11 @@ def write_timings(
     if on_batch is not None:
         on_batch(done, total)
 
-    dev = pick_device(device)
-    model = build_model(cfg)
-    model.load_state_dict(ckpt.ema if ckpt.ema is not None else ckpt.model)
-    model.to(dev).eval()
-    made_by = {"checkpoint": str(source.resolve()), "step": ckpt.step}
+    made_by = {"checkpoint": str(trained.source.resolve()), "step": trained.checkpoint.step}
     budget = batch_frames or cfg.train.batch_frames
     for subset, indices in todo:
         for chosen in batches(subset.lengths, indices, budget):
-            batch = to_device(collate([subset[i] for i in chosen]), dev)
+            batch = to_device(collate([subset[i] for i in chosen]), trained.device)
             durations = model(batch)["dur_tgt"].long().cpu().numpy()
             for b, i in enumerate(chosen):
                 uid, symbols = subset.ids[i], subset.symbols[i]
