@@ -400,6 +400,23 @@ def test_like_without_pyworld_names_the_extra_and_the_server_answers_501(tiny, m
     assert synthesis_error(e.value).status == 501
 
 
+@pytest.mark.parametrize(
+    "text", ["Yes. Two cats came home.", "Hello there, my friend, and welcome home. Please sit down."]
+)
+def test_like_recovers_the_durations_of_several_sentences_and_their_pauses(shipped, text):
+    """The voice's own reading of sentences with pauses between and inside them, said like itself: every
+    symbol gets its frames back (the reading's pauses are cut from the alignment like the recording's)."""
+    doc = shipped.analyze(text)
+    audio, rate = shipped.synthesize(prosody=doc)
+    like = shipped.like(text, audio, rate)
+    own = np.concatenate([[sp.frames for sp in s.symbols] for s in doc.sentences])
+    found = np.concatenate([[sp.frames for sp in s.symbols] for s in like.sentences])
+    spoken = np.concatenate([[sp.word is not None for sp in s.symbols] for s in doc.sentences])
+    frame_ms = 1000 * shipped.hop_length / shipped.sample_rate
+    assert (found[spoken] > 0).all()
+    assert np.abs(found[spoken] - own[spoken]).mean() * frame_ms <= 10.0
+
+
 @pytest.mark.parametrize("stop", [False, True])
 def test_a_pause_the_reading_lacks_goes_to_the_word_boundary_and_a_stop_keeps_its_closure(stop):
     """Reading "A | B" with no pause, recording "A, 12 quiet frames, B": aligned whole, the quiet frames went

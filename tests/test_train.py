@@ -946,6 +946,13 @@ def test_timings_complete_a_corpus_from_the_aligner_and_train_external_durations
     assert len(trainer.data.train_set) == 10  # every training utterance, not only the six with timings
     assert trainer.run().step == 1
 
+    other = make_trainer((dataset, features), tmp_path / "run2", cfg=tiny_cfg("train.max_steps=1"))
+    other.run()
+    with pytest.raises(FastPitchError, match="holds the timings of"):
+        write_timings(tmp_path / "run2", features, out, dataset, device=DEVICE)
+    assert ck.read_meta(ck.latest(tmp_path / "ext"))["provenance"]["timings"] == str(out)
+    with pytest.raises(FastPitchError, match="train with --durations external"):
+        make_trainer((dataset, features), tmp_path / "learned", cfg=tiny_cfg(), timings=out)
     with pytest.raises(FastPitchError, match="own timings folder"):
         write_timings(tmp_path / "run", features, dataset / "timings", dataset, device=DEVICE)
     with pytest.raises(FastPitchError, match="without the learned aligner"):

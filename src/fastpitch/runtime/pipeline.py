@@ -586,14 +586,16 @@ class SpeechEngine(abc.ABC):
             raise transfer.TransferError("speaking like a recording does not take texts with SSML breaks")
         transfer.check_lengths(predicted, recording.shape[1], cfg.hop_length / cfg.sample_rate)
         wanted = doc.speaker
-        result = self._closest_reading(text, recording, ssml, result)
+        # Whether the recording says the text is judged on the whole of both (the pauses cut below would
+        # change the distance the refusal threshold was measured with).
+        result, cost = self._closest_reading(text, recording, ssml, result)
         doc = result.prosody
         assert doc is not None
         quiet = transfer.quiet_frames(recording)
         silent, stops = transfer.silent_symbols(doc), transfer.stop_symbols(doc)
         for left in range(max(passes, 1), 0, -1):
             before = transfer.symbol_frames(doc)
-            frames, cost = transfer.aligned_frames(result.mel, recording, before, silent, quiet, stops)
+            frames, _ = transfer.aligned_frames(result.mel, recording, before, silent, quiet, stops)
             transfer.check_alignment(doc, frames, cost)
             doc = transfer.with_frames(doc, frames)
             if left == 1 or np.array_equal(frames, before):  # settled: reading with them aligns to them again
@@ -606,11 +608,12 @@ class SpeechEngine(abc.ABC):
 
     def _closest_reading(
         self, text: str, recording: np.ndarray, ssml: bool | None, reading: SynthesisResult
-    ) -> SynthesisResult:
+    ) -> tuple[SynthesisResult, float]:
         """The voice's reading of `text` by whichever of its speakers aligns best with the recording's mel
-        (`reading`, the wanted speaker's, unless another's matches strictly better). `like` reads the timing
-        off it: speakers split a word's frames among its symbols each in the way their teacher's durations
-        taught them, and the one who sounds most like the recording also splits them most like it."""
+        (`reading`, the wanted speaker's, unless another's matches strictly better), and its alignment's
+        distance. `like` reads the timing off it: speakers split a word's frames among its symbols each in the
+        way their training durations taught them, and the one who sounds most like the recording also splits
+        them most like it."""
         from fastpitch.runtime import transfer
 
         def cost(result: SynthesisResult) -> float:
@@ -626,7 +629,7 @@ class SpeechEngine(abc.ABC):
                 candidate_cost = cost(candidate)
                 if candidate_cost < best_cost:
                     best, best_cost = candidate, candidate_cost
-        return best
+        return best, best_cost
 
     def synthesize_detailed(
         self,

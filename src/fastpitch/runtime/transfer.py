@@ -78,48 +78,61 @@ def aligned_frames(
     `frames`) and the recording's; and how well they match: the mean frame distance along the path over the
     mean distance between any two frames (see `MAX_ALIGNMENT_COST`).
 
-    With `silent` (which symbols are word boundaries or punctuation) and the recording's `quiet` frames, its
-    pauses (`pauses`) are cut out before the alignment and each is given to the silent symbol between the
-    symbols around it. The voice's reading pauses where the voice would, not where the speaker did: aligned
-    whole, a pause the reading lacks goes to the nearest silent-sounding phone (a stop's closure), which
-    then swallows the phones beside it."""
-    cut = pauses(quiet) if quiet is not None and silent is not None else []
-    keep = np.ones(recording_mel.shape[1], bool)
-    for a, b in cut:
-        keep[a:b] = False
-    x, y = normalized(mel), normalized(recording_mel[:, keep])
+    With `silent` (which symbols are word boundaries, punctuation or a sentence's pause) and the recording's
+    `quiet` frames, the pauses inside both are cut out before the alignment (`pauses`, the reading's found the
+    same way), and each of the recording's is given to
+    the silent symbol nearest the symbols around it (the last of a run, so a stop after it is next), less the
+    closure a stop after it keeps. The reading pauses where the voice would, not where the speaker did:
+    aligned whole, a pause the reading lacks goes to the nearest silent-sounding phone (a stop's closure),
+    which then swallows the phones beside it, and one the recording lacks takes speech from both sides."""
+    owner = np.repeat(np.arange(len(frames)), frames)
+    keep_x = np.ones(len(owner), bool)
+    keep_y = np.ones(recording_mel.shape[1], bool)
+    cut: list[tuple[int, int]] = []
+    if silent is not None and quiet is not None:
+        for a, b in pauses(quiet_frames(mel)):
+            keep_x[a:b] = False
+        cut = pauses(quiet)
+        for a, b in cut:
+            keep_y[a:b] = False
+    x, y = normalized(mel[:, keep_x]), normalized(recording_mel[:, keep_y])
+    owner = owner[keep_x]
     path, cost = dtw(x, y)
     xs, ys = x[:: max(len(x) // 200, 1)], y[:: max(len(y) // 200, 1)]
     spread = np.sqrt(np.maximum((xs**2).sum(1)[:, None] + (ys**2).sum(1)[None] - 2 * xs @ ys.T, 0.0)).mean()
-    owner = np.repeat(np.arange(len(frames)), frames)
     # Each recording frame follows the middle of the synthesized frames it is paired with.
     sums = np.bincount(path[:, 1], path[:, 0], minlength=len(y))
     counts = np.bincount(path[:, 1], minlength=len(y))
     middle = np.clip(np.rint(sums / np.maximum(counts, 1)).astype(np.int64), 0, len(owner) - 1)
     found = np.bincount(owner[middle], minlength=len(frames))
-    kept_before = np.cumsum(keep) - keep  # kept frames before each recording frame
+    kept_before = np.cumsum(keep_y) - keep_y  # kept recording frames before each recording frame
     for a, b in cut:
         after = int(kept_before[a])  # the first kept frame after the pause
         left, right = int(owner[middle[after - 1]]), int(owner[middle[min(after, len(y) - 1)]])
-        # The silent symbol nearest the symbols around the pause (they may both be the phone after it: the
-        # reading's first frames of a word can match the end of the last one).
+        # The silent symbols near the symbols around the pause (both may be the phone after it: the reading's
+        # first frames of a word can match the end of the last one); the last of the nearest.
         near = [
             i
             for i in range(max(left - PAUSE_REACH, 0), min(right + PAUSE_REACH + 1, len(frames)))
             if silent[i]
         ]
-        gap = [max(left - i, i - right, 0) for i in near]
-        boundary = near[int(np.argmin(gap))] if near else left
-        found[boundary] += b - a
-        # A stop after the pause begins with a silent closure, which the pause's quiet frames hold: it keeps it.
-        if stops is not None and boundary + 1 < len(found) and stops[boundary + 1]:
-            found[boundary] -= CLOSURE
-            found[boundary + 1] += CLOSURE
+        if not near:
+            found[left] += b - a  # no word boundary nearby: the phone the alignment found there
+            continue
+        gap = np.array([max(left - i, i - right, 0) for i in near])
+        boundary = near[int(np.flatnonzero(gap == gap.min())[-1])]
+        closure = (
+            min(CLOSURE, b - a)
+            if stops is not None and boundary + 1 < len(found) and stops[boundary + 1]
+            else 0
+        )
+        found[boundary] += b - a - closure  # a stop after a pause begins with its silent closure: it keeps it
+        found[min(boundary + 1, len(found) - 1)] += closure
     return found, float(cost / max(spread, 1e-6))
 
 
 def pauses(quiet: np.ndarray) -> list[tuple[int, int]]:
-    """(start, end) of every run of at least `MIN_PAUSE` quiet frames with sound on both sides."""
+    """(start, end) of every run of at least `MIN_PAUSE` quiet (or silent) frames with sound on both sides."""
     edges = np.flatnonzero(np.diff(np.concatenate([[0], quiet.astype(np.int8), [0]])))
     runs = zip(edges[::2], edges[1::2], strict=True)
     return [(int(a), int(b)) for a, b in runs if b - a >= MIN_PAUSE and a > 0 and b < len(quiet)]

@@ -252,7 +252,7 @@ class Trainer(Run):
             self.dist,
             strict_audio=bool(resume_from or init),
             pin_memory=self.device.type == "cuda",
-            timings=opts.timings,
+            timings=opts.timings or self._resumed_timings(resume_from),
         )
         self._check_data_fits(cfg)
         self.engine = Engine(cfg, self.device, self.dist)
@@ -552,6 +552,11 @@ class Trainer(Run):
         log.debug("saved %s", self.last_checkpoint)
         return self.last_checkpoint
 
+    @staticmethod
+    def _resumed_timings(resume_from: ckpt_io.Checkpoint | None) -> str | None:
+        """The timings folder a resumed run was trained on (`--timings`), so a resume without it goes on so."""
+        return None if resume_from is None else resume_from.provenance.get("timings")
+
     def _provenance(self) -> dict[str, Any]:
         return {
             "fastpitch_version": __version__,
@@ -560,6 +565,7 @@ class Trainer(Run):
             "speakers": list(self.data.cache.speakers),  # names in speaker-id order
             "dataset": str(self.opts.dataset) if self.opts.dataset else None,
             "durations": self.cfg.train.durations,
+            "timings": str(self.data.timings) if self.data.timings is not None else None,
             "world_size": self.dist.world_size,
             "device": self.device.type,
             "init_from": str(self.opts.init_from) if self.opts.init_from else None,

@@ -64,10 +64,13 @@ class TrainData:
             root = root.parent
         train_ids, val_ids = self._splits(root)
         self.root = root
-        if cfg.train.durations != "external":
-            timings = None
-        elif timings is None and root is not None:
+        if timings is not None and cfg.train.durations != "external":
+            raise FastPitchError(
+                f"a timings folder ({timings}) gives external durations: train with --durations external"
+            )
+        if cfg.train.durations == "external" and timings is None and root is not None:
             timings = root / "timings"
+        self.timings = timings  # the external durations' folder (None: learned, or the cache's own dataset)
         durations = cfg.train.durations
         self.train_set = TTSDataset(
             self.cache, frontend, durations=durations, timings_dir=timings, ids=train_ids

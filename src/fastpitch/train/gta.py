@@ -72,7 +72,9 @@ def load_trained(
     source = ckpt_io.resolve(checkpoint)
     ckpt = ckpt_io.load_checkpoint(source, with_optimizer=False)
     cfg = ckpt.config
-    data = TrainData(cfg, features, dataset, Distributed(), strict_audio=True)
+    # A model trained on a timings folder (`train --timings`) is read with the durations it was trained on.
+    timings = ckpt.provenance.get("timings") if cfg.train.durations == "external" else None
+    data = TrainData(cfg, features, dataset, Distributed(), strict_audio=True, timings=timings)
     if data.n_speakers != max(cfg.model.n_speakers, 1):
         raise FastPitchError(
             f"the features hold {data.n_speakers} speaker(s), the model {cfg.model.n_speakers}: "
@@ -113,7 +115,7 @@ def predict_mels(
     cfg = ckpt.config
 
     out_dir = Path(out)
-    _claim(out_dir, {"checkpoint": str(source.resolve()), "step": ckpt.step})
+    claim(out_dir, {"checkpoint": str(source.resolve()), "step": ckpt.step})
     sets = [s for s in (data.train_set, data.val_set) if s is not None]
     todo = [(s, [i for i, uid in enumerate(s.ids) if not (out_dir / f"{uid}.npy").is_file()]) for s in sets]
     total = sum(len(s.ids) for s in sets)
@@ -135,24 +137,24 @@ def predict_mels(
 MANIFEST = "gta.json"
 
 
-def _claim(out_dir: Path, made_by: dict[str, Any]) -> None:
-    """Record which checkpoint the mels in `out_dir` come from, and refuse to mix another's in: the files of an
-    earlier model would otherwise be kept as done, and a vocoder fine-tuned on them."""
-    manifest = out_dir / MANIFEST
-    if manifest.is_file():
-        before = json.loads(manifest.read_text())
+def claim(out_dir: Path, made_by: dict[str, Any], what: str = "mels", manifest: str = MANIFEST) -> None:
+    """Record which checkpoint the files in `out_dir` come from, and refuse to mix another's in: the files of an
+    earlier model would otherwise be kept as done (and a vocoder fine-tuned on them, or a model trained)."""
+    path = out_dir / manifest
+    if path.is_file():
+        before = json.loads(path.read_text())
         if before != made_by:
             raise FastPitchError(
-                f"{out_dir} holds the mels of {before.get('checkpoint')} (step {before.get('step')}), not of "
+                f"{out_dir} holds the {what} of {before.get('checkpoint')} (step {before.get('step')}), not of "
                 f"{made_by['checkpoint']} (step {made_by['step']}): give another --out, or delete it"
             )
         return
     out_dir.mkdir(parents=True, exist_ok=True)
-    if any(out_dir.glob("*.npy")):
+    if any(p.name != manifest for p in out_dir.iterdir()):
         raise FastPitchError(
-            f"{out_dir} holds mels of an unknown checkpoint (no {MANIFEST}): give another --out, or delete it"
+            f"{out_dir} holds {what} of an unknown checkpoint (no {manifest}): give another --out, or delete it"
         )
-    atomic_write_text(manifest, json.dumps(made_by, indent=1))
+    atomic_write_text(path, json.dumps(made_by, indent=1))
 
 
 def _write_batch(

@@ -5,10 +5,11 @@ none for others (hibari-tts). Trained with the learned aligner, a model splits a
 symbols its own way, which can be 25 ms a phone from the recordings' timings; trained on the timings
 (`--durations external`), it splits them as the recordings do, and a prosody transfer (`like`) that reads a
 recording's timing through it gets the recording's durations. This writes one timings folder for the
-training and validation utterances: the corpus's own file where it has one (copied), else the aligner's
-durations (what training used: MAS over the aligner's attention, `train.gta`'s batches) as phones and
-silences (`data.timings.phones_from_durations`), so `train --durations external --timings OUT` trains on
-timings throughout. Resumable: files already in the folder are kept.
+training and validation utterances: the corpus's own file where it has one (copied), else the durations the
+checkpoint's learned aligner gives it (MAS over the EMA aligner's attention, as training computes them) as
+phones and silences (`data.timings.phones_from_durations`), so `train --durations external --timings OUT` trains
+on timings throughout. Resumable: files already in the folder are kept, and a folder another checkpoint filled
+is refused (its manifest).
 """
 
 from __future__ import annotations
@@ -27,16 +28,21 @@ from fastpitch.atomic import atomic_write_text
 from fastpitch.data.loader import collate
 from fastpitch.data.timings import TIMINGS_SUFFIXES, TimingsError, find_timings, phones_from_durations
 from fastpitch.errors import FastPitchError
-from fastpitch.train.gta import batches, load_trained
+from fastpitch.train.gta import batches, claim, load_trained
 from fastpitch.train.runner import to_device
 
 log = logging.getLogger(__name__)
 
 ENGINE = "fastpitch-aligner"  # the `engine` of the timings this writes
+MANIFEST = (
+    ".timings.json"  # which checkpoint the folder's timings come from (no utterance id starts with ".")
+)
 
 
 @dataclass
 class TimingsResult:
+    """What `write_timings` did: files copied from the corpus, written from the aligner, already there."""
+
     out_dir: Path
     copied: int  # the corpus's own timings
     aligned: int  # the aligner's
@@ -44,6 +50,7 @@ class TimingsResult:
 
 
 def _done(out_dir: Path, uid: str) -> bool:
+    """Whether `out_dir` already holds the utterance's timings (a resumed run keeps them)."""
     return any((out_dir / f"{uid}{suffix}").is_file() for suffix in TIMINGS_SUFFIXES)
 
 
@@ -69,7 +76,8 @@ def write_timings(
     out_dir = Path(out)
     if own is not None and out_dir.resolve() == own.resolve():
         raise FastPitchError(f"--out {out_dir} is the corpus's own timings folder: give a new one")
-    out_dir.mkdir(parents=True, exist_ok=True)
+    made_by = {"checkpoint": str(trained.source.resolve()), "step": trained.checkpoint.step}
+    claim(out_dir, made_by, "timings", MANIFEST)
 
     sets = [s for s in (data.train_set, data.val_set) if s is not None]
     total = sum(len(s.ids) for s in sets)
@@ -95,7 +103,6 @@ def write_timings(
     if on_batch is not None:
         on_batch(done, total)
 
-    made_by = {"checkpoint": str(trained.source.resolve()), "step": trained.checkpoint.step}
     budget = batch_frames or cfg.train.batch_frames
     for subset, indices in todo:
         for chosen in batches(subset.lengths, indices, budget):
