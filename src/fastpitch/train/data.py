@@ -70,7 +70,9 @@ class TrainData:
             )
         if cfg.train.durations == "external" and timings is None and root is not None:
             timings = root / "timings"
-        self.timings = timings  # the external durations' folder (None: learned, or the cache's own dataset)
+        self.timings = (
+            timings  # external durations' folder (None: learned, or timings/ beside the cache's dataset)
+        )
         durations = cfg.train.durations
         self.train_set = TTSDataset(
             self.cache, frontend, durations=durations, timings_dir=timings, ids=train_ids

@@ -34,9 +34,8 @@ from fastpitch.train.runner import to_device
 log = logging.getLogger(__name__)
 
 ENGINE = "fastpitch-aligner"  # the `engine` of the timings this writes
-MANIFEST = (
-    ".timings.json"  # which checkpoint the folder's timings come from (no utterance id starts with ".")
-)
+# Which checkpoint the folder's timings come from; no utterance id starts with ".".
+MANIFEST = ".timings.json"
 
 
 @dataclass
