@@ -127,7 +127,8 @@ def aligned_frames(
             else 0
         )
         found[boundary] += b - a - closure  # a stop after a pause begins with its silent closure: it keeps it
-        found[min(boundary + 1, len(found) - 1)] += closure
+        if closure:
+            found[boundary + 1] += closure
     return found, float(cost / max(spread, 1e-6))
 
 

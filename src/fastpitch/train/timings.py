@@ -80,13 +80,13 @@ def write_timings(
 
     sets = [s for s in (data.train_set, data.val_set) if s is not None]
     total = sum(len(s.ids) for s in sets)
-    kept = sum(_done(out_dir, uid) for s in sets for uid in s.ids)
-    copied = aligned = 0
+    kept = copied = aligned = 0
     todo = []
     for subset in sets:
         indices = []
         for i, uid in enumerate(subset.ids):
             if _done(out_dir, uid):
+                kept += 1
                 continue
             try:
                 path = find_timings(own, uid) if own is not None else None
